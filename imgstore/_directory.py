@@ -1,0 +1,42 @@
+"""``DirectoryImgStore``: one folder per chunk, one image file per frame."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, List
+
+from ._paths import chunk_name
+from ._store import _chunk_numbers_in, _ImgStore
+
+#: arguments of other store classes that upstream accepted (and ignored) here
+_IGNORED_ARGUMENTS = ("videosize", "seek", "gpu_id")
+
+
+class DirectoryImgStore(_ImgStore):
+    """A store whose chunks are folders ``NNNNNN/`` of image files (npy, png, jpg...)."""
+
+    _readable_classes = ("DirectoryImgStore",)
+    _DEFAULT_CHUNKSIZE = 200
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name in _IGNORED_ARGUMENTS:
+            kwargs.pop(name, None)
+        super().__init__(**kwargs)
+
+    def _chunk_path(self, chunk_n: int) -> str:
+        return os.path.join(self._basedir, chunk_name(chunk_n))
+
+    def _chunk_index_base(self, chunk_n: int) -> str:
+        return os.path.join(self._basedir, chunk_name(chunk_n), "index")
+
+    def _chunk_numbers_on_disk(self) -> List[int]:
+        with os.scandir(self._basedir) as entries:
+            return _chunk_numbers_in([e.name for e in entries if e.is_dir()])
+
+    def _prepare_chunk(self, chunk_n: int) -> None:
+        # created at once (as upstream): the folder also holds the chunk's index and extra data
+        os.mkdir(self._chunk_path(chunk_n))
+
+    def _remove_chunk_data(self, chunk_n: int) -> None:
+        shutil.rmtree(self._chunk_path(chunk_n), ignore_errors=True)

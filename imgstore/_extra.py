@@ -1,0 +1,197 @@
+"""Extra data: per-chunk JSON records written beside frames, and readers for ours and Motif's files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from ._timezone import zone_or_none
+from .errors import ExtraDataError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+
+
+class ExtraDataWriter:
+    """Appends JSON records to one chunk's extra-data file as a JSON array.
+
+    The file is created on the first record and every record is flushed at once, so a reader
+    (or a recovery after a crash) sees all records written so far; ``read_records`` accepts the
+    unterminated array a crashed writer leaves.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = None
+
+    def append(self, text: str) -> None:
+        if self._file is None:
+            self._file = open(self.path, "w", encoding="utf-8")
+            self._file.write("[" + text)
+        else:
+            self._file.write(",\n" + text)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.write("]")
+            self._file.close()
+            self._file = None
+
+    def discard(self) -> None:
+        """Close and delete the file (used when a store is emptied)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def encode_record(data: Dict[str, Any]) -> str:
+    """One extra-data record as JSON text; ``ExtraDataError`` names a value JSON cannot hold."""
+    from .util import JsonCustomEncoder
+
+    try:
+        return json.dumps(data, cls=JsonCustomEncoder, ensure_ascii=True)
+    except (TypeError, ValueError) as exc:
+        raise ExtraDataError(f"extra data cannot be written as JSON: {exc}") from None
+
+
+def read_records(path: str) -> List[Dict[str, Any]]:
+    """The records of one of our (or upstream's) extra-data JSON files.
+
+    A file a writer did not finish (it died before closing the array) is read up to its last
+    complete record, with a warning.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise ExtraDataError(f"{path}: extra data is not UTF-8 text ({exc})") from None
+    try:
+        records = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as exc:
+        records = _recover_unterminated(text)
+        if records is None:
+            raise ExtraDataError(f"{path}: corrupt extra data ({exc})") from None
+        log.warning("%s: extra data was not closed (writer stopped early); read %d records", path, len(records))
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ExtraDataError(f"{path}: extra data must be a JSON array of objects")
+    return records
+
+
+def _recover_unterminated(text: str) -> Optional[list]:
+    """Parse an array missing its closing bracket, dropping a torn last record."""
+    body = text.rstrip()
+    if not body.startswith("["):
+        return None
+    while True:
+        try:
+            return json.loads(body + "]")
+        except json.JSONDecodeError:
+            cut = body.rfind(",")
+            if cut <= 0:
+                return [] if body.strip() in ("[", "") else None
+            body = body[:cut]
+
+
+def records_to_frame(records: List[Dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(records)
+
+
+def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]:
+    """Motif's ``NNNNNN.extra_data.json``: rows of recorded frames only, sorted by frame index."""
+    df = pd.DataFrame(read_records(path))
+    if df.empty:
+        return None
+    if "frame_number" in df.columns:
+        df = df[df["frame_number"] >= 0]
+    if df.empty:
+        return None
+    by = [c for c in ("frame_index", "sensor_time") if c in df.columns]
+    return df.sort_values(by=by).reset_index(drop=True) if by else df.reset_index(drop=True)
+
+
+def _import_h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:
+        raise MissingDependencyError("reading Motif .extra_data.h5 files needs h5py: pip install h5py") from None
+    return h5py
+
+
+def _attr_text(value: Any) -> str:
+    """h5py 2 returns bytes attributes, h5py 3 returns str: accept both."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("ascii")
+    return str(value)
+
+
+def _split_names(value: Any) -> List[str]:
+    return [s.strip() for s in _attr_text(value).split(",") if s.strip()]
+
+
+def motif_extra_data_h5_attrs(path: str) -> Dict[str, Any]:
+    """The attributes of a Motif HDF5 extra-data file: ``_datasets`` plus each group's attributes."""
+    h5py = _import_h5py()
+    with h5py.File(path, "r") as f:
+        attrs: Dict[str, Any] = {"_datasets": _split_names(f.attrs["datasets"])}
+        for name in f.keys():
+            attrs[name] = dict(f[name].attrs)
+    return attrs
+
+
+def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
+    """Motif's ``NNNNNN.extra_data.h5``: its datasets' columns plus camera sync data, one row per frame."""
+    h5py = _import_h5py()
+    try:
+        with h5py.File(path, "r") as f:
+            camera = np.asarray(f["camera"])
+            recorded = camera["frame_number"] >= 0  # Motif pre-allocates rows; unused ones have -1
+            columns: Dict[str, Any] = {}
+            for dsname in _split_names(f.attrs["datasets"]):
+                dataset = f[dsname]
+                names = _split_names(dataset.attrs["column_names"])
+                values = dataset[..., recorded]
+                if len(names) != values.shape[0]:
+                    raise ExtraDataError(
+                        f"{path}: dataset {dsname} has {values.shape[0]} rows for {len(names)} column names"
+                    )
+                columns.update(zip(names, values))
+            for name in camera.dtype.names:
+                columns[name] = camera[name][recorded]
+            columns["sample_delay"] = np.asarray(f["sample_delay"])[recorded]
+    except (KeyError, OSError) as exc:
+        raise ExtraDataError(f"{path}: not a Motif extra-data file ({exc})") from None
+    return pd.DataFrame(columns)
+
+
+def motif_get_parse_true_fps(store: Any, default: Optional[float] = 25.0, hwardware_only: bool = False) -> float:
+    """The camera's real frame rate from Motif's user metadata (or the median frame interval)."""
+    md = store.user_metadata
+    if "hwframerate" in md:
+        return float(md["hwframerate"])
+    if "motifptpframerate" in md:
+        return float(md["motifptpframerate"])
+    if not hwardware_only and md.get("acquisitionframerate") and md.get("acquisitionframerateenable", False) is True:
+        return float(md["acquisitionframerate"])
+    if default is None:
+        times = np.asarray(store.get_frame_metadata()["frame_time"], dtype=float)
+        interval = float(np.median(np.diff(times))) if len(times) > 1 else math.nan
+        return 1.0 / interval
+    return default
+
+
+def motif_get_recording_timezone(store: Any) -> ZoneInfo:
+    """The user-metadata ``timezone`` of a Motif recording, else the store's zone."""
+    _, tz = store.created
+    user_tz = zone_or_none((store.user_metadata or {}).get("timezone"))
+    return user_tz or tz

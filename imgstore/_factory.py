@@ -1,0 +1,69 @@
+"""The factories: which store class opens a path or writes a format (one table of classes)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Type
+
+import numpy as np
+
+from . import codecs
+from ._directory import DirectoryImgStore
+from ._metadata import read_metadata
+from ._paths import parse_store_path
+from ._store import _ImgStore
+from ._video import VideoImgStore
+from .errors import IncompatibleStoreError, UnsupportedFormatError
+
+#: metadata ``class`` -> the class that reads it (Motif's VideoImgStoreFFMPEG is a VideoImgStore)
+STORE_CLASSES: Dict[str, Type[_ImgStore]] = {
+    "DirectoryImgStore": DirectoryImgStore,
+    "VideoImgStore": VideoImgStore,
+    "VideoImgStoreFFMPEG": VideoImgStore,
+}
+
+
+def _class_for_metadata(metadata_path: str) -> Type[_ImgStore]:
+    smd, _ = read_metadata(metadata_path)
+    try:
+        return STORE_CLASSES[smd.class_name]
+    except KeyError:
+        raise IncompatibleStoreError(
+            f"{metadata_path}: store class {smd.class_name!r} not supported (known: {', '.join(STORE_CLASSES)})"
+        ) from None
+
+
+def new_for_filename(path: Any, **kwargs: Any) -> _ImgStore:
+    """Open an existing store (its directory or its metadata.yaml) for reading."""
+    kwargs.setdefault("mode", "r")
+    basedir, metadata_path = parse_store_path(path, kwargs.pop("basedir", None), for_reading=kwargs["mode"] == "r")
+    cls = _class_for_metadata(metadata_path)
+    return cls(basedir=basedir, **kwargs)
+
+
+def new_for_format(fmt: str, path: Any = None, **kwargs: Any) -> _ImgStore:
+    """Create a store writing ``fmt`` at ``path`` (or open one for reading with ``mode='r'``)."""
+    kwargs.setdefault("mode", "w")
+    if kwargs["mode"] == "r":
+        return new_for_filename(path, **kwargs)
+    basedir, _ = parse_store_path(path, kwargs.pop("basedir", None), for_reading=False)
+    try:
+        codec = codecs.get_codec(fmt)
+    except UnsupportedFormatError:
+        raise UnsupportedFormatError(
+            f"store class not found which supports format '{fmt}' (supported here: "
+            f"{', '.join(get_supported_formats())})"
+        ) from None
+    cls = STORE_CLASSES[codec.store_class]
+    kwargs.setdefault("imgdtype", np.uint8)
+    return cls(basedir=basedir, format=fmt, **kwargs)
+
+
+def extract_only_frame(path: Any, frame_index: int) -> np.ndarray:
+    """The image at ``frame_index`` of a store, as ``get_image(None, frame_index=...)`` returns it."""
+    with new_for_filename(path) as store:
+        return store.get_image(None, frame_index=frame_index)[0]
+
+
+def get_supported_formats() -> List[str]:
+    """Every format this install can write (directory formats first)."""
+    return [fmt for cls in (DirectoryImgStore, VideoImgStore) for fmt in cls.supported_formats()]

@@ -1,0 +1,68 @@
+"""Sensor encodings (Bayer mosaics, YUV layouts...) named ``cv_<name>`` and converted to BGR by OpenCV."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict, Optional
+
+import cv2
+import numpy as np
+
+# OpenCV names its conversions COLOR_<source>2BGR[_<variant>]; the encoding name is derived from
+# them: 'cv_' + source lower-cased without underscores, plus '_' + variant for non-Bayer variants
+# (Bayer variants such as _VNG/_EA are demosaicing methods of the same encoding, so left out).
+_CONVERSION_RE = re.compile(r"^COLOR_(?P<source>[A-Za-z0-9_]+)2BGR(?:$|_(?P<variant>[A-Za-z0-9]*))")
+
+
+def _discover_codes() -> Dict[str, int]:
+    codes: Dict[str, int] = {}
+    for attr in dir(cv2):
+        match = _CONVERSION_RE.match(attr)
+        if not match:
+            continue
+        code = "cv_" + match.group("source").lower().replace("_", "")
+        variant = match.group("variant")
+        if variant is not None:
+            if "bayer" in code:
+                continue
+            code += "_" + variant.lower()
+        codes[code] = int(getattr(cv2, attr))
+    return codes
+
+
+ENCODING_TO_CV2: Dict[str, int] = _discover_codes()
+CV2_TO_ENCODING: Dict[int, str] = {enum: code for code, enum in ENCODING_TO_CV2.items()}
+
+# Basler pylon names Bayer patterns by the opposite corner to OpenCV
+_PYLON_TO_ENCODING = {
+    "BayerBG": "cv_bayerrg",
+    "Bayer_BG": "cv_bayerrg",
+    "BayerRG": "cv_bayerbg",
+    "Bayer_RG": "cv_bayerbg",
+    "BayerGB": "cv_bayergr",
+    "Bayer_GB": "cv_bayergr",
+    "BayerGR": "cv_bayergb",
+    "Bayer_GR": "cv_bayergb",
+}
+
+
+def pylon_to_encoding(name: Optional[str]) -> Optional[str]:
+    """The encoding for a pylon pixel-format name (None for no encoding)."""
+    if not name or name == "None":
+        return None
+    try:
+        return _PYLON_TO_ENCODING[name]
+    except KeyError:
+        raise ValueError(f"unknown pylon format: {name!r} (known: {', '.join(sorted(_PYLON_TO_ENCODING))})") from None
+
+
+def decoder_for(encoding: Optional[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """A function turning raw frames of ``encoding`` into BGR (identity for no encoding)."""
+    if not encoding:
+        return _identity
+    enum = ENCODING_TO_CV2[encoding]
+    return lambda img: cv2.cvtColor(img, enum)
+
+
+def _identity(img: np.ndarray) -> np.ndarray:
+    return img

@@ -1,0 +1,76 @@
+"""``VideoImgStore``: one video file per chunk, ``NNNNNN<extension>``, with its index beside it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any, List, Optional
+
+import numpy as np
+
+from ._chunkindex import save_chunk_index, validate_chunk_arrays
+from ._paths import chunk_name
+from ._store import _chunk_numbers_in, _ImgStore
+from .errors import ImgStoreError
+
+log = logging.getLogger(__name__)
+
+#: arguments upstream's video stores accepted; frame-exact seeking makes them unnecessary
+_IGNORED_ARGUMENTS = ("seek", "gpu_id", "videosize")
+
+
+class VideoImgStore(_ImgStore):
+    """A store whose chunks are video files (also reads Motif's ``VideoImgStoreFFMPEG`` stores)."""
+
+    _readable_classes = ("VideoImgStore", "VideoImgStoreFFMPEG")
+    _DEFAULT_CHUNKSIZE = 10000
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name in _IGNORED_ARGUMENTS:
+            kwargs.pop(name, None)
+        super().__init__(**kwargs)
+
+    @property
+    def _extension(self) -> str:
+        """The chunk files' extension: from metadata, else Motif's defaults (.avi for mjpeg, .mp4)."""
+        if self._smd.extension:
+            return self._smd.extension
+        return ".avi" if self._smd.format == "mjpeg" else ".mp4"
+
+    def _chunk_extension_for_write(self) -> Optional[str]:
+        return self._codec.extension
+
+    def _chunk_path(self, chunk_n: int) -> str:
+        return os.path.join(self._basedir, chunk_name(chunk_n) + self._extension)
+
+    def _chunk_index_base(self, chunk_n: int) -> str:
+        return os.path.join(self._basedir, chunk_name(chunk_n))
+
+    def _chunk_numbers_on_disk(self) -> List[int]:
+        with os.scandir(self._basedir) as entries:
+            return _chunk_numbers_in([e.name for e in entries if e.is_file()], self._extension)
+
+    def _remove_chunk_data(self, chunk_n: int) -> None:
+        path = self._chunk_path(chunk_n)
+        if os.path.exists(path):
+            os.unlink(path)
+
+    def insert_chunk(self, video_path: str, frame_numbers: Any, frame_times: Any, move: bool = True) -> None:
+        """Add an already-encoded video file as the next chunk, with its frames' numbers and times."""
+        self._require_mode("w", "insert a chunk")
+        if not str(video_path).endswith(self._extension):
+            raise ImgStoreError(f"insert_chunk: {video_path} must be a {self._extension} file for this store")
+        numbers, times = validate_chunk_arrays(np.asarray(frame_numbers), np.asarray(frame_times), str(video_path))
+        if self._chunk_frame_numbers:  # frames were added to the open chunk: finish it first
+            self._finish_chunk()
+            self._start_chunk(self._chunk_n + 1)
+        else:
+            self._close_writer()
+        chunk_n = self._chunk_n
+        destination = self._chunk_path(chunk_n)
+        (shutil.move if move else shutil.copy)(video_path, destination)
+        save_chunk_index(self._chunk_index_base(chunk_n), numbers, times, extra=self._smd.to_dict())
+        self._extra_writer.close()
+        self._frame_n += len(numbers)
+        self._start_chunk(chunk_n + 1)

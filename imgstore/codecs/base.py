@@ -1,0 +1,95 @@
+"""The chunk-codec protocol: what a chunk format implements so that the store never knows a codec.
+
+A codec describes one format (capabilities as attributes) and opens writers and readers for one
+chunk at a time. ``chunk_path`` is where the store keeps the chunk: a folder for
+``DirectoryImgStore`` formats, a file (with the codec's extension) for ``VideoImgStore`` formats.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..errors import UnsupportedFormatError
+
+Shape = Tuple[int, ...]
+
+
+class ChunkWriter(abc.ABC):
+    """Writes the frames of one chunk, in order."""
+
+    @abc.abstractmethod
+    def write(self, img: np.ndarray) -> None:
+        """Append one frame (already in the store's shape and dtype)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish the chunk so that every written frame is on disk."""
+
+
+class ChunkReader(abc.ABC):
+    """Reads frames of one chunk by their position within it."""
+
+    @abc.abstractmethod
+    def read(self, frame_idx: int) -> np.ndarray:
+        """The frame at ``frame_idx`` (0-based within the chunk), as stored (before sensor decoding)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: readers holding nothing open need no close
+        """Release files or decoders held open."""
+
+
+class ChunkCodec(abc.ABC):
+    """One chunk format: its capabilities and how to open a chunk for writing or reading."""
+
+    #: format name as written in metadata.yaml
+    name: str = ""
+    #: the store class whose layout this format uses
+    store_class: str = ""
+    #: True when frames read back bit-exact
+    lossless: bool = True
+    #: file extension of a chunk (video formats), e.g. '.mp4'; None for folder formats
+    extension: Optional[str] = None
+    #: dtypes the format holds exactly (None: any numeric dtype)
+    dtypes: Optional[Tuple[str, ...]] = ("uint8",)
+    #: channel counts accepted besides 2-D grey (None: any shape)
+    channels: Optional[Tuple[int, ...]] = (3,)
+    #: '<name>+color' exists: sensor-encoded frames are converted to colour before writing
+    color_variant: bool = False
+    #: frames per chunk when the user gives none
+    default_chunksize: int = 200
+    #: pip package the format needs, for the error message when it is missing
+    requires: Optional[str] = None
+
+    def available(self) -> bool:
+        """Whether this install can write and read the format (optional packages present)."""
+        return True
+
+    def written_shape(self, imgshape: Shape) -> Shape:
+        """The shape frames have once stored (video formats truncate to even sizes)."""
+        return tuple(imgshape)
+
+    def check_image_type(self, imgshape: Shape, imgdtype: str) -> None:
+        """Refuse, before anything is written, a shape or dtype this format cannot hold exactly."""
+        if self.dtypes is not None and imgdtype not in self.dtypes:
+            raise UnsupportedFormatError(
+                f"format '{self.name}' cannot hold {imgdtype} images exactly (it holds {', '.join(self.dtypes)})"
+            )
+        if np.dtype(imgdtype).kind not in "uifb":
+            raise UnsupportedFormatError(f"format '{self.name}': imgdtype must be numeric, got {imgdtype}")
+        if self.channels is not None and len(imgshape) == 3 and imgshape[2] not in self.channels:
+            raise UnsupportedFormatError(
+                f"format '{self.name}' holds grey (h, w) or colour (h, w, 3) images, not shape {tuple(imgshape)}"
+            )
+
+    @abc.abstractmethod
+    def open_writer(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkWriter:
+        """Start writing a new chunk at ``chunk_path`` for frames of ``imgshape``/``imgdtype``."""
+
+    @abc.abstractmethod
+    def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
+        """Open an existing chunk for reading; frames come back in ``imgshape`` (grey or colour)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

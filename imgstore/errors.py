@@ -1,0 +1,79 @@
+"""Exception hierarchy.
+
+Every error derives from ``ValueError`` (what upstream raised for almost everything), and
+where a more specific builtin fits we derive from it too, so ``except ValueError``,
+``except FileNotFoundError`` or ``except ImportError`` in existing scripts keep working.
+"""
+
+__all__ = [
+    "ChunkIndexError",
+    "ExtraDataError",
+    "FrameNotFoundError",
+    "FrameReadError",
+    "ImageDtypeError",
+    "ImageShapeError",
+    "ImgStoreError",
+    "IncompatibleStoreError",
+    "IndexFileError",
+    "MetadataError",
+    "MissingDependencyError",
+    "StoreExistsError",
+    "StoreNotFoundError",
+    "UnsupportedFormatError",
+]
+
+
+class ImgStoreError(ValueError):
+    """Base class of every error this library raises on purpose."""
+
+
+class StoreNotFoundError(ImgStoreError, FileNotFoundError):
+    """The path holds no store (no metadata.yaml)."""
+
+
+class StoreExistsError(ImgStoreError, FileExistsError):
+    """Opening for writing a directory that already holds a store."""
+
+
+class MetadataError(ImgStoreError):
+    """metadata.yaml is unreadable, not safe YAML, or lacks required keys."""
+
+
+class IncompatibleStoreError(MetadataError):
+    """The store's class or version is not one this library reads."""
+
+
+class UnsupportedFormatError(ImgStoreError):
+    """A chunk format that no codec (or no installed codec) handles."""
+
+
+class MissingDependencyError(ImgStoreError, ImportError):
+    """A format needs an optional package that is not installed."""
+
+
+class ChunkIndexError(ImgStoreError, OSError):
+    """A chunk's index file is missing, truncated or inconsistent."""
+
+
+class IndexFileError(ImgStoreError, OSError):
+    """A saved ``.index.sqlite`` is unreadable or of an unknown version."""
+
+
+class FrameNotFoundError(ImgStoreError, LookupError):
+    """No frame with that number, index or time."""
+
+
+class FrameReadError(ImgStoreError, OSError):
+    """A frame's data is missing, corrupt or unsafe to load."""
+
+
+class ImageShapeError(ImgStoreError):
+    """``add_image`` got an image whose shape differs from the store's."""
+
+
+class ImageDtypeError(ImgStoreError, TypeError):
+    """``add_image`` got values the store's dtype cannot hold."""
+
+
+class ExtraDataError(ImgStoreError, TypeError):
+    """Extra data that cannot be written as JSON, or an unreadable extra-data file."""

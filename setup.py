@@ -1,0 +1,47 @@
+"""Packaging for imgstore."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "imgstore" / "_version.py").read_text(), re.M).group(1)
+
+setup(
+    name="imgstore",
+    version=VERSION,
+    description="Store and read video frames with their frame numbers, times and metadata "
+    "(compatible with loopbio imgstore stores).",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["imgstore", "imgstore.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "numpy>=1.21",
+        "opencv-python>=4.5",
+        "pandas>=1.3",
+        "pyyaml>=5.1",
+        "tzlocal>=4.0",
+        "tzdata; platform_system == 'Windows'",
+    ],
+    extras_require={
+        "bpk": ["bloscpack"],
+        "h5": ["h5py"],
+        "test": [
+            "pytest>=7",
+            "pytest-xdist",
+            "hypothesis",
+            "h5py",
+            "bloscpack",
+            "ruff",
+        ],
+    },
+    classifiers=[
+        "License :: OSI Approved :: BSD License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Video",
+        "Topic :: Scientific/Engineering :: Image Processing",
+    ],
+)
