@@ -12,6 +12,8 @@ import numpy as np
 from .errors import FrameNotFoundError
 
 NOT_FOUND = -1
+_INT64_MAX = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
 
 
 def as_frame_number(value: object) -> float | int:
@@ -54,10 +56,23 @@ class _SortedColumn:
     def __init__(self, values: np.ndarray) -> None:
         self.order = np.argsort(values, kind="stable")
         self.sorted = values[self.order]
+        self._integral = values.dtype.kind in "iu"
+
+    def _first_at_least(self, value: float) -> int:
+        """Position of the first sorted value >= ``value``.
+
+        A float query on an integer column is rounded up first: comparing it as a float would
+        make numpy convert the whole column on every lookup.
+        """
+        if self._integral and not isinstance(value, int):
+            if math.isnan(value):  # nothing is >= NaN
+                return len(self.sorted)
+            value = _INT64_MAX if value > _INT64_MAX else _INT64_MIN if value < _INT64_MIN else math.ceil(value)
+        return int(np.searchsorted(self.sorted, value, side="left"))
 
     def exact(self, value: float) -> int:
         """Frame index of the first frame (in store order) equal to ``value``, or -1."""
-        pos = int(np.searchsorted(self.sorted, value, side="left"))
+        pos = self._first_at_least(value)
         if pos < len(self.sorted) and self.sorted[pos] == value:
             return int(self.order[pos])
         return NOT_FOUND
@@ -67,7 +82,7 @@ class _SortedColumn:
         n = len(self.sorted)
         if n == 0:
             return NOT_FOUND
-        pos = int(np.searchsorted(self.sorted, value, side="left"))
+        pos = self._first_at_least(value)
         candidates = []
         if pos < n:  # first frame of the run of the smallest value >= query
             candidates.append(pos)

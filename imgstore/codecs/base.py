@@ -79,9 +79,8 @@ class ChunkCodec(abc.ABC):
         if np.dtype(imgdtype).kind not in "uifb":
             raise UnsupportedFormatError(f"format '{self.name}': imgdtype must be numeric, got {imgdtype}")
         if self.channels is not None and len(imgshape) == 3 and imgshape[2] not in self.channels:
-            raise UnsupportedFormatError(
-                f"format '{self.name}' holds grey (h, w) or colour (h, w, 3) images, not shape {tuple(imgshape)}"
-            )
+            kinds = "grey (h, w)" + "".join(f" or (h, w, {c})" for c in self.channels)
+            raise UnsupportedFormatError(f"format '{self.name}' holds {kinds} images, not shape {tuple(imgshape)}")
 
     @abc.abstractmethod
     def open_writer(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkWriter:

@@ -129,6 +129,8 @@ class OpenCVImageCodec(ImageFolderCodec):
         self.lossless = lossless
         self.dtypes = dtypes
         self.color_variant = force is None
+        if force == "grey":
+            self.channels = ()  # colour frames would lose their colour: refuse them
         self._force = force
         self._params = list(write_params)
 
