@@ -307,3 +307,28 @@ def test_write_refused_on_read_store_and_read_refused_on_write_store(tmp_path):
     with pytest.raises(ImgStoreError, match="open for writing"):
         writer.get_next_image()
     writer.close()
+
+
+def test_reads_old_yaml_chunk_indexes(tmp_path):
+    path = _store(tmp_path / "s", numbers=[7, 8, 9, 10, 11], chunksize=3)
+    for chunk in ("000000", "000001"):
+        npz_path = os.path.join(path, chunk, "index.npz")
+        with np.load(npz_path) as npz:
+            data = {"frame_number": npz["frame_number"].tolist(), "frame_time": npz["frame_time"].tolist()}
+        os.unlink(npz_path)
+        with open(os.path.join(path, chunk, "index.yaml"), "w") as f:
+            yaml.safe_dump(data, f)
+    store = imgstore.new_for_filename(path)
+    assert store.get_frame_metadata()["frame_number"] == [7, 8, 9, 10, 11]
+    assert decode_grid(store.get_image(10)[0]) == 3
+
+
+def test_bpk_without_bloscpack(tmp_path, monkeypatch):
+    from imgstore.codecs import bpk
+    from imgstore.errors import MissingDependencyError
+
+    monkeypatch.setattr(bpk, "_import_bloscpack", lambda: None)
+    assert "bpk" not in imgstore.get_supported_formats()
+    with pytest.raises(MissingDependencyError, match="pip install bloscpack") as excinfo:
+        imgstore.new_for_format("bpk", path=str(tmp_path / "s"), imgshape=(4, 4))
+    assert isinstance(excinfo.value, ImportError) and isinstance(excinfo.value, ValueError)
