@@ -26,6 +26,7 @@ def main(path, index_path):
 """
 
 _UPSTREAM_SAVE = """
+import numpy as np
 import imgstore
 
 def main(path, numbers, times):
