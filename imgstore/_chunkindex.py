@@ -67,7 +67,10 @@ def validate_chunk_arrays(frame_number: object, frame_time: object, path: str) -
         raise ChunkIndexError(f"{path}: index lacks {'frame_number' if frame_number is None else 'frame_time'}")
     try:
         numbers = np.asarray(frame_number)
-        times = np.asarray(frame_time, dtype=np.float64)
+        raw_times = np.asarray(frame_time)
+        if raw_times.dtype.kind in "cmMSUV":
+            raise ChunkIndexError(f"{path}: frame_time must be real numbers, got dtype {raw_times.dtype}")
+        times = raw_times.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise ChunkIndexError(f"{path}: index arrays are not numeric ({exc})") from None
     if numbers.ndim != 1 or times.ndim != 1:

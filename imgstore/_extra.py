@@ -89,22 +89,29 @@ def read_records(path: str) -> List[Dict[str, Any]]:
 
 
 def _recover_unterminated(text: str) -> Optional[list]:
-    """Parse an array missing its closing bracket, dropping a torn last record."""
+    """Records of an array whose writer died: all complete records, if only the last one is torn."""
+    decoder = json.JSONDecoder()
     body = text.rstrip()
     if not body.startswith("["):
         return None
+    records, pos = [], 1
     while True:
+        while pos < len(body) and body[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(body):
+            return records
         try:
-            return json.loads(body + "]")
+            record, pos = decoder.raw_decode(body, pos)
         except json.JSONDecodeError:
-            cut = body.rfind(",")
-            if cut <= 0:
-                return [] if body.strip() in ("[", "") else None
-            body = body[:cut]
-
-
-def records_to_frame(records: List[Dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(records)
+            return None if ",\n" in body[pos:] else records
+        records.append(record)
+        while pos < len(body) and body[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(body):
+            return records
+        if body[pos] != ",":
+            return None
+        pos += 1
 
 
 def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]:

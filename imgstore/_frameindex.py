@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import FrameNotFoundError
+from .errors import FrameArgumentError, FrameNotFoundError
 
 NOT_FOUND = -1
 _INT64_MAX = np.iinfo(np.int64).max
@@ -27,7 +27,7 @@ def as_frame_number(value: object) -> float | int:
         if number.is_integer():
             return int(number)
         return number
-    raise TypeError(f"frame number must be an integer, got {value!r} ({type(value).__name__})")
+    raise FrameArgumentError(f"frame number must be an integer, got {value!r} ({type(value).__name__})")
 
 
 def as_frame_index(value: object) -> int:
@@ -41,10 +41,15 @@ def as_frame_index(value: object) -> int:
 
 
 def as_frame_time(value: object) -> float:
-    """A float time from any real value; NaN is refused (it matches no frame)."""
+    """A float time from any real value (NaN allowed: a frame may have no time)."""
     if not isinstance(value, numbers.Real):
-        raise TypeError(f"frame time must be a number, got {value!r} ({type(value).__name__})")
-    time = float(value)
+        raise FrameArgumentError(f"frame time must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def as_query_time(value: object) -> float:
+    """A time to look up; NaN is refused (it is nearest to nothing)."""
+    time = as_frame_time(value)
     if math.isnan(time):
         raise FrameNotFoundError("frame_time NaN matches no frame")
     return time
@@ -57,6 +62,8 @@ class _SortedColumn:
         self.order = np.argsort(values, kind="stable")
         self.sorted = values[self.order]
         self._integral = values.dtype.kind in "iu"
+        # NaN (a frame without a time) sorts last and is nearest to nothing
+        self._valid = len(values) if self._integral else len(values) - int(np.count_nonzero(np.isnan(values)))
 
     def _first_at_least(self, value: float) -> int:
         """Position of the first sorted value >= ``value``.
@@ -79,10 +86,10 @@ class _SortedColumn:
 
     def nearest(self, value: float) -> int:
         """Frame index nearest to ``value``; ties go to the frame first in store order."""
-        n = len(self.sorted)
+        n = self._valid
         if n == 0:
             return NOT_FOUND
-        pos = self._first_at_least(value)
+        pos = min(self._first_at_least(value), n)
         candidates = []
         if pos < n:  # first frame of the run of the smallest value >= query
             candidates.append(pos)

@@ -76,7 +76,7 @@ class StoreMetadata:
             imgdtype=_parse_dtype(smd["imgdtype"], path),
             chunksize=_parse_chunksize(smd["chunksize"], path),
             format=_expect(smd, "format", str, path),
-            encoding=smd.get("encoding") or None,
+            encoding=_parse_encoding(smd.get("encoding"), path),
             created_utc=smd.get("created_utc"),
             timezone_local=smd.get("timezone_local"),
             uuid=smd.get("uuid"),
@@ -102,12 +102,18 @@ def _parse_imgshape(value: Any, path: str) -> Tuple[int, ...]:
 
 def _parse_dtype(value: Any, path: str) -> str:
     try:
-        dtype = np.dtype(value)
-    except TypeError:
+        dtype = np.dtype(value) if isinstance(value, str) else None
+    except (TypeError, ValueError):
         dtype = None
     if dtype is None or dtype.kind not in "uifb":
         raise MetadataError(f"{path}: imgdtype must name a numeric numpy dtype, got {value!r}")
     return dtype.name
+
+
+def _parse_encoding(value: Any, path: str) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise MetadataError(f"{path}: '{STORE_MD_KEY}.encoding' must be a string or empty, got {value!r}")
+    return value or None
 
 
 def _parse_chunksize(value: Any, path: str) -> int:

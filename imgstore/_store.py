@@ -28,12 +28,13 @@ from ._extra import (
     motif_extra_data_json_to_df,
     read_records,
 )
-from ._frameindex import as_frame_index, as_frame_number, as_frame_time
+from ._frameindex import as_frame_index, as_frame_number, as_frame_time, as_query_time
 from ._metadata import StoreMetadata, plain_user_metadata, read_metadata, write_file_atomic, write_metadata
 from ._paths import chunk_name, parse_chunk_name
 from ._sensor import ENCODING_TO_CV2, decoder_for
 from ._timezone import (
     get_local_timezone,
+    get_local_timezone_zoneinfo,
     parse_created_utc,
     synthesize_created,
     utc_now_naive_iso,
@@ -237,17 +238,18 @@ class _ImgStore:
             raise ImgStoreError(f"{self.full_path}: unknown image encoding {smd.encoding!r}")
         created = parse_created_utc(smd.created_utc)
         tz = zone_or_none(smd.timezone_local)
-        if created is None or tz is None:
-            if smd.created_utc is not None or smd.timezone_local is not None:
-                log.warning(
-                    "%s: unreadable created_utc/timezone_local (%r, %r); synthesizing them",
-                    self.full_path,
-                    smd.created_utc,
-                    smd.timezone_local,
-                )
+        user_tz = self._user_metadata.get("timezone")
+        if created is None:
+            if smd.created_utc is not None:
+                log.warning("%s: unreadable created_utc %r; synthesizing it", self.full_path, smd.created_utc)
             else:
                 log.info("%s: old store without creation time; synthesizing it", self.full_path)
-            created, tz = synthesize_created(self._basedir, self.full_path, self._user_metadata.get("timezone"))
+            created, synthesized_tz = synthesize_created(self._basedir, self.full_path, user_tz)
+            tz = tz or synthesized_tz
+        elif tz is None:  # keep the stored instant; only the zone is missing or unknown
+            if smd.timezone_local is not None:
+                log.warning("%s: unknown timezone_local %r", self.full_path, smd.timezone_local)
+            tz = zone_or_none(user_tz) or get_local_timezone_zoneinfo()
         self._created_utc = created
         self._timezone_local = tz
 
@@ -391,7 +393,8 @@ class _ImgStore:
         self._extra_writer.close()
 
     def _require_mode(self, mode: str, action: str) -> None:
-        if self._closed:
+        # a read store stays readable after close(), which only releases open files (as upstream)
+        if self._closed and self._mode == "w":
             raise ImgStoreError(f"cannot {action}: store {self._basedir} is closed")
         if self._mode != mode:
             opened = "reading" if self._mode == "r" else "writing"
@@ -403,7 +406,7 @@ class _ImgStore:
         number = as_frame_number(frame_number)
         if not isinstance(number, int):
             raise ImgStoreError(f"frame_number must be a whole number, got {frame_number!r}")
-        time = float(as_frame_time(frame_time)) if frame_time is not None else math.nan
+        time = as_frame_time(frame_time) if frame_time is not None else math.nan
         img = self._encode_image(self._check_image(img))
         if self._writer is None:
             self._writer = self._codec.open_writer(
@@ -574,15 +577,19 @@ class _ImgStore:
     def get_nearest_image(self, frame_time: Any) -> Tuple[Image, FrameMD]:
         """The frame whose time is nearest ``frame_time`` (ties: the first in store order)."""
         self._require_mode("r", "read frames")
-        position = self._table.nearest_time(as_frame_time(frame_time))
+        position = self._table.nearest_time(as_query_time(frame_time))
         if position < 0:
             raise FrameNotFoundError(f"store {self._basedir} has no frames")
         return self._read_frame(position)
 
     def get_frame_metadata(self) -> Dict[str, list]:
         """``{'frame_number': [...], 'frame_time': [...]}`` of every frame, in store order."""
-        if self._mode == "w":
-            return self._build_index_from_disk().get_all_metadata()
+        if self._mode == "w":  # finished chunks from disk, plus the chunk in progress
+            done = ImgStoreIndex.new_from_chunks([(n, self._chunk_index_base(n)) for n in range(self._chunk_n)])
+            md = done.get_all_metadata()
+            md["frame_number"].extend(self._chunk_frame_numbers)
+            md["frame_time"].extend(self._chunk_frame_times)
+            return md
         return self._index.get_all_metadata()
 
     def _get_chunk_metadata(self, chunk_n: int) -> Dict[str, list]:

@@ -8,6 +8,7 @@ where a more specific builtin fits we derive from it too, so ``except ValueError
 __all__ = [
     "ChunkIndexError",
     "ExtraDataError",
+    "FrameArgumentError",
     "FrameNotFoundError",
     "FrameReadError",
     "ImageDtypeError",
@@ -73,6 +74,10 @@ class ImageShapeError(ImgStoreError):
 
 class ImageDtypeError(ImgStoreError, TypeError):
     """``add_image`` got values the store's dtype cannot hold."""
+
+
+class FrameArgumentError(ImgStoreError, TypeError):
+    """A frame number, index or time that is not a number."""
 
 
 class ExtraDataError(ImgStoreError, TypeError):

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ._chunkindex import load_chunk_index
-from ._frameindex import NOT_FOUND, FrameTable, as_frame_index, as_frame_number, as_frame_time
+from ._frameindex import NOT_FOUND, FrameTable, as_frame_index, as_frame_number, as_query_time
 from .errors import ChunkIndexError, IndexFileError
 
 __all__ = ["ImgStoreIndex"]
@@ -177,7 +177,7 @@ class ImgStoreIndex:
         if what == "frame_number":
             return self._locate(self._table.find_number(as_frame_number(value)))
         if what == "frame_time":
-            return self._locate(self._table.find_time(as_frame_time(value)))
+            return self._locate(self._table.find_time(as_query_time(value)))
         raise ValueError(f"find_chunk: what must be 'frame_number', 'frame_time' or 'index', not {what!r}")
 
     def find_chunk_nearest(self, what: str, value: object) -> Tuple[int, int]:
@@ -185,7 +185,7 @@ class ImgStoreIndex:
         if what == "frame_number":
             return self._locate(self._table.nearest_number(as_frame_number(value)))
         if what == "frame_time":
-            return self._locate(self._table.nearest_time(as_frame_time(value)))
+            return self._locate(self._table.nearest_time(as_query_time(value)))
         raise ValueError(f"find_chunk_nearest: what must be 'frame_number' or 'frame_time', not {what!r}")
 
     def _locate(self, frame_index: int) -> Tuple[int, int]:

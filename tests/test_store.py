@@ -332,3 +332,50 @@ def test_bpk_without_bloscpack(tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError, match="pip install bloscpack") as excinfo:
         imgstore.new_for_format("bpk", path=str(tmp_path / "s"), imgshape=(4, 4))
     assert isinstance(excinfo.value, ImportError) and isinstance(excinfo.value, ValueError)
+
+
+def test_nan_and_missing_frame_times_are_stored(tmp_path):
+    path = tmp_path / "s"
+    with imgstore.new_for_format("npy", path=str(path), imgshape=(4, 4)) as store:
+        store.add_image(np.zeros((4, 4), np.uint8), 0, float("nan"))
+        store.add_image(np.zeros((4, 4), np.uint8), 1, None)
+        store.add_image(np.zeros((4, 4), np.uint8), 2, T0)
+    reader = imgstore.new_for_filename(str(path))
+    times = reader.get_frame_metadata()["frame_time"]
+    assert math.isnan(times[0]) and math.isnan(times[1]) and times[2] == T0
+    assert reader.get_nearest_image(T0 + 5)[1][0] == 2
+
+
+def test_non_numeric_frame_numbers_are_value_and_type_errors(tmp_path):
+    from imgstore.errors import FrameArgumentError
+
+    store = imgstore.new_for_filename(_store(tmp_path / "s", n=2))
+    for call in (lambda: store.get_image("7"), lambda: store.get_nearest_image("soon")):
+        with pytest.raises(FrameArgumentError) as excinfo:
+            call()
+        assert isinstance(excinfo.value, ValueError) and isinstance(excinfo.value, TypeError)
+
+
+def test_created_kept_when_only_the_zone_is_unknown(tmp_path, caplog):
+    path = _store(tmp_path / "s", n=1)
+    md_path = os.path.join(path, "metadata.yaml")
+    with open(md_path) as f:
+        md = yaml.safe_load(f)
+    md["__store"]["created_utc"] = "2021-06-01T10:00:00"
+    md["__store"]["timezone_local"] = "Mars/Olympus_Mons"
+    md["timezone"] = "Europe/Berlin"
+    with open(md_path, "w") as f:
+        yaml.safe_dump(md, f)
+    created, tz = imgstore.new_for_filename(path).created
+    assert created.isoformat() == "2021-06-01T10:00:00+00:00" and str(tz) == "Europe/Berlin"
+    assert "Mars/Olympus_Mons" in caplog.text
+
+
+def test_frame_metadata_while_writing_includes_the_open_chunk(tmp_path, caplog):
+    store = imgstore.new_for_format("npy", path=str(tmp_path / "s"), imgshape=(4, 4), chunksize=3)
+    for i in range(5):
+        store.add_image(np.zeros((4, 4), np.uint8), 10 + i, T0 + i)
+    assert store.get_frame_metadata() == {"frame_number": [10, 11, 12, 13, 14],
+                                          "frame_time": [T0 + i for i in range(5)]}
+    assert "skipping" not in caplog.text
+    store.close()

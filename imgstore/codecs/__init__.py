@@ -61,7 +61,8 @@ def get_codec(fmt: object, store_class: str = "") -> ChunkCodec:
     if codec is None or (color and not codec.color_variant) or (store_class and codec.store_class != store_class):
         allowed = ", ".join(formats_for(store_class) if store_class else all_formats())
         where = f" for {store_class}" if store_class else ""
-        raise UnsupportedFormatError(f"unknown format '{fmt}'{where} (supported here: {allowed})")
+        supported = f"supported here: {allowed}" if allowed else f"this version has no {store_class} formats"
+        raise UnsupportedFormatError(f"unknown format '{fmt}'{where} ({supported})")
     if not codec.available():
         raise MissingDependencyError(f"format '{fmt}' needs the {codec.requires} package: pip install {codec.requires}")
     return codec
