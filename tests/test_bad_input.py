@@ -144,13 +144,6 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def png_store(tmp_path: Path) -> Path:
-    path = tmp_path / "store"
-    make_store(path, fmt="png")
-    return path
-
-
 def test_pickle_payload_is_live(tmp_path: Path) -> None:
     """Control: the payload used below really runs code when unpickled (so its absence proves safety)."""
     marker = tmp_path / "control-marker"
@@ -497,31 +490,21 @@ def test_missing_frame_file(tmp_path: Path, fmt: str) -> None:
         np.testing.assert_array_equal(img, frame_image(4))
 
 
+@pytest.mark.parametrize("fmt", ["npy", "png"])
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
-def test_corrupt_png_frame(png_store: Path, damage: str) -> None:
-    bad = frame_file(png_store, 0, 1, "png")
+def test_corrupt_frame_file(tmp_path: Path, fmt: str, damage: str) -> None:
+    path = tmp_path / "store"
+    make_store(path, fmt=fmt)
+    bad = frame_file(path, 0, 1, fmt)
     data = bad.read_bytes()
-    bad.write_bytes({"garbage": b"\x89PNG not really", "truncated": data[: len(data) // 2], "empty": b""}[damage])
-    with imgstore.new_for_filename(str(png_store)) as s:
+    bad.write_bytes({"garbage": data[:6] + b" not an image", "truncated": data[: len(data) // 2], "empty": b""}[damage])
+    with imgstore.new_for_filename(str(path)) as s:
         with pytest.raises(errors.FrameReadError) as excinfo:
             s.get_image(FRAME_NUMBERS[1])
         assert isinstance(excinfo.value, ValueError)
         assert str(bad) in message(excinfo)
-        assert "corrupt" in message(excinfo)
         img, _ = s.get_image(FRAME_NUMBERS[0])
         np.testing.assert_array_equal(img, frame_image(0))
-
-
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
-def test_corrupt_npy_frame(store: Path, damage: str) -> None:
-    bad = frame_file(store, 0, 1)
-    data = bad.read_bytes()
-    bad.write_bytes({"garbage": b"\x93NUMPY garbage", "truncated": data[: len(data) - 5], "empty": b""}[damage])
-    with imgstore.new_for_filename(str(store)) as s:
-        with pytest.raises(errors.FrameReadError) as excinfo:
-            s.get_image(FRAME_NUMBERS[1])
-        assert isinstance(excinfo.value, ValueError)
-        assert str(bad) in message(excinfo)
 
 
 # ----------------------------------------------------------------------------------------------

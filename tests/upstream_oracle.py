@@ -63,7 +63,8 @@ _BOOTSTRAP = (
     _GUARD
     + """
 import json
-in_path, out_path, script_path = sys.argv[1:4]
+in_path, out_path, script_path, tests_dir = sys.argv[1:5]
+sys.path.append(tests_dir)  # after upstream is imported: scripts may import tests/framecodes.py
 with open(in_path, encoding="utf-8") as f:
     args = json.load(f)
 with open(script_path, encoding="utf-8") as f:
@@ -249,7 +250,7 @@ def run_upstream(script: str | Path, *args: Any, tz: str | None = "UTC") -> dict
         if tz is not None:
             env["TZ"] = tz
         proc = subprocess.run(
-            [python, "-I", "-c", _BOOTSTRAP, str(in_path), str(out_path), str(script_path)],
+            [python, "-I", "-c", _BOOTSTRAP, str(in_path), str(out_path), str(script_path), str(TESTS_DIR)],
             cwd=work,
             env=env,
             capture_output=True,

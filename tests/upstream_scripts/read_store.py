@@ -15,26 +15,13 @@ NaN stays a float NaN (JSON ``NaN``).
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import traceback
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 
-FRAMECODES_PATH = Path(__file__).resolve().parent.parent / "framecodes.py"
-
-
-def load_framecodes() -> ModuleType:
-    """``tests/framecodes.py``, loaded by path (the oracle cannot import from tests/)."""
-    spec = importlib.util.spec_from_file_location("_imgstore_tests_framecodes", FRAMECODES_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_framecodes = load_framecodes()
+import framecodes as _framecodes  # tests/ is on sys.path in both the oracle and pytest
 
 
 def jsonable(obj: Any) -> Any:

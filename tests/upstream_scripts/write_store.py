@@ -2,7 +2,7 @@
 
 Run by ``tests/upstream_oracle.py`` with upstream imgstore 0.4.0 (``main``), and loaded by path
 in the test process, where ``write_store`` is called with our own ``imgstore``, so both writers
-get the same calls. Frames come from ``tests/framecodes.py`` (loaded by path; numpy only).
+get the same calls. Frames come from ``tests/framecodes.py`` (numpy only).
 
 A spec is a dict with keys ``path``, ``format``, ``imgshape``, ``imgdtype``, ``chunksize``,
 ``frame_numbers``, ``frame_times`` and optionally ``frame_shape`` (shape of the frames given to
@@ -15,26 +15,13 @@ true), ``metadata`` (user metadata), ``encoding`` and ``extra``: a list of
 from __future__ import annotations
 
 import copy
-import importlib.util
 import traceback
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-FRAMECODES_PATH = Path(__file__).resolve().parent.parent / "framecodes.py"
-
-
-def load_framecodes() -> ModuleType:
-    """``tests/framecodes.py``, loaded by path (the oracle cannot import from tests/)."""
-    spec = importlib.util.spec_from_file_location("_imgstore_tests_framecodes", FRAMECODES_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_framecodes = load_framecodes()
+import framecodes as _framecodes  # tests/ is on sys.path in both the oracle and pytest
 
 
 def make_frames(spec: dict) -> list[np.ndarray]:
