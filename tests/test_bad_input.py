@@ -186,11 +186,7 @@ def test_missing_metadata_file_path_given(tmp_path: Path) -> None:
 
 def test_chunk_folders_without_metadata_refused_for_reading(store: Path) -> None:
     metadata_path(store).unlink()
-    with pytest.raises(errors.StoreNotFoundError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert str(store) in message(excinfo)
-    assert "metadata.yaml" in message(excinfo)
+    expect_open_refused(store, errors.StoreNotFoundError, str(store), "metadata.yaml")
 
 
 def test_chunk_folders_without_metadata_refused_for_writing(store: Path) -> None:
@@ -204,6 +200,15 @@ def test_chunk_folders_without_metadata_refused_for_writing(store: Path) -> None
     assert snapshot(store) == before
 
 
+def expect_open_refused(store: Path, error: type, *parts: str) -> None:
+    """Opening ``store`` raises ``error`` (a ValueError) whose message contains every part."""
+    with pytest.raises(error) as excinfo:
+        imgstore.new_for_filename(str(store))
+    assert isinstance(excinfo.value, ValueError)
+    for part in parts:
+        assert part in message(excinfo)
+
+
 # ----------------------------------------------------------------------------------------------
 # metadata.yaml corrupt
 # ----------------------------------------------------------------------------------------------
@@ -214,11 +219,7 @@ def test_chunk_folders_without_metadata_refused_for_writing(store: Path) -> None
 )
 def test_invalid_yaml(store: Path, content: bytes) -> None:
     metadata_path(store).write_bytes(content)
-    with pytest.raises(errors.MetadataError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert str(metadata_path(store)) in message(excinfo)
-    assert "YAML" in message(excinfo)
+    expect_open_refused(store, errors.MetadataError, str(metadata_path(store)), "YAML")
 
 
 @pytest.mark.parametrize(
@@ -228,22 +229,13 @@ def test_invalid_yaml(store: Path, content: bytes) -> None:
 )
 def test_metadata_not_a_mapping(store: Path, content: str, got: str) -> None:
     metadata_path(store).write_text(content)
-    with pytest.raises(errors.MetadataError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert str(metadata_path(store)) in message(excinfo)
-    assert "mapping" in message(excinfo)
-    assert got in message(excinfo)
+    expect_open_refused(store, errors.MetadataError, str(metadata_path(store)), "mapping", got)
 
 
 @pytest.mark.parametrize("content", ["genotype: wt\n", "__store: 5\n", "__store: [1, 2]\n", "__store:\n"])
 def test_metadata_without_store_block(store: Path, content: str) -> None:
     metadata_path(store).write_text(content)
-    with pytest.raises(errors.MetadataError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert str(metadata_path(store)) in message(excinfo)
-    assert "__store" in message(excinfo)
+    expect_open_refused(store, errors.MetadataError, str(metadata_path(store)), "__store")
 
 
 @pytest.mark.parametrize("key", REQUIRED_KEYS)
@@ -251,12 +243,7 @@ def test_metadata_missing_required_key(store: Path, key: str) -> None:
     smd = store_block(store)
     del smd[key]
     write_store_block(store, smd)
-    with pytest.raises(errors.MetadataError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert str(metadata_path(store)) in message(excinfo)
-    assert key in message(excinfo)
-    assert "lacks" in message(excinfo)
+    expect_open_refused(store, errors.MetadataError, str(metadata_path(store)), key, "lacks")
 
 
 @pytest.mark.parametrize(
@@ -318,12 +305,9 @@ def test_unknown_version(store: Path, version: Any) -> None:
     smd = store_block(store)
     smd["version"] = version
     write_store_block(store, smd)
-    with pytest.raises(errors.IncompatibleStoreError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert "incompatible store version" in message(excinfo)
-    assert repr(version) in message(excinfo)
-    assert str(metadata_path(store)) in message(excinfo)
+    expect_open_refused(
+        store, errors.IncompatibleStoreError, "incompatible store version", repr(version), str(metadata_path(store))
+    )
 
 
 @pytest.mark.parametrize("fmt", ["webp", "avc1/mp4", "png+color+color", ""])
@@ -331,11 +315,7 @@ def test_unknown_format(store: Path, fmt: str) -> None:
     smd = store_block(store)
     smd["format"] = fmt
     write_store_block(store, smd)
-    with pytest.raises(errors.UnsupportedFormatError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert f"'{fmt}'" in message(excinfo)
-    assert "unknown format" in message(excinfo)
+    expect_open_refused(store, errors.UnsupportedFormatError, f"'{fmt}'", "unknown format")
 
 
 @pytest.mark.parametrize(
@@ -351,11 +331,7 @@ def test_unknown_format(store: Path, fmt: str) -> None:
 def test_yaml_python_object_tags_are_not_executed(store: Path, tmp_path: Path, template: str) -> None:
     marker = tmp_path / "pwned"
     metadata_path(store).write_text(template.format(marker=marker))
-    with pytest.raises(errors.MetadataError) as excinfo:
-        imgstore.new_for_filename(str(store))
-    assert isinstance(excinfo.value, ValueError)
-    assert str(metadata_path(store)) in message(excinfo)
-    assert "tag" in message(excinfo)
+    expect_open_refused(store, errors.MetadataError, str(metadata_path(store)), "tag")
     assert not marker.exists()
 
 
