@@ -17,6 +17,7 @@ class DirectoryImgStore(_ImgStore):
     """A store whose chunks are folders ``NNNNNN/`` of image files (npy, png, jpg...)."""
 
     _readable_classes = ("DirectoryImgStore",)
+    #: upstream's class attribute, kept for scripts that read it (the format's codec decides)
     _DEFAULT_CHUNKSIZE = 200
 
     def __init__(self, **kwargs: Any) -> None:

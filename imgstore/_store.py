@@ -76,7 +76,6 @@ class _ImgStore:
     _supported_modes = "wr"
     #: class names in metadata.yaml this class reads
     _readable_classes: Tuple[str, ...] = ()
-    _DEFAULT_CHUNKSIZE = 200
 
     FRAME_MD = FRAME_MD
 
@@ -160,9 +159,9 @@ class _ImgStore:
             encoding = None
         self._codec.check_image_type(write_shape, dtype)
 
-        user_md = dict(metadata) if metadata is not None else {}
-        if not isinstance(user_md, dict) or (metadata is not None and not isinstance(metadata, dict)):
-            raise ImgStoreError("metadata must be a dictionary")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ImgStoreError(f"metadata must be a dictionary, got {type(metadata).__name__}")
+        user_md = dict(metadata or {})
         store_extras = user_md.pop(STORE_MD_KEY, None) or {}
         self._user_metadata = plain_user_metadata(user_md)
 

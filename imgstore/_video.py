@@ -24,6 +24,7 @@ class VideoImgStore(_ImgStore):
     """A store whose chunks are video files (also reads Motif's ``VideoImgStoreFFMPEG`` stores)."""
 
     _readable_classes = ("VideoImgStore", "VideoImgStoreFFMPEG")
+    #: upstream's class attribute, kept for scripts that read it (the format's codec decides)
     _DEFAULT_CHUNKSIZE = 10000
 
     def __init__(self, **kwargs: Any) -> None:
