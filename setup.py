@@ -24,6 +24,7 @@ setup(
         "pandas>=1.3",
         "pyyaml>=5.1",
         "tzlocal>=4.0",
+        "av>=12",
         "tzdata; platform_system == 'Windows'",
     ],
     extras_require={

@@ -90,6 +90,7 @@ class _ImgStore:
         encoding: Optional[str] = None,
         format: Optional[str] = None,
         index: Optional[ImgStoreIndex] = None,
+        writer_options: Optional[Dict[str, Any]] = None,
     ) -> None:
         if mode not in ("r", "w") or mode not in self._supported_modes:
             raise ImgStoreError(f"mode {mode!r} not supported (use 'r' to read or 'w' to write)")
@@ -101,6 +102,7 @@ class _ImgStore:
         self._user_metadata: Dict[str, Any] = {}
         self._decode_image = decoder_for(None)
         self._encode_image = decoder_for(None)
+        self._writer_options: Dict[str, Any] = dict(writer_options or {})
 
         # what was last read or written, as upstream exposes it
         self.frame_number: Any = math.nan
@@ -137,10 +139,18 @@ class _ImgStore:
     def _codec_for(cls, fmt: object) -> codecs.ChunkCodec:
         return codecs.get_codec(fmt, store_class=cls.__name__)
 
+    def _writer_codec(self, fmt: object) -> codecs.ChunkCodec:
+        """The codec that writes ``fmt`` for this store."""
+        return self._codec_for(fmt)
+
+    def _reader_codec(self, fmt: object) -> codecs.ChunkCodec:
+        """The codec that reads a store of ``fmt``."""
+        return codecs.get_reader_codec(fmt, type(self).__name__)
+
     def _init_write(self, imgshape: Any, imgdtype: Any, chunksize: Any, metadata: Any, encoding: Any, fmt: Any) -> None:
         if imgshape is None or fmt is None or imgdtype is None:
             raise ImgStoreError("imgshape, imgdtype and format must be given to write a store")
-        self._codec = self._codec_for(fmt)
+        self._codec = self._writer_codec(fmt)
         _, color_variant = codecs.split_format(fmt)
         input_shape = _parse_shape(imgshape)
         dtype = _parse_dtype(imgdtype)
@@ -158,6 +168,7 @@ class _ImgStore:
             write_shape = (write_shape[0], write_shape[1], 3)
             encoding = None
         self._codec.check_image_type(write_shape, dtype)
+        self._codec.check_options(write_shape, dtype, self._writer_options)
 
         if metadata is not None and not isinstance(metadata, dict):
             raise ImgStoreError(f"metadata must be a dictionary, got {type(metadata).__name__}")
@@ -207,7 +218,7 @@ class _ImgStore:
         self._readability_check(smd.class_name, smd.version)
         self._smd = smd
         self._user_metadata = user_md
-        self._codec = self._codec_for(smd.format)
+        self._codec = self._reader_codec(smd.format)
         self._input_shape = smd.imgshape
         self._setup_from_metadata()
         self._decode_image = decoder_for(smd.encoding)
@@ -407,9 +418,11 @@ class _ImgStore:
             raise ImgStoreError(f"frame_number must be a whole number, got {frame_number!r}")
         time = as_frame_time(frame_time) if frame_time is not None else math.nan
         img = self._encode_image(self._check_image(img))
+        if img.shape[:2] != self._smd.imgshape[:2]:  # formats that need even sizes keep the top-left part
+            img = img[: self._smd.imgshape[0], : self._smd.imgshape[1]]
         if self._writer is None:
             self._writer = self._codec.open_writer(
-                self._chunk_path(self._chunk_n), self._smd.imgshape, self._smd.imgdtype
+                self._chunk_path(self._chunk_n), self._smd.imgshape, self._smd.imgdtype, self._writer_options
             )
         self._writer.write(img)
 

@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
+from . import codecs
 from ._chunkindex import save_chunk_index, validate_chunk_arrays
 from ._paths import chunk_name
 from ._store import _chunk_numbers_in, _ImgStore
@@ -18,19 +19,53 @@ log = logging.getLogger(__name__)
 
 #: arguments upstream's video stores accepted; frame-exact seeking makes them unnecessary
 _IGNORED_ARGUMENTS = ("seek", "gpu_id", "videosize")
+#: encoder settings a user may give when creating a store (see ``codecs.video.ENCODER_SETTINGS``)
+ENCODER_SETTING_NAMES = ("crf", "preset", "gop", "bframes", "quality", "pix_fmt", "threads")
 
 
 class VideoImgStore(_ImgStore):
-    """A store whose chunks are video files (also reads Motif's ``VideoImgStoreFFMPEG`` stores)."""
+    """A store whose chunks are video files (also reads Motif's ``VideoImgStoreFFMPEG`` stores).
+
+    ``backend`` picks the library that encodes and decodes chunks: ``'av'`` (PyAV, the default)
+    or ``'opencv'`` (as upstream). Encoder settings (``crf``, ``preset``, ``gop``, ``bframes``,
+    ``quality``, ``pix_fmt``, ``threads``) apply when writing, where the format has them.
+    """
 
     _readable_classes = ("VideoImgStore", "VideoImgStoreFFMPEG")
     #: upstream's class attribute, kept for scripts that read it (the format's codec decides)
     _DEFAULT_CHUNKSIZE = 10000
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, backend: str = codecs.DEFAULT_BACKEND, **kwargs: Any) -> None:
         for name in _IGNORED_ARGUMENTS:
             kwargs.pop(name, None)
-        super().__init__(**kwargs)
+        self._backend = codecs.check_backend(backend)
+        settings = {name: kwargs.pop(name, None) for name in ENCODER_SETTING_NAMES}
+        super().__init__(writer_options=settings, **kwargs)
+        if self._mode == "r":
+            self._correct_odd_shape()
+
+    @classmethod
+    def _codec_for(cls, fmt: object, backend: str = codecs.DEFAULT_BACKEND) -> codecs.ChunkCodec:
+        return codecs.get_codec(fmt, store_class=cls.__name__, backend=backend)
+
+    def _writer_codec(self, fmt: object) -> codecs.ChunkCodec:
+        return self._codec_for(fmt, self._backend)
+
+    def _reader_codec(self, fmt: object) -> codecs.ChunkCodec:
+        return codecs.get_reader_codec(fmt, type(self).__name__, backend=self._backend)
+
+    def _correct_odd_shape(self) -> None:
+        """Stores written before sizes were truncated to even record the odd size they asked for."""
+        even = self._codec.written_shape(self._smd.imgshape)
+        if even != tuple(self._smd.imgshape):
+            log.warning(
+                "%s: imgshape %s corrected to the size stored in the video, %s",
+                self.full_path,
+                tuple(self._smd.imgshape),
+                even,
+            )
+            self._smd.imgshape = even
+            self._input_shape = even
 
     @property
     def _extension(self) -> str:
@@ -69,8 +104,7 @@ class VideoImgStore(_ImgStore):
         else:
             self._close_writer()
         chunk_n = self._chunk_n
-        destination = self._chunk_path(chunk_n)
-        (shutil.move if move else shutil.copy)(video_path, destination)
+        (shutil.move if move else shutil.copy)(video_path, self._chunk_path(chunk_n))
         save_chunk_index(self._chunk_index_base(chunk_n), numbers, times, extra=self._smd.to_dict())
         self._extra_writer.close()
         self._frame_n += len(numbers)

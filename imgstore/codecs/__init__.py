@@ -5,20 +5,26 @@ Adding a chunk format = one module with a ``ChunkCodec`` subclass + one line in 
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import MissingDependencyError, UnsupportedFormatError
 from .base import ChunkCodec, ChunkReader, ChunkWriter
 from .bpk import BloscpackCodec
 from .images import NpyCodec, OpenCVImageCodec
+from .video import ANY_READABLE, AV1_MKV, AVC1_MP4, FFV1_MKV, H264_MKV, HEVC_MP4, MJPEG_AVI
+from .video_av import PyAVVideoCodec
+from .video_cv import OpenCVVideoCodec
 
 __all__ = [
     "COLOR_SUFFIX",
+    "DEFAULT_BACKEND",
+    "check_backend",
     "ChunkCodec",
     "ChunkReader",
     "ChunkWriter",
     "formats_for",
     "get_codec",
+    "get_reader_codec",
     "split_format",
 ]
 
@@ -35,11 +41,31 @@ _CODECS: Dict[str, ChunkCodec] = {
         OpenCVImageCodec("ppm", lossless=True, force="color"),
         OpenCVImageCodec("pgm", lossless=True, force="grey"),
         BloscpackCodec(),
+        PyAVVideoCodec(MJPEG_AVI),
+        PyAVVideoCodec(AVC1_MP4),
+        PyAVVideoCodec(H264_MKV),
+        PyAVVideoCodec(FFV1_MKV),
+        PyAVVideoCodec(HEVC_MP4),
+        PyAVVideoCodec(AV1_MKV),
     )
 }
 
-#: other names a format is known by (upstream's and Motif's spellings)
-_ALIASES: Dict[str, str] = {}
+#: other names a format is known by (upstream's spellings)
+_ALIASES: Dict[str, str] = {"mjpeg": "mjpeg/avi"}
+
+DEFAULT_BACKEND = "av"
+
+#: video formats by backend other than the default (the default's are in ``_CODECS``)
+_VIDEO_BACKENDS: Dict[str, Dict[str, ChunkCodec]] = {
+    "opencv": {codec.name: codec for codec in (OpenCVVideoCodec(f) for f in (MJPEG_AVI, AVC1_MP4, H264_MKV))},
+}
+
+#: per backend, reads video chunks of formats no registry entry names (Motif's 'libx264'...)
+_VIDEO_STORE = "VideoImgStore"
+_ANY_VIDEO: Dict[str, ChunkCodec] = {
+    DEFAULT_BACKEND: PyAVVideoCodec(ANY_READABLE, writable=False),
+    "opencv": OpenCVVideoCodec(ANY_READABLE, writable=False),
+}
 
 
 def split_format(fmt: str) -> Tuple[str, bool]:
@@ -48,7 +74,26 @@ def split_format(fmt: str) -> Tuple[str, bool]:
     return _ALIASES.get(base, base), color
 
 
-def get_codec(fmt: object, store_class: str = "") -> ChunkCodec:
+def check_backend(backend: str) -> str:
+    """A valid video backend name ('av' or 'opencv')."""
+    if backend != DEFAULT_BACKEND and backend not in _VIDEO_BACKENDS:
+        raise UnsupportedFormatError(
+            f"unknown video backend {backend!r} (choose from {', '.join([DEFAULT_BACKEND, *_VIDEO_BACKENDS])})"
+        )
+    return backend
+
+
+def _for_backend(codec: ChunkCodec, fmt: str, backend: Optional[str]) -> ChunkCodec:
+    """The codec of the same format in another video backend."""
+    if not backend or backend == DEFAULT_BACKEND or codec.store_class != _VIDEO_STORE:
+        return codec
+    other = _VIDEO_BACKENDS[check_backend(backend)].get(codec.name)
+    if other is None:
+        raise UnsupportedFormatError(f"format '{fmt}' cannot be written with the {backend} backend")
+    return other
+
+
+def get_codec(fmt: object, store_class: str = "", backend: Optional[str] = None) -> ChunkCodec:
     """The codec for a format name (with optional ``+color``), checked to be usable here.
 
     ``UnsupportedFormatError`` for an unknown format (or one of another store class);
@@ -63,9 +108,29 @@ def get_codec(fmt: object, store_class: str = "") -> ChunkCodec:
         where = f" for {store_class}" if store_class else ""
         supported = f"supported here: {allowed}" if allowed else f"this version has no {store_class} formats"
         raise UnsupportedFormatError(f"unknown format '{fmt}'{where} ({supported})")
+    codec = _for_backend(codec, fmt, backend)
     if not codec.available():
-        raise MissingDependencyError(f"format '{fmt}' needs the {codec.requires} package: pip install {codec.requires}")
+        if codec.requires:
+            raise MissingDependencyError(
+                f"format '{fmt}' needs the {codec.requires} package: pip install {codec.requires}"
+            )
+        raise UnsupportedFormatError(f"format '{fmt}' cannot be written by this install ({codec!r})")
     return codec
+
+
+def get_reader_codec(fmt: object, store_class: str, backend: Optional[str] = None) -> ChunkCodec:
+    """The codec that reads a store of ``fmt``.
+
+    Reading needs no encoder, so a video store whose format this install cannot write, or
+    whose format this library does not write at all (Motif's 'libx264', NVENC names...), is
+    read by whatever FFmpeg decodes.
+    """
+    try:
+        return get_codec(fmt, store_class, backend)
+    except (UnsupportedFormatError, MissingDependencyError):
+        if store_class != _VIDEO_STORE or not isinstance(fmt, str):
+            raise
+        return _ANY_VIDEO[check_backend(backend or DEFAULT_BACKEND)]
 
 
 def formats_for(store_class: str) -> List[str]:

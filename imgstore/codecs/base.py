@@ -8,7 +8,7 @@ chunk at a time. ``chunk_path`` is where the store keeps the chunk: a folder for
 from __future__ import annotations
 
 import abc
-from typing import Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -82,8 +82,16 @@ class ChunkCodec(abc.ABC):
             kinds = "grey (h, w)" + "".join(f" or (h, w, {c})" for c in self.channels)
             raise UnsupportedFormatError(f"format '{self.name}' holds {kinds} images, not shape {tuple(imgshape)}")
 
+    def check_options(self, imgshape: Shape, imgdtype: str, options: Mapping[str, Any]) -> None:
+        """Refuse, before anything is written, encoder settings this format does not have."""
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise UnsupportedFormatError(f"format '{self.name}' has no encoder settings (got {', '.join(given)})")
+
     @abc.abstractmethod
-    def open_writer(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkWriter:
+    def open_writer(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, options: Optional[Mapping[str, Any]] = None
+    ) -> ChunkWriter:
         """Start writing a new chunk at ``chunk_path`` for frames of ``imgshape``/``imgdtype``."""
 
     @abc.abstractmethod

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -62,7 +62,9 @@ class ImageFolderCodec(ChunkCodec):
     store_class = "DirectoryImgStore"
     default_chunksize = 200
 
-    def open_writer(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkWriter:
+    def open_writer(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, options: Optional[Mapping[str, Any]] = None
+    ) -> ChunkWriter:
         return ImageFolderWriter(chunk_path, self.name, self.saver(imgshape, imgdtype))
 
     def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:

@@ -1,0 +1,152 @@
+"""What a video chunk format is, independent of the library that encodes it.
+
+A ``VideoFormat`` names the encoder, container and extension of a format, which pixel formats
+it stores grey and colour frames in, and which encoder settings users may change. The PyAV and
+OpenCV backends both implement the same formats from these descriptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from ..errors import UnsupportedFormatError
+
+#: frames per second written into every chunk's time base (times live in the frame index)
+NOMINAL_FPS = 25
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFormat:
+    """One video chunk format (e.g. ``avc1/mp4``) as the store names it."""
+
+    name: str
+    #: FFmpeg encoder name
+    encoder: str
+    #: FFmpeg muxer name
+    container: str
+    extension: str
+    lossless: bool
+    #: pixel format stored for each kind of frame: 'grey', 'grey16', 'color', 'color16'
+    pix_fmts: Mapping[str, str]
+    #: pixel formats a user may ask for instead of the defaults
+    allowed_pix_fmts: Tuple[str, ...] = ()
+    #: default encoder settings (see ``ENCODER_SETTINGS``)
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: the settings this format understands
+    settings: Tuple[str, ...] = ("gop", "threads", "pix_fmt")
+    #: OpenCV ``VideoWriter`` four-character code (None: no OpenCV equivalent)
+    fourcc: Optional[str] = None
+
+    @property
+    def dtypes(self) -> Tuple[str, ...]:
+        return ("uint8", "uint16") if {"grey16", "color16"} & set(self.pix_fmts) else ("uint8",)
+
+
+#: what each encoder setting means, for error messages and docs
+ENCODER_SETTINGS: Dict[str, str] = {
+    "crf": "quality: constant rate factor, lower is better and larger (x264/x265: 0-51, AV1: 0-63)",
+    "preset": "encoder speed/size trade-off, e.g. 'ultrafast', 'veryfast', 'medium' (AV1: 0-13)",
+    "gop": "frames between keyframes: smaller means faster random access, larger means smaller files",
+    "quality": "MJPEG quality scale 2 (best) .. 31 (smallest)",
+    "pix_fmt": "stored pixel format, e.g. 'yuv420p', 'yuv444p', 'gray'",
+    "threads": "encoder threads (0: automatic)",
+    "bframes": "B-frames between references (0: none, faster seeking, larger files)",
+}
+
+
+def frame_kind(imgshape: Tuple[int, ...], imgdtype: str) -> str:
+    """'grey', 'grey16', 'color' or 'color16': which of a format's pixel formats frames are stored in."""
+    kind = "color" if len(imgshape) == 3 else "grey"
+    return kind + "16" if imgdtype == "uint16" else kind
+
+
+def resolve_settings(
+    fmt: VideoFormat, imgshape: Tuple[int, ...], imgdtype: str, options: Optional[Mapping[str, Any]]
+) -> Dict[str, Any]:
+    """The format's defaults overlaid with the user's settings; unknown settings are refused."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(fmt.settings))
+    if unknown:
+        allowed = "; ".join(f"{k}: {ENCODER_SETTINGS[k]}" for k in fmt.settings)
+        raise UnsupportedFormatError(f"format '{fmt.name}' has no setting {', '.join(unknown)} (settings: {allowed})")
+    settings = dict(fmt.defaults)
+    settings.update(options)
+    kind = frame_kind(imgshape, imgdtype)
+    if kind not in fmt.pix_fmts:
+        raise UnsupportedFormatError(f"format '{fmt.name}' cannot store {kind} frames")
+    pix_fmt = settings.get("pix_fmt") or fmt.pix_fmts[kind]
+    if pix_fmt != fmt.pix_fmts[kind] and pix_fmt not in fmt.allowed_pix_fmts:
+        raise UnsupportedFormatError(
+            f"format '{fmt.name}' cannot store {kind} frames as pix_fmt {pix_fmt!r} "
+            f"(choose from {', '.join(dict.fromkeys((fmt.pix_fmts[kind], *fmt.allowed_pix_fmts)))})"
+        )
+    settings["pix_fmt"] = pix_fmt
+    return settings
+
+
+_H264 = dict(
+    encoder="libx264",
+    lossless=False,
+    pix_fmts={"grey": "gray", "color": "yuv420p"},
+    allowed_pix_fmts=("yuv420p", "yuv444p", "gray"),
+    defaults={"crf": 20, "preset": "veryfast", "gop": 50, "threads": 0},
+    settings=("crf", "preset", "gop", "bframes", "pix_fmt", "threads"),
+)
+
+MJPEG_AVI = VideoFormat(
+    name="mjpeg/avi",
+    encoder="mjpeg",
+    container="avi",
+    extension=".avi",
+    lossless=False,
+    pix_fmts={"grey": "yuvj420p", "color": "yuvj420p"},
+    allowed_pix_fmts=("yuvj420p", "yuvj444p"),
+    defaults={"quality": 3, "threads": 0},
+    settings=("quality", "pix_fmt", "threads"),
+    fourcc="MJPG",
+)
+AVC1_MP4 = VideoFormat(name="avc1/mp4", container="mp4", extension=".mp4", fourcc="avc1", **_H264)
+H264_MKV = VideoFormat(name="h264/mkv", container="matroska", extension=".mkv", fourcc="H264", **_H264)
+FFV1_MKV = VideoFormat(
+    name="ffv1/mkv",
+    encoder="ffv1",
+    container="matroska",
+    extension=".mkv",
+    lossless=True,
+    pix_fmts={"grey": "gray", "grey16": "gray16le", "color": "bgr0", "color16": "gbrp16le"},
+    defaults={"gop": 1, "threads": 0},
+    settings=("gop", "threads"),
+)
+HEVC_MP4 = VideoFormat(
+    name="hevc/mp4",
+    encoder="libx265",
+    container="mp4",
+    extension=".mp4",
+    lossless=False,
+    pix_fmts={"grey": "gray", "color": "yuv420p"},
+    allowed_pix_fmts=("yuv420p", "yuv444p", "gray"),
+    defaults={"crf": 24, "preset": "veryfast", "gop": 50, "threads": 0},
+    settings=("crf", "preset", "gop", "bframes", "pix_fmt", "threads"),
+)
+AV1_MKV = VideoFormat(
+    name="av1/mkv",
+    encoder="libsvtav1",
+    container="matroska",
+    extension=".mkv",
+    lossless=False,
+    pix_fmts={"grey": "yuv420p", "color": "yuv420p"},
+    defaults={"crf": 30, "preset": 10, "gop": 50, "threads": 0},
+    settings=("crf", "preset", "gop", "threads"),
+)
+
+#: a format read from stores written by other programs (Motif's 'libx264', NVENC names...):
+#: whatever FFmpeg can decode, never written
+ANY_READABLE = VideoFormat(
+    name="(any video FFmpeg decodes)",
+    encoder="",
+    container="",
+    extension=".mp4",
+    lossless=False,
+    pix_fmts={"grey": "gray", "grey16": "gray16le", "color": "bgr24", "color16": "bgr48le"},
+)

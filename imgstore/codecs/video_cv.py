@@ -1,0 +1,142 @@
+"""Video chunks written and read with OpenCV, as upstream imgstore does (``backend='opencv'``).
+
+For users who must produce files exactly as upstream does. pip's OpenCV cannot encode H.264, so
+only formats whose probe succeeds are offered. Reading stays frame-exact without relying on
+OpenCV's seeking: frames are decoded in order from the start of the chunk (slow for random
+access; the PyAV backend seeks).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Any, Dict, Mapping, Optional
+
+import cv2
+import numpy as np
+
+from .._color import ensure_color, ensure_grayscale
+from ..errors import FrameReadError
+from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape
+from .video import NOMINAL_FPS, VideoFormat
+
+log = logging.getLogger(__name__)
+
+_PROBED: Dict[str, bool] = {}
+
+
+class OpenCVVideoCodec(ChunkCodec):
+    """A video chunk format encoded by ``cv2.VideoWriter`` and decoded by ``cv2.VideoCapture``."""
+
+    store_class = "VideoImgStore"
+    default_chunksize = 10000
+    channels = (3,)
+    dtypes = ("uint8",)
+    backend = "opencv"
+
+    def __init__(self, fmt: VideoFormat, writable: bool = True) -> None:
+        self.format = fmt
+        self.name = fmt.name
+        self.extension = fmt.extension
+        self.lossless = fmt.lossless
+        self._writable = writable and fmt.fourcc is not None
+
+    def available(self) -> bool:
+        return self._writable and _can_encode(self.format)
+
+    def written_shape(self, imgshape: Shape) -> Shape:
+        return (int(imgshape[0]) & -2, int(imgshape[1]) & -2, *imgshape[2:])
+
+    def open_writer(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, options: Optional[Mapping[str, Any]] = None
+    ) -> ChunkWriter:
+        return OpenCVChunkWriter(chunk_path, self.format, imgshape)
+
+    def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
+        return OpenCVChunkReader(chunk_path, color=len(imgshape) == 3)
+
+
+def _can_encode(fmt: VideoFormat) -> bool:
+    """Probe once whether this OpenCV build writes the format (pip's cannot write H.264)."""
+    if fmt.name not in _PROBED:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a failed probe is an answer
+        with tempfile.TemporaryDirectory(prefix="imgstore-probe-") as tmp:
+            path = os.path.join(tmp, "probe" + fmt.extension)
+            try:
+                writer = OpenCVChunkWriter(path, fmt, (16, 16, 3))
+                writer.write(np.zeros((16, 16, 3), np.uint8))
+                writer.close()
+                _PROBED[fmt.name] = os.path.getsize(path) > 0
+            except (OSError, cv2.error) as exc:
+                log.debug("OpenCV cannot write %s: %s", fmt.name, exc)
+                _PROBED[fmt.name] = False
+            finally:
+                cv2.utils.logging.setLogLevel(level)
+    return _PROBED[fmt.name]
+
+
+class OpenCVChunkWriter(ChunkWriter):
+    """Writes frames with ``cv2.VideoWriter`` (always as colour, as upstream)."""
+
+    def __init__(self, path: str, fmt: VideoFormat, imgshape: Shape) -> None:
+        self._path = path
+        self._writer = cv2.VideoWriter(
+            path,
+            cv2.CAP_FFMPEG,
+            cv2.VideoWriter_fourcc(*fmt.fourcc),
+            NOMINAL_FPS,
+            (int(imgshape[1]), int(imgshape[0])),
+            True,
+        )
+        if not self._writer.isOpened():
+            raise OSError(f"OpenCV cannot write {fmt.name} video {path} (this OpenCV build lacks the encoder)")
+        self._checked = False
+
+    def write(self, img: np.ndarray) -> None:
+        self._writer.write(ensure_color(img))
+        if not self._checked:  # OpenCV fails silently: no file after the first frame means no encoder
+            self._checked = True
+            if not os.path.isfile(self._path):
+                raise OSError(f"OpenCV did not write {self._path}: this OpenCV build cannot encode it")
+
+    def close(self) -> None:
+        self._writer.release()
+
+
+class OpenCVChunkReader(ChunkReader):
+    """Frame-exact reading by decoding forward with ``cv2.VideoCapture`` (re-opened to go back)."""
+
+    def __init__(self, path: str, color: bool) -> None:
+        if not os.path.isfile(path):
+            raise FrameReadError(f"video chunk {path} is missing")
+        self._path = path
+        self._convert = ensure_color if color else ensure_grayscale
+        self._capture: Optional[cv2.VideoCapture] = None
+        self._next = 0
+
+    def _reopen(self) -> None:
+        self.close()
+        self._capture = cv2.VideoCapture(self._path)
+        if not self._capture.isOpened():
+            raise FrameReadError(f"OpenCV cannot open video chunk {self._path}")
+        self._next = 0
+
+    def read(self, frame_idx: int) -> np.ndarray:
+        if self._capture is None or frame_idx < self._next:
+            self._reopen()
+        while self._next < frame_idx:
+            if not self._capture.grab():
+                raise FrameReadError(f"video chunk {self._path} ends before frame {frame_idx}")
+            self._next += 1
+        ok, img = self._capture.read()
+        if not ok:
+            raise FrameReadError(f"video chunk {self._path}: cannot decode frame {frame_idx}")
+        self._next += 1
+        return self._convert(img)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
