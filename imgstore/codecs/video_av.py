@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 _NDARRAY_FORMATS = {"grey": "gray", "grey16": "gray16le", "color": "bgr24", "color16": "bgr48le"}
 #: FFmpeg's AVCOL_RANGE_JPEG: full-range pixel values
 _FULL_RANGE = 2
+#: most frames an encoder delays decoding behind presentation (B-frame pyramids stay far below)
+_MAX_REORDER = 64
 
 
 def _av() -> Any:
@@ -148,6 +150,7 @@ class PyAVChunkWriter(ChunkWriter):
             raise
         self._stream = stream
         self._count = 0
+        self._last_dts: Optional[int] = None
 
     def write(self, img: np.ndarray) -> None:
         av = _av()
@@ -157,12 +160,26 @@ class PyAVChunkWriter(ChunkWriter):
             frame.color_range = _FULL_RANGE
         self._count += 1
         for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+            self._mux(packet)
+
+    def _mux(self, packet: Any) -> None:
+        """Mux one packet, first repairing a decode timestamp no real stream has.
+
+        libx265 leaves the DTS of very short streams (two frames) uninitialised; a DTS must lie
+        at most ``_MAX_REORDER`` frames before the PTS and after the previous packet's DTS.
+        """
+        pts, dts = packet.pts, packet.dts
+        if pts is not None:
+            lowest = pts - int(_MAX_REORDER / (NOMINAL_FPS * packet.time_base)) if packet.time_base else pts
+            if dts is None or not lowest <= dts <= pts or (self._last_dts is not None and dts <= self._last_dts):
+                packet.dts = dts = pts if self._last_dts is None else min(pts, self._last_dts + 1)
+        self._last_dts = dts
+        self._container.mux(packet)
 
     def close(self) -> None:
         try:
             for packet in self._stream.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
         finally:
             self._container.close()
 
