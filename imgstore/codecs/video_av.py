@@ -9,12 +9,13 @@ frame after any read just decodes on, never re-seeks.
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import io
 import logging
 import os
 from fractions import Fraction
-from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, BinaryIO, Deque, Dict, Iterator, List, Mapping, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -216,24 +217,30 @@ def packet_index(path: str) -> PacketIndex:
 
 
 class PyAVChunkReader(ChunkReader):
-    """Frame-exact random and sequential access to one video chunk."""
+    """Frame-exact random and sequential access to one video chunk.
+
+    Packets are demuxed and decoded here (not with ``container.decode``) so that, while decoding
+    forward from a keyframe to a requested frame, frames nothing else refers to and that come
+    before the target are not decoded at all (``skip_frame='NONREF'``).
+    """
 
     def __init__(self, path: str, imgshape: Shape, imgdtype: str) -> None:
         av = _av()
         if not os.path.isfile(path):
             raise FrameReadError(f"video chunk {path} is missing")
         self._path = path
-        self._kind = frame_kind(imgshape, imgdtype)
-        self._ndarray_format = _NDARRAY_FORMATS[self._kind]
+        self._ndarray_format = _NDARRAY_FORMATS[frame_kind(imgshape, imgdtype)]
         try:
             self._container = av.open(path)
             self._stream = self._container.streams.video[0]
         except (av.FFmpegError, IndexError) as exc:
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
         self._stream.thread_type = "AUTO"
+        self._codec = self._stream.codec_context
         self._index: Optional[PacketIndex] = None
-        self._frames: Optional[Iterator[Any]] = None
-        self._next = 0  # position of the frame the decoder yields next
+        self._packets: Optional[Iterator[Any]] = None  # demuxer position; None: must seek first
+        self._decoded: Deque[Any] = collections.deque()  # frames decoded but not yet returned
+        self._next = 0  # position of the frame returned next when no seek is needed
 
     @property
     def index(self) -> PacketIndex:
@@ -242,83 +249,86 @@ class PyAVChunkReader(ChunkReader):
         return self._index
 
     def read(self, frame_idx: int) -> np.ndarray:
-        if self._frames is None or frame_idx != self._next:
+        if self._packets is None or frame_idx != self._next:
             self._seek(frame_idx)
-        frame = self._decode_next()
+        frame = self._next_frame()
+        if frame is None:
+            self._packets = None
+            raise FrameReadError(f"video chunk {self._path} ends before frame {frame_idx}")
         self._next = frame_idx + 1
         return frame.to_ndarray(format=self._ndarray_format)
 
-    def _decode_next(self) -> Any:
-        try:
-            return next(self._frames)
-        except StopIteration:
-            self._frames = None
-            raise FrameReadError(f"video chunk {self._path} ends before frame {self._next}") from None
-        except _av().FFmpegError as exc:
-            self._frames = None
-            raise FrameReadError(f"video chunk {self._path}: cannot decode frame {self._next} ({exc})") from None
+    # -- decoding ---------------------------------------------------------------------------
+    def _next_frame(self, skip_before: Optional[int] = None) -> Optional[Any]:
+        """The next frame in presentation order (None at the end).
 
+        With ``skip_before``, packets of non-reference frames presented before that timestamp
+        are decoded with ``skip_frame='NONREF'``: the decoder drops them, as nothing needs them.
+        """
+        while not self._decoded:
+            packet = next(self._packets, None)
+            if packet is None or packet.size == 0:  # end of file: drain the decoder
+                self._decoded.extend(self._decode(None))
+                if not self._decoded:
+                    return None
+                break
+            skip = skip_before is not None and packet.pts is not None and packet.pts < skip_before
+            self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
+            self._decoded.extend(self._decode(packet))
+        return self._decoded.popleft()
+
+    def _decode(self, packet: Any) -> List[Any]:
+        try:
+            return self._codec.decode(packet)
+        except _av().FFmpegError as exc:
+            self._packets = None
+            raise FrameReadError(f"video chunk {self._path}: cannot decode near frame {self._next} ({exc})") from None
+
+    # -- seeking ----------------------------------------------------------------------------
     def _seek(self, frame_idx: int) -> None:
-        """Position the decoder so that the next decoded frame is ``frame_idx``."""
+        """Position the decoder so that the next frame returned is ``frame_idx``."""
         index = self.index
         if not 0 <= frame_idx < len(index.pts):
             raise FrameReadError(f"video chunk {self._path} has {len(index.pts)} frames, not frame {frame_idx}")
         target = index.pts[frame_idx]
-        if self._frames is not None and self._next < frame_idx and self._near(frame_idx):
-            self._skip_to(frame_idx)  # forward and close: decoding on beats a seek
-            return
-        keyframe_pos = bisect.bisect_right(index.keyframes, target) - 1
-        while True:
-            start = index.keyframes[keyframe_pos] if keyframe_pos >= 0 else None
-            self._restart(start)
-            first = self._peek()
-            if first is None or first.pts is None or first.pts <= target or keyframe_pos < 0:
-                break
-            keyframe_pos -= 1  # the demuxer landed after the frame: step back one keyframe
-        self._discard_until(target, frame_idx)
+        if not (self._packets is not None and self._next < frame_idx and self._same_gop(frame_idx)):
+            self._seek_keyframe_before(target)
+        while True:  # decode forward, without converting, to the target
+            frame = self._next_frame(skip_before=target)
+            if frame is None or frame.pts is None or frame.pts > target:
+                self._packets = None
+                raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} (pts {target}) cannot be decoded")
+            if frame.pts == target:
+                self._decoded.appendleft(frame)
+                self._next = frame_idx
+                return
 
-    def _near(self, frame_idx: int) -> bool:
+    def _seek_keyframe_before(self, target: int) -> None:
+        """Seek to the last keyframe at or before ``target`` (earlier if the demuxer overshoots)."""
+        keyframes = self.index.keyframes
+        position = bisect.bisect_right(keyframes, target) - 1
+        while True:
+            start = keyframes[position] if position >= 0 else None
+            self._container.seek(start if start is not None else 0, stream=self._stream, backward=True)
+            self._codec.flush_buffers()
+            self._decoded.clear()
+            self._packets = self._container.demux(self._stream)
+            first = self._next_frame(skip_before=target)
+            if first is None or first.pts is None or first.pts <= target or position < 0:
+                if first is not None:
+                    self._decoded.appendleft(first)
+                return
+            position -= 1  # the demuxer landed after the target: one keyframe further back
+
+    def _same_gop(self, frame_idx: int) -> bool:
         """True when no keyframe lies between the decoder's position and ``frame_idx``."""
         index = self.index
-        current = index.pts[self._next] if self._next < len(index.pts) else None
-        if current is None:
+        if self._next >= len(index.pts):
             return False
-        target = index.pts[frame_idx]
-        return bisect.bisect_right(index.keyframes, target) == bisect.bisect_right(index.keyframes, current)
-
-    def _restart(self, start_pts: Optional[int]) -> None:
-        self._container.seek(start_pts if start_pts is not None else 0, stream=self._stream, backward=True)
-        self._frames = self._container.decode(self._stream)
-        self._pending: Optional[Any] = None
-
-    def _peek(self) -> Optional[Any]:
-        try:
-            self._pending = next(self._frames)
-        except StopIteration:
-            self._pending = None
-        return self._pending
-
-    def _skip_to(self, frame_idx: int) -> None:
-        for _ in range(frame_idx - self._next):
-            self._decode_next()
-        self._next = frame_idx
-
-    def _discard_until(self, target: int, frame_idx: int) -> None:
-        """Decode (without converting) until the frame with pts ``target`` is next."""
-        frame = self._pending
-        while frame is not None and frame.pts is not None and frame.pts < target:
-            frame = next(self._frames, None)
-        if frame is None or frame.pts != target:
-            self._frames = None
-            raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} (pts {target}) cannot be decoded")
-        self._frames = _prepend(frame, self._frames)
-        self._next = frame_idx
+        here, there = index.pts[self._next], index.pts[frame_idx]
+        return bisect.bisect_right(index.keyframes, there) == bisect.bisect_right(index.keyframes, here)
 
     def close(self) -> None:
-        self._frames = None
+        self._packets = None
+        self._decoded.clear()
         self._container.close()
-
-
-def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
