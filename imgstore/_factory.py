@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List, Optional, Type
 
 import numpy as np
 
@@ -64,6 +64,6 @@ def extract_only_frame(path: Any, frame_index: int) -> np.ndarray:
         return store.get_image(None, frame_index=frame_index)[0]
 
 
-def get_supported_formats() -> List[str]:
-    """Every format this install can write (directory formats first)."""
-    return [fmt for cls in (DirectoryImgStore, VideoImgStore) for fmt in cls.supported_formats()]
+def get_supported_formats(backend: Optional[str] = None) -> List[str]:
+    """Every format this install can write (directory formats first), with the video ``backend``."""
+    return [fmt for cls in (DirectoryImgStore, VideoImgStore) for fmt in cls.supported_formats(backend)]

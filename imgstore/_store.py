@@ -128,6 +128,10 @@ class _ImgStore:
         """Chunk numbers present in the store directory, ascending (indexed or not)."""
         raise NotImplementedError
 
+    def _indexed_chunks(self) -> List[Tuple[int, str]]:
+        """``(chunk_n, index path without extension)`` of the chunks whose frames can be read."""
+        return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk()]
+
     def _remove_chunk_data(self, chunk_n: int) -> None:
         """Delete a chunk's frames (used by ``empty``)."""
         raise NotImplementedError
@@ -224,9 +228,7 @@ class _ImgStore:
         self._decode_image = decoder_for(smd.encoding)
 
         if index is None:
-            index = ImgStoreIndex.new_from_chunks(
-                [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk()]
-            )
+            index = ImgStoreIndex.new_from_chunks(self._indexed_chunks())
         elif not isinstance(index, ImgStoreIndex):
             raise TypeError(f"index must be an ImgStoreIndex, got {type(index).__name__}")
         self._set_index(index)
@@ -350,9 +352,9 @@ class _ImgStore:
         return list(range(self._chunk_n))
 
     @classmethod
-    def supported_formats(cls) -> List[str]:
-        """Formats this install can write with this store class."""
-        return codecs.formats_for(cls.__name__)
+    def supported_formats(cls, backend: Optional[str] = None) -> List[str]:
+        """Formats this install can write with this store class (and video ``backend``)."""
+        return codecs.formats_for(cls.__name__, backend)
 
     @classmethod
     def supports_format(cls, fmt: str) -> bool:
@@ -436,7 +438,7 @@ class _ImgStore:
         self.frame_number = number
         self.frame_time = time
         self._frame_n += 1
-        if self._frame_n % self._smd.chunksize == 0:
+        if len(self._chunk_frame_numbers) == self._smd.chunksize:
             self._finish_chunk()
             self._start_chunk(self._chunk_n + 1)
 
@@ -523,7 +525,7 @@ class _ImgStore:
         self.close()
 
     def _build_index_from_disk(self) -> ImgStoreIndex:
-        return ImgStoreIndex.new_from_chunks([(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk()])
+        return ImgStoreIndex.new_from_chunks(self._indexed_chunks())
 
     def save_index(self, path: Optional[str] = None) -> None:
         """Write the frame index to ``.index.sqlite`` (or ``path``) in the schema upstream reads."""

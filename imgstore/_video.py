@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from . import codecs
-from ._chunkindex import save_chunk_index, validate_chunk_arrays
+from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index, save_chunk_index, validate_chunk_arrays
 from ._paths import chunk_name
 from ._store import _chunk_numbers_in, _ImgStore
-from .errors import ImgStoreError
+from .constants import EXTRA_DATA_FILE_EXTENSIONS
+from .errors import ChunkIndexError, ImgStoreError
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,20 @@ class VideoImgStore(_ImgStore):
         return codecs.get_reader_codec(fmt, type(self).__name__, backend=self._backend)
 
     def _correct_odd_shape(self) -> None:
-        """Stores written before sizes were truncated to even record the odd size they asked for."""
-        even = self._codec.written_shape(self._smd.imgshape)
+        """Stores written before sizes were truncated to even record the odd size they asked for.
+
+        As upstream, only formats that were always written at even sizes are corrected: ours,
+        and the H.264/NVENC formats of Motif's ``VideoImgStoreFFMPEG``.
+        """
+        fmt = self._smd.format
+        ours = codecs.is_known_format(fmt, type(self).__name__)
+        motif_even = self._smd.class_name == "VideoImgStoreFFMPEG" and ("264" in fmt or "nvenc-" in fmt)
+        if not (ours or motif_even):
+            return
+        even = (self._smd.imgshape[0] & -2, self._smd.imgshape[1] & -2, *self._smd.imgshape[2:])
         if even != tuple(self._smd.imgshape):
             log.warning(
-                "%s: imgshape %s corrected to the size stored in the video, %s",
+                "%s: imgshape %s corrected to the even size such videos are written at, %s",
                 self.full_path,
                 tuple(self._smd.imgshape),
                 even,
@@ -84,8 +94,27 @@ class VideoImgStore(_ImgStore):
         return os.path.join(self._basedir, chunk_name(chunk_n))
 
     def _chunk_numbers_on_disk(self) -> List[int]:
+        # a chunk is any chunk-named file: its video, its index, or only its extra data (the empty
+        # chunk after a full one has no video file, but may hold extra data of the last frame)
         with os.scandir(self._basedir) as entries:
-            return _chunk_numbers_in([e.name for e in entries if e.is_file()], self._extension)
+            names = [e.name for e in entries if e.is_file()]
+        suffixes = (self._extension, *INDEX_EXTENSIONS, *EXTRA_DATA_FILE_EXTENSIONS)
+        return sorted({n for suffix in suffixes for n in _chunk_numbers_in(names, suffix)})
+
+    def _indexed_chunks(self) -> List[Tuple[int, str]]:
+        chunks = []
+        for chunk_n in self._chunk_numbers_on_disk():
+            base = self._chunk_index_base(chunk_n)
+            if os.path.exists(self._chunk_path(chunk_n)):
+                chunks.append((chunk_n, base))
+            elif find_chunk_index(base) and _has_frames(base):
+                log.warning(
+                    "skipping chunk %d of %s: its index lists frames but %s is missing",
+                    chunk_n,
+                    self._basedir,
+                    os.path.basename(self._chunk_path(chunk_n)),
+                )
+        return chunks
 
     def _remove_chunk_data(self, chunk_n: int) -> None:
         path = self._chunk_path(chunk_n)
@@ -98,6 +127,8 @@ class VideoImgStore(_ImgStore):
         if not str(video_path).endswith(self._extension):
             raise ImgStoreError(f"insert_chunk: {video_path} must be a {self._extension} file for this store")
         numbers, times = validate_chunk_arrays(np.asarray(frame_numbers), np.asarray(frame_times), str(video_path))
+        if numbers.dtype.kind != "i":
+            raise ImgStoreError(f"insert_chunk: frame_numbers for {video_path} must be whole numbers")
         if self._chunk_frame_numbers:  # frames were added to the open chunk: finish it first
             self._finish_chunk()
             self._start_chunk(self._chunk_n + 1)
@@ -109,3 +140,11 @@ class VideoImgStore(_ImgStore):
         self._extra_writer.close()
         self._frame_n += len(numbers)
         self._start_chunk(chunk_n + 1)
+
+
+def _has_frames(index_base: str) -> bool:
+    """Whether a chunk index lists any frame (an unreadable index counts as listing some)."""
+    try:
+        return len(load_chunk_index(index_base)[0]) > 0
+    except ChunkIndexError:
+        return True

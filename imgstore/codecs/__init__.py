@@ -74,6 +74,15 @@ def split_format(fmt: str) -> Tuple[str, bool]:
     return _ALIASES.get(base, base), color
 
 
+def is_known_format(fmt: object, store_class: str) -> bool:
+    """True for a format name in the registry (whether or not this install can write it)."""
+    if not isinstance(fmt, str):
+        return False
+    base, color = split_format(fmt)
+    codec = _CODECS.get(base)
+    return codec is not None and codec.store_class == store_class and (codec.color_variant or not color)
+
+
 def check_backend(backend: str) -> str:
     """A valid video backend name ('av' or 'opencv')."""
     if backend != DEFAULT_BACKEND and backend not in _VIDEO_BACKENDS:
@@ -114,7 +123,8 @@ def get_codec(fmt: object, store_class: str = "", backend: Optional[str] = None)
             raise MissingDependencyError(
                 f"format '{fmt}' needs the {codec.requires} package: pip install {codec.requires}"
             )
-        raise UnsupportedFormatError(f"format '{fmt}' cannot be written by this install ({codec!r})")
+        hint = f" with the {backend} backend (the default backend, '{DEFAULT_BACKEND}', may)" if backend else ""
+        raise UnsupportedFormatError(f"format '{fmt}' cannot be written by this install{hint}")
     return codec
 
 
@@ -133,23 +143,26 @@ def get_reader_codec(fmt: object, store_class: str, backend: Optional[str] = Non
         return _ANY_VIDEO[check_backend(backend or DEFAULT_BACKEND)]
 
 
-def formats_for(store_class: str) -> List[str]:
+def formats_for(store_class: str, backend: Optional[str] = None) -> List[str]:
     """Formats this install can write for a store class, ``+color`` variants included."""
+    if backend:
+        check_backend(backend)
     names: List[str] = []
     for name, codec in _CODECS.items():
-        if codec.store_class == store_class and codec.available():
+        if codec.store_class != store_class:
+            continue
+        try:
+            codec = _for_backend(codec, name, backend)
+        except UnsupportedFormatError:
+            continue
+        if codec.available():
             names.append(name)
             if codec.color_variant:
                 names.append(name + COLOR_SUFFIX)
     return names
 
 
-def all_formats() -> List[str]:
+def all_formats(backend: Optional[str] = None) -> List[str]:
     """Every format this install can write, directory formats first."""
     classes = list(dict.fromkeys(codec.store_class for codec in _CODECS.values()))
-    return [fmt for cls in classes for fmt in formats_for(cls)]
-
-
-def is_alias(fmt: str) -> bool:
-    """True for an alternative spelling (accepted, but not listed among the supported formats)."""
-    return split_format(fmt)[0] != fmt.removesuffix(COLOR_SUFFIX)
+    return [fmt for cls in classes for fmt in formats_for(cls, backend)]

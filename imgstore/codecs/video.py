@@ -76,7 +76,8 @@ def resolve_settings(
     if kind not in fmt.pix_fmts:
         raise UnsupportedFormatError(f"format '{fmt.name}' cannot store {kind} frames")
     pix_fmt = settings.get("pix_fmt") or fmt.pix_fmts[kind]
-    if pix_fmt != fmt.pix_fmts[kind] and pix_fmt not in fmt.allowed_pix_fmts:
+    grey_for_colour = kind.startswith("color") and pix_fmt.startswith("gray")
+    if grey_for_colour or (pix_fmt != fmt.pix_fmts[kind] and pix_fmt not in fmt.allowed_pix_fmts):
         raise UnsupportedFormatError(
             f"format '{fmt.name}' cannot store {kind} frames as pix_fmt {pix_fmt!r} "
             f"(choose from {', '.join(dict.fromkeys((fmt.pix_fmts[kind], *fmt.allowed_pix_fmts)))})"

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
-from ..errors import FrameReadError
+from ..errors import FrameReadError, UnsupportedFormatError
 from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape
 from .video import NOMINAL_FPS, VideoFormat
 
@@ -54,6 +54,10 @@ class OpenCVVideoCodec(ChunkCodec):
         return OpenCVChunkWriter(chunk_path, self.format, imgshape)
 
     def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
+        if imgdtype != "uint8":
+            raise UnsupportedFormatError(
+                f"the opencv backend reads 8-bit video only; read this {imgdtype} store with backend='av'"
+            )
         return OpenCVChunkReader(chunk_path, color=len(imgshape) == 3)
 
 
@@ -128,10 +132,13 @@ class OpenCVChunkReader(ChunkReader):
             self._reopen()
         while self._next < frame_idx:
             if not self._capture.grab():
-                raise FrameReadError(f"video chunk {self._path} ends before frame {frame_idx}")
+                what = "cannot decode" if self._next == 0 else f"ends before frame {frame_idx} of"
+                raise FrameReadError(f"OpenCV {what} video chunk {self._path}")
             self._next += 1
         ok, img = self._capture.read()
         if not ok:
+            if frame_idx == 0:
+                raise FrameReadError(f"OpenCV cannot decode video chunk {self._path} (try backend='av')")
             raise FrameReadError(f"video chunk {self._path}: cannot decode frame {frame_idx}")
         self._next += 1
         return self._convert(img)

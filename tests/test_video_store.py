@@ -1,0 +1,107 @@
+"""VideoImgStore layout and writing rules (frame-exact reading is tests/test_video.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+import imgstore
+from imgstore.errors import ImgStoreError, UnsupportedFormatError
+
+from framecodes import decode_grid, make_grid_frame
+
+T0 = 1_600_000_000.0
+
+
+def _write(path, fmt="avc1/mp4", n=5, chunksize=5, shape=(48, 64), **kwargs):
+    store = imgstore.new_for_format(fmt, path=str(path), imgshape=shape, chunksize=chunksize, **kwargs)
+    for i in range(n):
+        store.add_image(make_grid_frame(i, shape, noise=False), i, T0 + i)
+    return store
+
+
+def test_extra_data_of_the_empty_last_chunk_is_read(tmp_path):
+    store = _write(tmp_path / "s", n=5, chunksize=5)  # full chunk: chunk 1 starts empty
+    store.add_extra_data(after_last=True)
+    store.close()
+    assert (tmp_path / "s" / "000001.extra.json").exists() and not (tmp_path / "s" / "000001.mp4").exists()
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert reader.has_extra_data and reader.chunks == [0]
+    assert list(reader.get_extra_data()["after_last"]) == [True]
+
+
+def test_chunk_index_without_its_video_is_skipped_with_a_warning(tmp_path, caplog):
+    _write(tmp_path / "s", n=10, chunksize=5).close()
+    os.unlink(tmp_path / "s" / "000000.mp4")
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert reader.chunks == [1] and reader.get_frame_metadata()["frame_number"] == [5, 6, 7, 8, 9]
+    assert "000000.mp4 is missing" in caplog.text
+    assert decode_grid(reader.get_next_image()[0]) == 5
+
+
+def test_inserted_chunks_do_not_shift_later_chunk_boundaries(tmp_path):
+    source = _write(tmp_path / "src", n=10, chunksize=10)
+    source.close()
+    store = _write(tmp_path / "s", n=3, chunksize=5)
+    store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), list(range(100, 110)), [T0 + 100 + i for i in range(10)],
+                       move=False)
+    for i in range(5):
+        store.add_image(make_grid_frame(20 + i, (48, 64), noise=False), 200 + i, T0 + 200 + i)
+    store.close()
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert reader.chunks == [0, 1, 2]
+    sizes = [len(reader._get_chunk_metadata(c)["frame_number"]) for c in reader.chunks]
+    assert sizes == [3, 10, 5]
+    assert reader.get_image(203)[1][0] == 203 and decode_grid(reader.get_image(105)[0]) == 5
+
+
+def test_insert_chunk_needs_whole_frame_numbers(tmp_path):
+    source = _write(tmp_path / "src", n=2)
+    source.close()
+    store = imgstore.new_for_format("avc1/mp4", path=str(tmp_path / "s"), imgshape=(48, 64))
+    with pytest.raises(ImgStoreError, match="whole numbers"):
+        store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), [0.5, 1.5], [T0, T0 + 1], move=False)
+    store.close()
+
+
+def test_grey_pixel_format_is_refused_for_colour_frames(tmp_path):
+    with pytest.raises(UnsupportedFormatError, match="pix_fmt"):
+        imgstore.new_for_format("avc1/mp4", path=str(tmp_path / "s"), imgshape=(48, 64, 3), pix_fmt="gray")
+    assert not (tmp_path / "s").exists()
+
+
+def test_opencv_backend_reads_8_bit_only(tmp_path):
+    _write(tmp_path / "s", fmt="ffv1/mkv", n=2, imgdtype="uint16").close()
+    with pytest.raises(UnsupportedFormatError, match="backend='av'"):
+        imgstore.new_for_filename(str(tmp_path / "s"), backend="opencv").get_next_image()
+
+
+def test_supported_formats_per_backend():
+    ours = imgstore.get_supported_formats()
+    opencv = imgstore.get_supported_formats(backend="opencv")
+    video_opencv = [f for f in opencv if imgstore.VideoImgStore.supports_format(f)]
+    assert set(video_opencv) <= {"mjpeg/avi", "avc1/mp4", "h264/mkv"}
+    assert [f for f in opencv if f not in video_opencv] == imgstore.DirectoryImgStore.supported_formats()
+    assert {"mjpeg/avi", "avc1/mp4", "h264/mkv", "ffv1/mkv"} <= set(ours)
+    with pytest.raises(UnsupportedFormatError, match="unknown video backend"):
+        imgstore.get_supported_formats(backend="gstreamer")
+
+
+def test_odd_shape_corrected_only_for_formats_written_at_even_sizes(tmp_path, caplog):
+    _write(tmp_path / "ours", n=2, shape=(48, 64)).close()
+    _write(tmp_path / "other", fmt="ffv1/mkv", n=2, shape=(48, 64)).close()
+    for name, fmt in (("ours", "avc1/mp4"), ("other", "someencoder")):
+        md_path = tmp_path / name / "metadata.yaml"
+        md = yaml.safe_load(md_path.read_text())
+        md["__store"].update(imgshape=[49, 65], format=fmt)
+        md_path.write_text(yaml.safe_dump(md))
+    assert imgstore.new_for_filename(str(tmp_path / "ours")).image_shape == (48, 64)
+    assert "corrected" in caplog.text
+    assert imgstore.new_for_filename(str(tmp_path / "other")).image_shape == (49, 65)
+
+
+def test_encoder_settings_are_not_for_directory_stores(tmp_path):
+    with pytest.raises(TypeError):
+        imgstore.new_for_format("npy", path=str(tmp_path / "s"), imgshape=(8, 8), crf=20)
