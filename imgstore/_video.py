@@ -129,6 +129,11 @@ class VideoImgStore(_ImgStore):
         numbers, times = validate_chunk_arrays(np.asarray(frame_numbers), np.asarray(frame_times), str(video_path))
         if numbers.dtype.kind != "i":
             raise ImgStoreError(f"insert_chunk: frame_numbers for {video_path} must be whole numbers")
+        count = self._codec.count_frames(str(video_path))
+        if count is not None and count != len(numbers):
+            raise ImgStoreError(
+                f"insert_chunk: {video_path} holds {count} frames but {len(numbers)} frame numbers were given"
+            )
         if self._chunk_frame_numbers:  # frames were added to the open chunk: finish it first
             self._finish_chunk()
             self._start_chunk(self._chunk_n + 1)

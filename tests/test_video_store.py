@@ -105,3 +105,13 @@ def test_odd_shape_corrected_only_for_formats_written_at_even_sizes(tmp_path, ca
 def test_encoder_settings_are_not_for_directory_stores(tmp_path):
     with pytest.raises(TypeError):
         imgstore.new_for_format("npy", path=str(tmp_path / "s"), imgshape=(8, 8), crf=20)
+
+
+def test_insert_chunk_checks_the_frame_count(tmp_path):
+    source = _write(tmp_path / "src", n=4)
+    source.close()
+    store = imgstore.new_for_format("avc1/mp4", path=str(tmp_path / "s"), imgshape=(48, 64))
+    with pytest.raises(ImgStoreError, match="holds 4 frames but 3"):
+        store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), [0, 1, 2], [T0, T0 + 1, T0 + 2])
+    assert (tmp_path / "src" / "000000.mp4").exists(), "a refused file stays where it was"
+    store.close()

@@ -94,6 +94,10 @@ class ChunkCodec(abc.ABC):
     ) -> ChunkWriter:
         """Start writing a new chunk at ``chunk_path`` for frames of ``imgshape``/``imgdtype``."""
 
+    def count_frames(self, chunk_path: str) -> Optional[int]:
+        """Frames in an existing chunk file, or None when the codec cannot tell cheaply."""
+        return None
+
     @abc.abstractmethod
     def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
         """Open an existing chunk for reading; frames come back in ``imgshape`` (grey or colour)."""

@@ -77,6 +77,12 @@ class PyAVVideoCodec(ChunkCodec):
     def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
         return PyAVChunkReader(chunk_path, imgshape, imgdtype)
 
+    def count_frames(self, chunk_path: str) -> Optional[int]:
+        try:
+            return len(packet_index(chunk_path).pts)
+        except _av().FFmpegError as exc:
+            raise FrameReadError(f"{chunk_path} is not a readable video ({exc})") from None
+
 
 _PROBED: Dict[str, bool] = {}
 
