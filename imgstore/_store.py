@@ -540,7 +540,10 @@ class _ImgStore:
         chunk_n, frame_idx = self._table.locate(frame_index)
         if chunk_n != self._reader_chunk:
             self._close_reader()
-            self._reader = self._codec.open_reader(self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype)
+            frames = self._table.chunk_slice(chunk_n)
+            self._reader = self._codec.open_reader(
+                self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype, frames.stop - frames.start
+            )
             self._reader_chunk = chunk_n
         img = self._decode_image(self._reader.read(frame_idx))
         number = self._table.frame_number[frame_index].item()

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 _IGNORED_ARGUMENTS = ("seek", "gpu_id", "videosize")
 #: encoder settings a user may give when creating a store (see ``codecs.video.ENCODER_SETTINGS``)
 ENCODER_SETTING_NAMES = ("crf", "preset", "gop", "bframes", "quality", "pix_fmt", "threads")
+#: what the base store takes
+_STORE_ARGUMENTS = {"basedir", "mode", "imgshape", "imgdtype", "chunksize", "metadata", "encoding", "format", "index"}
 
 
 class VideoImgStore(_ImgStore):
@@ -41,6 +43,12 @@ class VideoImgStore(_ImgStore):
             kwargs.pop(name, None)
         self._backend = codecs.check_backend(backend)
         settings = {name: kwargs.pop(name, None) for name in ENCODER_SETTING_NAMES}
+        unknown = sorted(set(kwargs) - _STORE_ARGUMENTS)
+        if unknown:
+            raise TypeError(
+                f"VideoImgStore got unexpected argument(s) {', '.join(unknown)} "
+                f"(encoder settings are {', '.join(ENCODER_SETTING_NAMES)})"
+            )
         super().__init__(writer_options=settings, **kwargs)
         if self._mode == "r":
             self._correct_odd_shape()

@@ -99,8 +99,14 @@ class ChunkCodec(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
-        """Open an existing chunk for reading; frames come back in ``imgshape`` (grey or colour)."""
+    def open_reader(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None
+    ) -> ChunkReader:
+        """Open an existing chunk for reading; frames come back in ``imgshape`` (grey or colour).
+
+        ``frame_count`` is how many frames the chunk's index lists: a chunk file holding fewer
+        was cut short, and a reader must not hand out frames it cannot place for sure.
+        """
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

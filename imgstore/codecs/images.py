@@ -67,7 +67,9 @@ class ImageFolderCodec(ChunkCodec):
     ) -> ChunkWriter:
         return ImageFolderWriter(chunk_path, self.name, self.saver(imgshape, imgdtype))
 
-    def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
+    def open_reader(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None
+    ) -> ChunkReader:
         return ImageFolderReader(chunk_path, self.name, self.loader(imgshape, imgdtype))
 
     def saver(self, imgshape: Shape, imgdtype: str) -> SaveFn:

@@ -70,6 +70,8 @@ def resolve_settings(
     if unknown:
         allowed = "; ".join(f"{k}: {ENCODER_SETTINGS[k]}" for k in fmt.settings)
         raise UnsupportedFormatError(f"format '{fmt.name}' has no setting {', '.join(unknown)} (settings: {allowed})")
+    for name, value in options.items():
+        _check_value(fmt, name, value)
     settings = dict(fmt.defaults)
     settings.update(options)
     kind = frame_kind(imgshape, imgdtype)
@@ -84,6 +86,34 @@ def resolve_settings(
         )
     settings["pix_fmt"] = pix_fmt
     return settings
+
+
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def _whole(value: Any, low: int, high: Optional[int] = None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value and (high is None or value <= high)
+
+
+def _check_value(fmt: VideoFormat, name: str, value: Any) -> None:
+    """Refuse a setting value the encoder would reject only at the first frame."""
+    if name == "crf":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 63
+    elif name == "preset":
+        ok = _whole(value, 0, 13) if fmt.encoder == "libsvtav1" else value in _X26X_PRESETS
+    elif name == "gop":
+        ok = _whole(value, 1)
+    elif name == "bframes":
+        ok = _whole(value, 0, 16)
+    elif name == "quality":
+        ok = _whole(value, 2, 31)
+    elif name == "threads":
+        ok = _whole(value, 0)
+    else:  # pix_fmt: checked against the format's list by the caller
+        ok = isinstance(value, str)
+    if not ok:
+        hint = f" ({', '.join(_X26X_PRESETS)})" if name == "preset" and fmt.encoder != "libsvtav1" else ""
+        raise UnsupportedFormatError(f"format '{fmt.name}': invalid {name}={value!r}: {ENCODER_SETTINGS[name]}{hint}")
 
 
 _H264 = dict(

@@ -74,8 +74,10 @@ class PyAVVideoCodec(ChunkCodec):
     ) -> ChunkWriter:
         return PyAVChunkWriter(chunk_path, self.format, imgshape, imgdtype, options)
 
-    def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
-        return PyAVChunkReader(chunk_path, imgshape, imgdtype)
+    def open_reader(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None
+    ) -> ChunkReader:
+        return PyAVChunkReader(chunk_path, imgshape, imgdtype, frame_count)
 
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:
@@ -114,8 +116,12 @@ def _encoder_options(fmt: VideoFormat, settings: Mapping[str, Any]) -> dict:
         options["preset"] = str(settings["preset"])
     if "bframes" in settings:
         options["bf"] = str(settings["bframes"])
+    # 'gop' is the keyframe interval, not a maximum: no extra keyframes at scene cuts, so that
+    # random access costs the same everywhere
+    if fmt.encoder == "libx264":
+        options["sc_threshold"] = "0"
     if fmt.encoder == "libx265":
-        options["x265-params"] = "log-level=error"
+        options["x265-params"] = "log-level=error:scenecut=0"
     return options
 
 
@@ -192,29 +198,40 @@ class PyAVChunkWriter(ChunkWriter):
 
 
 class PacketIndex(NamedTuple):
-    """Presentation timestamps of a chunk's frames (frame ``i`` = ``pts[i]``) and its keyframes."""
+    """Presentation timestamps of a chunk's frames (frame ``i`` = ``pts[i]``) and its keyframes.
+
+    ``reorder`` is the most positions a frame is decoded after frames shown later (B-frames);
+    ``cut`` says the file ends in a damaged packet (a writer stopped mid-frame).
+    """
 
     pts: List[int]
     keyframes: List[int]
+    reorder: int
+    cut: bool
 
 
 @functools.lru_cache(maxsize=256)
 def _packet_index(path: str, mtime_ns: int, size: int) -> PacketIndex:
     """Demux a chunk once (no decoding) to learn its frames' timestamps; cached per file version."""
     av = _av()
-    pts: List[int] = []
+    decode_order: List[int] = []
     keyframes: List[int] = []
+    cut = False
     with av.open(path) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.pts is None or packet.size == 0:
                 continue
-            pts.append(packet.pts)
+            if packet.is_corrupt:  # a frame the writer did not finish: nothing after it is whole
+                cut = True
+                break
+            decode_order.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
-    pts.sort()
-    keyframes.sort()
-    return PacketIndex(pts, keyframes)
+    pts = sorted(decode_order)
+    rank = {value: position for position, value in enumerate(pts)}
+    reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
+    return PacketIndex(pts, sorted(keyframes), reorder, cut)
 
 
 def packet_index(path: str) -> PacketIndex:
@@ -230,7 +247,7 @@ class PyAVChunkReader(ChunkReader):
     before the target are not decoded at all (``skip_frame='NONREF'``).
     """
 
-    def __init__(self, path: str, imgshape: Shape, imgdtype: str) -> None:
+    def __init__(self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None) -> None:
         av = _av()
         if not os.path.isfile(path):
             raise FrameReadError(f"video chunk {path} is missing")
@@ -243,6 +260,11 @@ class PyAVChunkReader(ChunkReader):
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
         self._stream.thread_type = "AUTO"
         self._codec = self._stream.codec_context
+        # FFmpeg's own H.264/HEVC decoders read skip_frame for every packet; others (libdav1d)
+        # only when opened, so skipping there would drop frames for good
+        self._can_skip = self._codec.name in ("h264", "hevc")
+        self._expected = frame_count
+        self._usable: Optional[int] = None
         self._index: Optional[PacketIndex] = None
         self._packets: Optional[Iterator[Any]] = None  # demuxer position; None: must seek first
         self._decoded: Deque[Any] = collections.deque()  # frames decoded but not yet returned
@@ -254,13 +276,32 @@ class PyAVChunkReader(ChunkReader):
             self._index = packet_index(self._path)
         return self._index
 
+    @property
+    def usable(self) -> int:
+        """How many leading frames can be placed for sure.
+
+        A file cut short (fewer frames than its index lists, or a damaged last packet) lost
+        frames at the end of decode order; with B-frames some of them are shown before frames
+        that survived, so only the frames shown before the first possible gap are certain.
+        """
+        if self._usable is None:
+            index = self.index
+            short = self._expected is not None and len(index.pts) < self._expected
+            self._usable = max(0, len(index.pts) - index.reorder) if (short or index.cut) else len(index.pts)
+        return self._usable
+
     def read(self, frame_idx: int) -> np.ndarray:
+        if frame_idx >= self.usable:
+            raise FrameReadError(
+                f"video chunk {self._path} is cut short: frame {frame_idx} is missing "
+                f"(the first {self.usable} frames are readable)"
+            )
         if self._packets is None or frame_idx != self._next:
             self._seek(frame_idx)
         frame = self._next_frame()
-        if frame is None:
+        if frame is None or frame.pts != self.index.pts[frame_idx]:
             self._packets = None
-            raise FrameReadError(f"video chunk {self._path} ends before frame {frame_idx}")
+            raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} cannot be decoded")
         self._next = frame_idx + 1
         return frame.to_ndarray(format=self._ndarray_format)
 
@@ -278,8 +319,9 @@ class PyAVChunkReader(ChunkReader):
                 if not self._decoded:
                     return None
                 break
-            skip = skip_before is not None and packet.pts is not None and packet.pts < skip_before
-            self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
+            if self._can_skip:
+                skip = skip_before is not None and packet.pts is not None and packet.pts < skip_before
+                self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
             self._decoded.extend(self._decode(packet))
         return self._decoded.popleft()
 
@@ -293,10 +335,7 @@ class PyAVChunkReader(ChunkReader):
     # -- seeking ----------------------------------------------------------------------------
     def _seek(self, frame_idx: int) -> None:
         """Position the decoder so that the next frame returned is ``frame_idx``."""
-        index = self.index
-        if not 0 <= frame_idx < len(index.pts):
-            raise FrameReadError(f"video chunk {self._path} has {len(index.pts)} frames, not frame {frame_idx}")
-        target = index.pts[frame_idx]
+        target = self.index.pts[frame_idx]
         if not (self._packets is not None and self._next < frame_idx and self._same_gop(frame_idx)):
             self._seek_keyframe_before(target)
         while True:  # decode forward, without converting, to the target

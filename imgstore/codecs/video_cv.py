@@ -53,7 +53,9 @@ class OpenCVVideoCodec(ChunkCodec):
     ) -> ChunkWriter:
         return OpenCVChunkWriter(chunk_path, self.format, imgshape)
 
-    def open_reader(self, chunk_path: str, imgshape: Shape, imgdtype: str) -> ChunkReader:
+    def open_reader(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None
+    ) -> ChunkReader:
         if imgdtype != "uint8":
             raise UnsupportedFormatError(
                 f"the opencv backend reads 8-bit video only; read this {imgdtype} store with backend='av'"
