@@ -201,13 +201,15 @@ class PacketIndex(NamedTuple):
     """Presentation timestamps of a chunk's frames (frame ``i`` = ``pts[i]``) and its keyframes.
 
     ``reorder`` is the most positions a frame is decoded after frames shown later (B-frames);
-    ``cut`` says the file ends in a damaged packet (a writer stopped mid-frame).
+    ``cut`` says the file ends in a damaged packet (a writer stopped mid-frame); ``sliced``
+    says frames are split into slices (x264's sliced threads), which decode fastest in parallel.
     """
 
     pts: List[int]
     keyframes: List[int]
     reorder: int
     cut: bool
+    sliced: bool
 
 
 @functools.lru_cache(maxsize=256)
@@ -216,12 +218,14 @@ def _packet_index(path: str, mtime_ns: int, size: int) -> PacketIndex:
     av = _av()
     decode_order: List[int] = []
     keyframes: List[int] = []
-    cut = False
+    cut = sliced = False
     with av.open(path) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.pts is None or packet.size == 0:
                 continue
+            if not decode_order:  # x264 writes its settings into the first frame
+                sliced = b"sliced_threads=1" in bytes(packet)
             if packet.is_corrupt:  # a frame the writer did not finish: nothing after it is whole
                 cut = True
                 break
@@ -231,7 +235,7 @@ def _packet_index(path: str, mtime_ns: int, size: int) -> PacketIndex:
     pts = sorted(decode_order)
     rank = {value: position for position, value in enumerate(pts)}
     reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
-    return PacketIndex(pts, sorted(keyframes), reorder, cut)
+    return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced)
 
 
 def packet_index(path: str) -> PacketIndex:
@@ -258,8 +262,8 @@ class PyAVChunkReader(ChunkReader):
             self._stream = self._container.streams.video[0]
         except (av.FFmpegError, IndexError) as exc:
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
-        self._stream.thread_type = "AUTO"
         self._codec = self._stream.codec_context
+        self._reformatter = av.video.reformatter.VideoReformatter()  # one swscale context, reused
         # FFmpeg's own H.264/HEVC decoders read skip_frame for every packet; others (libdav1d)
         # only when opened, so skipping there would drop frames for good
         self._can_skip = self._codec.name in ("h264", "hevc")
@@ -274,6 +278,9 @@ class PyAVChunkReader(ChunkReader):
     def index(self) -> PacketIndex:
         if self._index is None:
             self._index = packet_index(self._path)
+            # before the decoder opens: slices of one frame in parallel (much faster for random
+            # access than frame threads, which must fill up after every seek), else frame threads
+            self._stream.thread_type = "SLICE" if self._index.sliced else "AUTO"
         return self._index
 
     @property
@@ -303,7 +310,15 @@ class PyAVChunkReader(ChunkReader):
             self._packets = None
             raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} cannot be decoded")
         self._next = frame_idx + 1
-        return frame.to_ndarray(format=self._ndarray_format)
+        return self._to_array(frame)
+
+    def _to_array(self, frame: Any) -> np.ndarray:
+        """The frame as numpy, in the store's layout, with one copy."""
+        if self._ndarray_format == "gray" and _full_range_luma(frame):
+            plane = frame.planes[0]  # grey is the luma plane itself: copy it out, no conversion
+            rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+            return rows[:, : frame.width].copy()
+        return self._reformatter.reformat(frame, format=self._ndarray_format, threads=1).to_ndarray()
 
     # -- decoding ---------------------------------------------------------------------------
     def _next_frame(self, skip_before: Optional[int] = None) -> Optional[Any]:
@@ -377,3 +392,13 @@ class PyAVChunkReader(ChunkReader):
         self._packets = None
         self._decoded.clear()
         self._container.close()
+
+
+#: 8-bit formats whose first plane is full-range luma, i.e. exactly the grey image
+_FULL_RANGE_LUMA = frozenset({"gray", "yuvj420p", "yuvj422p", "yuvj444p"})
+_LUMA_IF_FULL_RANGE = frozenset({"yuv420p", "yuv422p", "yuv444p"})
+
+
+def _full_range_luma(frame: Any) -> bool:
+    name = frame.format.name
+    return name in _FULL_RANGE_LUMA or (name in _LUMA_IF_FULL_RANGE and frame.color_range == _FULL_RANGE)
