@@ -13,6 +13,7 @@ from . import codecs
 from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index, save_chunk_index, validate_chunk_arrays
 from ._paths import chunk_name
 from ._store import _chunk_numbers_in, _ImgStore
+from .codecs.video import even_shape
 from .constants import EXTRA_DATA_FILE_EXTENSIONS
 from .errors import ChunkIndexError, ImgStoreError
 
@@ -74,7 +75,7 @@ class VideoImgStore(_ImgStore):
         motif_even = self._smd.class_name == "VideoImgStoreFFMPEG" and ("264" in fmt or "nvenc-" in fmt)
         if not (ours or motif_even):
             return
-        even = (self._smd.imgshape[0] & -2, self._smd.imgshape[1] & -2, *self._smd.imgshape[2:])
+        even = even_shape(self._smd.imgshape)
         if even != tuple(self._smd.imgshape):
             log.warning(
                 "%s: imgshape %s corrected to the even size such videos are written at, %s",

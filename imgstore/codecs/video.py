@@ -11,9 +11,15 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import UnsupportedFormatError
+from .base import ChunkCodec
 
 #: frames per second written into every chunk's time base (times live in the frame index)
 NOMINAL_FPS = 25
+
+
+def even_shape(imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """Height and width truncated to even numbers, as video chunks are written (upstream too)."""
+    return (int(imgshape[0]) & -2, int(imgshape[1]) & -2, *imgshape[2:])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,3 +187,22 @@ ANY_READABLE = VideoFormat(
     lossless=False,
     pix_fmts={"grey": "gray", "grey16": "gray16le", "color": "bgr24", "color16": "bgr48le"},
 )
+
+
+class VideoCodec(ChunkCodec):
+    """What the video backends share: a ``VideoFormat`` and one file per chunk at an even size."""
+
+    store_class = "VideoImgStore"
+    default_chunksize = 10000
+    channels = (3,)
+
+    def __init__(self, fmt: VideoFormat, writable: bool = True) -> None:
+        self.format = fmt
+        self.name = fmt.name
+        self.extension = fmt.extension
+        self.lossless = fmt.lossless
+        self.dtypes = fmt.dtypes
+        self._writable = writable
+
+    def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
+        return even_shape(imgshape)

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, Deque, Dict, Iterator, List, Mapping, NamedTup
 import numpy as np
 
 from ..errors import FrameReadError
-from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape
-from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
+from .base import ChunkReader, ChunkWriter, Shape
+from .video import NOMINAL_FPS, VideoCodec, VideoFormat, frame_kind, resolve_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,13 @@ def _av() -> Any:
     return av
 
 
-class PyAVVideoCodec(ChunkCodec):
+class PyAVVideoCodec(VideoCodec):
     """A video chunk format encoded and decoded by FFmpeg through PyAV."""
 
-    store_class = "VideoImgStore"
-    default_chunksize = 10000
-    channels = (3,)
     backend = "av"
-
-    def __init__(self, fmt: VideoFormat, writable: bool = True) -> None:
-        self.format = fmt
-        self.name = fmt.name
-        self.extension = fmt.extension
-        self.lossless = fmt.lossless
-        self.dtypes = fmt.dtypes
-        self._writable = writable
 
     def available(self) -> bool:
         return self._writable and _can_encode(self.format)
-
-    def written_shape(self, imgshape: Shape) -> Shape:
-        # most encoders need even sizes; truncate as upstream did (frames are cropped)
-        return (int(imgshape[0]) & -2, int(imgshape[1]) & -2, *imgshape[2:])
 
     def check_image_type(self, imgshape: Shape, imgdtype: str) -> None:
         super().check_image_type(imgshape, imgdtype)

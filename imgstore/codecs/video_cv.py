@@ -18,35 +18,25 @@ import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
 from ..errors import FrameReadError, UnsupportedFormatError
-from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape
-from .video import NOMINAL_FPS, VideoFormat
+from .base import ChunkReader, ChunkWriter, Shape
+from .video import NOMINAL_FPS, VideoCodec, VideoFormat
 
 log = logging.getLogger(__name__)
 
 _PROBED: Dict[str, bool] = {}
 
 
-class OpenCVVideoCodec(ChunkCodec):
+class OpenCVVideoCodec(VideoCodec):
     """A video chunk format encoded by ``cv2.VideoWriter`` and decoded by ``cv2.VideoCapture``."""
 
-    store_class = "VideoImgStore"
-    default_chunksize = 10000
-    channels = (3,)
-    dtypes = ("uint8",)
     backend = "opencv"
 
     def __init__(self, fmt: VideoFormat, writable: bool = True) -> None:
-        self.format = fmt
-        self.name = fmt.name
-        self.extension = fmt.extension
-        self.lossless = fmt.lossless
-        self._writable = writable and fmt.fourcc is not None
+        super().__init__(fmt, writable and fmt.fourcc is not None)
+        self.dtypes = ("uint8",)  # OpenCV's video I/O is 8-bit
 
     def available(self) -> bool:
         return self._writable and _can_encode(self.format)
-
-    def written_shape(self, imgshape: Shape) -> Shape:
-        return (int(imgshape[0]) & -2, int(imgshape[1]) & -2, *imgshape[2:])
 
     def open_writer(
         self, chunk_path: str, imgshape: Shape, imgdtype: str, options: Optional[Mapping[str, Any]] = None
