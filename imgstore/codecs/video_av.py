@@ -47,10 +47,6 @@ class PyAVVideoCodec(VideoCodec):
     def available(self) -> bool:
         return self._writable and _can_encode(self.format)
 
-    def check_image_type(self, imgshape: Shape, imgdtype: str) -> None:
-        super().check_image_type(imgshape, imgdtype)
-        resolve_settings(self.format, imgshape, imgdtype, None)
-
     def check_options(self, imgshape: Shape, imgdtype: str, options: Mapping[str, Any]) -> None:
         resolve_settings(self.format, imgshape, imgdtype, options)
 
