@@ -25,11 +25,13 @@ setup(
         "pyyaml>=5.1",
         "tzlocal>=4.0",
         "av>=12",
+        "tqdm>=4.60",
         "tzdata; platform_system == 'Windows'",
     ],
     extras_require={
         "bpk": ["bloscpack"],
         "h5": ["h5py"],
+        "plot": ["matplotlib"],
         "test": [
             "pytest>=7",
             "pytest-xdist",
@@ -37,6 +39,16 @@ setup(
             "h5py",
             "bloscpack",
             "ruff",
+            "matplotlib",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "imgstore-view = imgstore.apps:main_viewer",
+            "imgstore-save = imgstore.apps:main_saver",
+            "imgstore-test = imgstore.apps:main_test",
+            "imgstore-info = imgstore.apps:main_info",
+            "imgstore-export = imgstore.apps:main_export",
         ],
     },
     classifiers=[

@@ -1,0 +1,62 @@
+"""What every console tool shares: exit codes, one-line errors, logging and progress bars.
+
+Exit status: 0 success, 1 the work failed (bad store, unreadable source...), 2 bad usage
+(argparse's own convention), 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from ..errors import ImgStoreError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class ToolError(Exception):
+    """A failure to report in one line on stderr (exit status 1)."""
+
+
+def run(
+    prog: str,
+    body: Callable[[argparse.Namespace], Optional[int]],
+    parser: argparse.ArgumentParser,
+    argv: Optional[Sequence[str]],
+) -> int:
+    """Parse ``argv``, run ``body`` and turn failures into one line on stderr and an exit status."""
+    args = parser.parse_args(argv)  # exits with status 2 on bad usage
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format=f"{prog}: %(levelname)s: %(message)s",
+    )
+    try:
+        return body(args) or EXIT_OK
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ToolError, ImgStoreError, OSError, EOFError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--verbose``, the same for every tool."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the tool does (debug level)")
+
+
+def progress(
+    iterable: Iterable[Any], total: Optional[int], quiet: bool, desc: str, unit: str = "frame"
+) -> Iterable[Any]:
+    """``iterable`` with a progress bar on stderr (frames, rate, ETA when ``total`` is known)."""
+    if quiet:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
