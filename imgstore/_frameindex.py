@@ -170,7 +170,7 @@ class FrameTable:
         return float(self.frame_number.min()), float(self.frame_number.max())
 
     def time_range(self) -> Tuple[float, float]:
-        if not self.frame_count:
+        if not self.frame_count or np.isnan(self.frame_time).all():
             return math.nan, math.nan
         return float(np.nanmin(self.frame_time)), float(np.nanmax(self.frame_time))
 

@@ -1,0 +1,550 @@
+"""``imgstore-export PATH OUT``: a store, or part of it, to one ordinary video file or an image sequence.
+
+The video is encoded with PyAV (H.264 in yuv420p for .mp4/.mkv/.mov, MJPEG for .avi) at a
+constant frame rate; the real frame numbers and times go into a sidecar ``OUT.frames.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import logging
+import math
+import os
+import re
+import sys
+from fractions import Fraction
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ._cli import ToolError, add_common_arguments, progress, run
+
+PROG = "imgstore-export"
+DEFAULT_FPS = 25
+DEFAULT_CRF = 18
+#: MJPEG quantiser scale (2 best .. 31 smallest), as the store's own mjpeg/avi format uses
+MJPEG_QUALITY = 3
+#: video extension -> (FFmpeg muxer, encoder, pixel format)
+VIDEO_OUTPUTS = {
+    ".mp4": ("mp4", "libx264", "yuv420p"),
+    ".mkv": ("matroska", "libx264", "yuv420p"),
+    ".mov": ("mov", "libx264", "yuv420p"),
+    ".avi": ("avi", "mjpeg", "yuvj420p"),
+}
+IMAGE_FORMATS = ("png", "jpg", "tif", "npy")
+_IMAGE_EXTENSIONS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".tif": "tif", ".tiff": "tif", ".npy": "npy"}
+#: dtypes each image format holds exactly (None: any)
+_IMAGE_DTYPES = {"png": ("uint8", "uint16"), "jpg": ("uint8",), "tif": ("uint8", "uint16", "float32"), "npy": None}
+#: numpy layout handed to FFmpeg for (dtype, colour)
+_AV_FORMATS = {
+    ("uint8", False): "gray",
+    ("uint8", True): "bgr24",
+    ("uint16", False): "gray16le",
+    ("uint16", True): "bgr48le",
+}
+_PATTERN = re.compile(r"%0?\d*d")
+DEFAULT_NAME = "frame_%06d"
+SIDECAR_SUFFIX = ".frames.csv"
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Export a store, or part of it, to one ordinary video file or to an image sequence.
+
+OUT decides what is written:
+  *.mp4 *.mkv *.mov   H.264 video (libx264, yuv420p), plus OUT.frames.csv
+  *.avi               MJPEG video, plus OUT.frames.csv
+  DIR/ or an existing directory
+                      one image per frame, named frame_%06d.<ext> (e.g. frame_001234.png)
+  a name with %d, %06d...
+                      one image per frame named by the pattern, e.g. 'out/img_%05d.png'
+                      (the extension, if any, gives the image format)
+
+Frames are exported in store order. The video plays at a constant --fps; OUT.frames.csv maps
+each video frame (one row per frame, in video order) to the store's frame_index, frame_number
+and frame_time, so the real timing is not lost. Grey frames are converted to colour for
+H.264/MJPEG; 16-bit frames are reduced to 8 bits for video (use png/tif/npy to keep them).
+Videos need even sizes: an odd last row or column is left out (with a warning).
+
+Range selection (all bounds inclusive; options combine, a frame must satisfy all of them):
+  --start/--end by camera frame number, --start-index/--end-index by position in the store,
+  --start-time/--end-time by frame time, then --every N keeps every N-th selected frame."""
+
+EPILOG = """\
+examples:
+  imgstore-export my-store my-store.mp4
+  imgstore-export my-store clip.mkv --start-time 2023-11-14T22:13:20 --end-time 2023-11-14T22:14:20
+  imgstore-export my-store frames/ --image-format npy --start 1000 --end 1999 --every 10
+  imgstore-export my-store 'pngs/img_%05d.png' --name index
+
+exit status: 0 success, 1 the export failed (unreadable store, output exists...), 2 bad usage."""
+
+
+# ----------------------------------------------------------------------------------------------
+# argument types
+# ----------------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return value
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a frame index is 0 or more: {text!r}")
+    return value
+
+
+def _frame_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole frame number: {text!r}") from None
+
+
+def _fps(text: str) -> Fraction:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 1000):
+        raise argparse.ArgumentTypeError(f"frames per second must be above 0 and at most 1000: {text!r}")
+    return Fraction(text.strip()).limit_denominator(100000)
+
+
+def _crf(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 51:
+        raise argparse.ArgumentTypeError(f"H.264 crf is 0..51: {text!r}")
+    return value
+
+
+def _time(text: str) -> Any:
+    """Epoch seconds (a float) or an ISO datetime (naive: in the recording's zone)."""
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"not a finite time: {text!r}")
+        return value
+    iso = text.strip()
+    if iso[-1:] in ("Z", "z"):
+        iso = iso[:-1] + "+00:00"
+    # any number of second decimals (Python < 3.11 reads only 3 or 6)
+    iso = re.sub(r"(:\d\d)[.,](\d+)", lambda m: f"{m.group(1)}.{(m.group(2) + '00000')[:6]}", iso, count=1)
+    try:
+        return datetime.datetime.fromisoformat(iso)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not epoch seconds or an ISO datetime (e.g. 2023-11-14T22:13:20.5+01:00): {text!r}"
+        ) from None
+
+
+def _epoch(value: Any, zone: Any) -> float:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.timestamp()
+    return float(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# what OUT means
+# ----------------------------------------------------------------------------------------------
+class Target:
+    """Where frames go: ``kind`` is 'video' or 'images'."""
+
+    def __init__(
+        self,
+        kind: str,
+        path: str,
+        image_format: Optional[str] = None,
+        namer: Optional[Callable[[int], str]] = None,
+        directory: Optional[str] = None,
+    ) -> None:
+        self.kind = kind
+        self.path = path
+        self.image_format = image_format
+        self.namer = namer
+        self.directory = directory
+
+
+def resolve_target(out: str, image_format: Optional[str], fail: Callable[[str], Any]) -> Target:
+    """Read OUT (and --image-format) as a video file, an image directory or a file-name pattern."""
+    name = os.path.basename(out)
+    if _PATTERN.search(out):
+        if len(_PATTERN.findall(out)) != 1 or not _PATTERN.search(name):
+            fail(f"OUT {out!r}: put exactly one %d-style number in the file name (e.g. 'frames/img_%06d.png')")
+        ext = os.path.splitext(out)[1]
+        if _PATTERN.search(ext):  # 'frames.%04d': the number is the extension
+            ext = ""
+        if ext:
+            fmt = _IMAGE_EXTENSIONS.get(ext.lower())
+            if fmt is None:
+                fail(f"OUT {out!r}: unknown image extension {ext!r} (use .png, .jpg, .tif or .npy)")
+            if image_format and image_format != fmt:
+                fail(f"OUT {out!r} ends in {ext} but --image-format is {image_format}")
+            pattern = out
+        else:
+            fmt = image_format or "png"
+            pattern = f"{out}.{fmt}"
+
+        def from_pattern(value: int) -> str:
+            return _PATTERN.sub(lambda m: m.group(0) % value, pattern, count=1)
+
+        return Target("images", out, fmt, from_pattern, os.path.dirname(pattern) or ".")
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
+        fmt = image_format or "png"
+        directory = out
+
+        def in_directory(value: int) -> str:
+            return os.path.join(directory, f"{DEFAULT_NAME % value}.{fmt}")
+
+        return Target("images", out, fmt, in_directory, directory)
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in VIDEO_OUTPUTS:
+        fail(
+            f"OUT {out!r}: end it in .mp4, .mkv, .mov or .avi for a video, in '/' for a directory of "
+            "images, or put a %d-style number in it for an image sequence"
+        )
+    return Target("video", out)
+
+
+# ----------------------------------------------------------------------------------------------
+# frame selection
+# ----------------------------------------------------------------------------------------------
+def select_frames(
+    numbers: np.ndarray, times: np.ndarray, args: argparse.Namespace, zone: Any, fail: Callable[[str], Any]
+) -> np.ndarray:
+    """Frame indexes to export, in store order."""
+    n = len(numbers)
+    keep = np.ones(n, dtype=bool)
+    positions = np.arange(n)
+    bounds = (
+        ("--start", "--end", args.start, args.end, numbers, lambda v: v),
+        ("--start-index", "--end-index", args.start_index, args.end_index, positions, lambda v: v),
+        ("--start-time", "--end-time", args.start_time, args.end_time, times, lambda v: _epoch(v, zone)),
+    )
+    for low_name, high_name, low, high, values, convert in bounds:
+        low = None if low is None else convert(low)
+        high = None if high is None else convert(high)
+        if low is not None and high is not None and low > high:
+            fail(f"{low_name} {low} is after {high_name} {high}")
+        with np.errstate(invalid="ignore"):  # NaN frame times are never in a time range
+            if low is not None:
+                keep &= values >= low
+            if high is not None:
+                keep &= values <= high
+    return np.flatnonzero(keep)[:: args.every]
+
+
+def default_fps(times: np.ndarray) -> Fraction:
+    """The store's measured frame rate, rounded (below 1 fps: kept as a simple fraction), else 25."""
+    from .info import measured_fps
+
+    fps = measured_fps(times)
+    if fps is None or not math.isfinite(fps):
+        return Fraction(DEFAULT_FPS)
+    if fps >= 1:
+        return Fraction(round(fps))
+    return Fraction(fps).limit_denominator(100) or Fraction(1, 100)
+
+
+# ----------------------------------------------------------------------------------------------
+# writers
+# ----------------------------------------------------------------------------------------------
+class VideoWriter:
+    """One ordinary video file, written to ``path + '.part'`` and moved into place when complete."""
+
+    def __init__(self, path: str, fps: Fraction, crf: Optional[int]) -> None:
+        self.path = path
+        self.tmp = path + ".part"
+        self.container_format, self.encoder, self.pix_fmt = VIDEO_OUTPUTS[os.path.splitext(path)[1].lower()]
+        self.fps = fps
+        self.crf = DEFAULT_CRF if crf is None else crf
+        self._container: Any = None
+        self._stream: Any = None
+        self._shape: Optional[Tuple[int, ...]] = None
+        self._count = 0
+
+    def _open(self, shape: Tuple[int, ...]) -> None:
+        import av
+
+        height, width = shape[0] & ~1, shape[1] & ~1
+        if height < 2 or width < 2:
+            raise ToolError(f"{self.path}: frames of shape {shape} are too small for a video")
+        if (height, width) != tuple(shape[:2]):
+            log.warning(
+                "%s: %dx%d frames cropped to %dx%d (videos need even sizes)",
+                self.path,
+                shape[1],
+                shape[0],
+                width,
+                height,
+            )
+        options = {"crf": str(self.crf), "preset": "veryfast"} if self.encoder == "libx264" else {}
+        parent = os.path.dirname(self.path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            self._container = av.open(self.tmp, "w", format=self.container_format)
+        except (av.FFmpegError, OSError) as exc:
+            raise ToolError(f"{self.path}: cannot create the video: {exc}") from None
+        stream = self._container.add_stream(self.encoder, rate=self.fps, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
+        if self.encoder == "mjpeg":
+            stream.codec_context.qmin = stream.codec_context.qmax = MJPEG_QUALITY
+        self._stream = stream
+        self._shape = tuple(shape)
+
+    def write(self, img: np.ndarray) -> None:
+        import av
+
+        if img.ndim == 3 and img.shape[2] == 1:
+            img = img[:, :, 0]
+        colour = img.ndim == 3
+        layout = _AV_FORMATS.get((img.dtype.name, colour))
+        if layout is None or (colour and img.shape[2] != 3):
+            raise ToolError(
+                f"{self.path}: cannot encode {img.dtype} frames of shape {img.shape} as video "
+                "(uint8/uint16, grey or 3-channel colour); export an image sequence with --image-format npy"
+            )
+        if self._stream is None:
+            self._open(img.shape)
+        elif img.shape != self._shape:
+            raise ToolError(f"{self.path}: frame shape changed from {self._shape} to {img.shape}")
+        img = img[: self._stream.height, : self._stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=layout)
+        frame.pts = self._count
+        self._count += 1
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except av.FFmpegError as exc:
+            raise ToolError(f"{self.path}: writing the video failed: {exc}") from None
+
+    def finish(self) -> None:
+        import av
+
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+        except av.FFmpegError as exc:
+            raise ToolError(f"{self.path}: writing the video failed: {exc}") from None
+        self._container.close()
+        self._container = None
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file (after an error or Ctrl-C)."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception as exc:  # the export already failed; the partial file is removed anyway
+                log.debug("closing partial video %s: %s", self.tmp, exc)
+            self._container = None
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def write_image(path: str, img: np.ndarray, fmt: str) -> None:
+    """One image file, exactly as the store returned the frame (BGR for colour)."""
+    allowed = _IMAGE_DTYPES[fmt]
+    if allowed is not None and img.dtype.name not in allowed:
+        raise ToolError(
+            f"{path}: {fmt} cannot hold {img.dtype} frames exactly ({', '.join(allowed)}); use --image-format npy"
+        )
+    if fmt == "npy":
+        with open(path, "wb") as f:
+            np.save(f, img, allow_pickle=False)
+        return
+    import cv2
+
+    ok, data = cv2.imencode("." + fmt, img)
+    if not ok:
+        raise ToolError(f"{path}: OpenCV could not encode a {img.dtype} frame of shape {img.shape} as {fmt}")
+    with open(path, "wb") as f:
+        f.write(data.tobytes())
+
+
+def write_sidecar(path: str, indexes: np.ndarray, numbers: np.ndarray, times: np.ndarray) -> None:
+    """``frame_index,frame_number,frame_time``: one row per exported frame, in export order."""
+    tmp = path + ".part"
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["frame_index", "frame_number", "frame_time"])
+            for i in indexes:
+                writer.writerow([int(i), numbers[i].item(), repr(float(times[i]))])
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("path", metavar="PATH", help="the store: its directory or its metadata.yaml")
+    parser.add_argument("out", metavar="OUT", help="video file, directory (ending in '/') or %%d file-name pattern")
+
+    rng = parser.add_argument_group("range selection (inclusive bounds; combined options must all hold)")
+    rng.add_argument("--start", type=_frame_number, metavar="N", help="first camera frame number to export")
+    rng.add_argument("--end", type=_frame_number, metavar="N", help="last camera frame number to export")
+    rng.add_argument("--start-index", type=_index, metavar="I", help="first store position (frame_index, from 0)")
+    rng.add_argument("--end-index", type=_index, metavar="I", help="last store position (frame_index)")
+    rng.add_argument(
+        "--start-time",
+        type=_time,
+        metavar="T",
+        help="earliest frame time: epoch seconds (1700000000.5) or an ISO datetime (2023-11-14T22:13:20, "
+        "in the recording's time zone unless it has an offset or Z)",
+    )
+    rng.add_argument("--end-time", type=_time, metavar="T", help="latest frame time (as --start-time)")
+    rng.add_argument(
+        "--every", type=_positive_int, default=1, metavar="N", help="keep every N-th selected frame (default 1: all)"
+    )
+
+    video = parser.add_argument_group("video output (.mp4 .mkv .mov .avi)")
+    video.add_argument(
+        "--fps",
+        type=_fps,
+        metavar="FPS",
+        help="playback frame rate (default: the store's measured rate, rounded; 25 when unknown)",
+    )
+    video.add_argument(
+        "--crf",
+        type=_crf,
+        metavar="Q",
+        help=f"H.264 quality, 0 (best) .. 51 (smallest) (default {DEFAULT_CRF}; not for .avi)",
+    )
+
+    images = parser.add_argument_group("image-sequence output (DIR/ or a %d pattern)")
+    images.add_argument(
+        "--image-format",
+        choices=IMAGE_FORMATS,
+        help="file format (default: the pattern's extension, else png); png, tif and npy keep pixels "
+        "exactly (png/tif: uint8 and uint16; npy: any dtype), jpg is lossy",
+    )
+    images.add_argument(
+        "--name",
+        choices=("number", "index"),
+        default=None,
+        help="number files by camera frame number (default) or by store position (frame_index)",
+    )
+
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing video (and its .frames.csv) or write into a non-empty directory "
+        "(files of the same name are replaced, others are left alone)",
+    )
+    add_common_arguments(parser)
+    return parser
+
+
+def _check_option_use(parser: argparse.ArgumentParser, args: argparse.Namespace, target: Target) -> None:
+    if target.kind == "video":
+        misplaced = [
+            opt for opt, value in (("--image-format", args.image_format), ("--name", args.name)) if value is not None
+        ]
+        if misplaced:
+            parser.error(f"{' and '.join(misplaced)} apply to image sequences, not to the video {target.path!r}")
+        if args.crf is not None and VIDEO_OUTPUTS[os.path.splitext(target.path)[1].lower()][1] != "libx264":
+            parser.error("--crf applies to H.264 (.mp4, .mkv, .mov), not to MJPEG .avi")
+    else:
+        misplaced = [opt for opt, value in (("--fps", args.fps), ("--crf", args.crf)) if value is not None]
+        if misplaced:
+            parser.error(f"{' and '.join(misplaced)} apply to video files, not to the image sequence {target.path!r}")
+
+
+def _refuse_existing(target: Target, names: List[str], overwrite: bool) -> None:
+    if overwrite:
+        return
+    hint = "use --overwrite to replace it"
+    if target.kind == "video":
+        for path in (target.path, target.path + SIDECAR_SUFFIX):
+            if os.path.lexists(path):
+                raise ToolError(f"{path}: already exists ({hint})")
+        return
+    if os.path.isdir(target.path) and not _PATTERN.search(target.path) and os.listdir(target.path):
+        raise ToolError(f"{target.path}: directory is not empty (use --overwrite to write into it)")
+    for name in names:
+        if os.path.lexists(name):
+            raise ToolError(f"{name}: already exists ({hint})")
+
+
+def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .. import new_for_filename
+    from .info import frame_arrays, recording_zone
+
+    target = resolve_target(args.out, args.image_format, parser.error)
+    _check_option_use(parser, args, target)
+
+    with new_for_filename(args.path) as store:
+        numbers, times = frame_arrays(store)
+        selected = select_frames(numbers, times, args, recording_zone(store), parser.error)
+        if not len(selected):
+            raise ToolError(f"{args.path}: no frames selected ({store.frame_count} frames in the store)")
+
+        names: List[str] = []
+        if target.kind == "images":
+            by_index = args.name == "index"
+            names = [target.namer(int(i) if by_index else int(numbers[i])) for i in selected]
+            if len(set(names)) != len(names):
+                raise ToolError(
+                    f"{args.path}: frame numbers repeat among the selected frames, so file names would collide; "
+                    "use --name index"
+                )
+        _refuse_existing(target, names, args.overwrite)
+
+        frames = progress(selected, total=len(selected), quiet=args.quiet, desc="export")
+        if target.kind == "video":
+            fps = args.fps if args.fps is not None else default_fps(times)
+            writer = VideoWriter(target.path, fps, args.crf)
+            try:
+                for i in frames:
+                    writer.write(store.get_image(None, frame_index=int(i))[0])
+                writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
+            write_sidecar(target.path + SIDECAR_SUFFIX, selected, numbers, times)
+            summary = f"{len(selected)} frames to {target.path} at {float(fps):g} fps (+ {target.path}{SIDECAR_SUFFIX})"
+        else:
+            os.makedirs(target.directory, exist_ok=True)
+            for i, name in zip(frames, names):
+                write_image(name, store.get_image(None, frame_index=int(i))[0], target.image_format)
+            summary = f"{len(selected)} {target.image_format} files to {target.path}"
+    if not args.quiet:
+        print(f"{PROG}: wrote {summary}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``imgstore-export``."""
+    parser = build_parser()
+    return run(PROG, lambda args: _body(parser, args), parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""``imgstore-info``, run as a user runs it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+from zoneinfo import ZoneInfo
+
+import cv2
+import pytest
+
+import imgstore
+from imgstore.util import motif_get_recording_timezone
+
+from framecodes import make_grid_frame
+
+TOOL = str(Path(sys.executable).parent / "imgstore-info")
+pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-info console script not installed")
+
+T0 = 1_700_000_000.0  # 2023-11-14 17:13:20 in New York
+FPS = 25
+ZONE = "America/New_York"
+SHAPE = (32, 48)
+#: 100..159 without 110 and 130..132 (two gaps, 4 dropped frames), then 159 again and 158 (a repeat and a
+#: step back): 58 frames in chunks of 20, one every 40 ms
+NUMBERS = [*(n for n in range(100, 160) if n != 110 and not 130 <= n <= 132), 159, 158]
+TIMES = [T0 + (n - 100) / FPS for n in NUMBERS[:-2]] + [T0 + 60 / FPS, T0 + 61 / FPS]
+USER_MD = {"timezone": ZONE, "genotype": "wt", "arena": {"id": 3, "tags": ["a", "b"]}}
+
+
+def run_all(*commands: List[Any], env: Any = None) -> List[subprocess.CompletedProcess]:
+    """Run several ``imgstore-info`` commands at once (start-up time dominates)."""
+    procs = [
+        subprocess.Popen([TOOL, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for args in commands
+    ]
+    results = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+def info(*args: Any, env: Any = None) -> subprocess.CompletedProcess:
+    return run_all(list(args), env=env)[0]
+
+
+@pytest.fixture(scope="module")
+def gappy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An npy store with gaps, a repeat and a step back in its frame numbers, user metadata and extra data."""
+    path = tmp_path_factory.mktemp("info") / "gappy"
+    with imgstore.new_for_format("npy", path=str(path), imgshape=SHAPE, chunksize=20, metadata=USER_MD) as store:
+        for n, t in zip(NUMBERS, TIMES):
+            store.add_image(make_grid_frame(n, SHAPE), n, t)
+            if n in (100, 140):
+                store.add_extra_data(temperature=20.5 + n / 100, stimulus="on" if n == 100 else "off")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gappy_outputs(gappy_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+    """Text (at most one gap listed) and ``--json --plot`` on the gappy store, run together."""
+    plot = tmp_path_factory.mktemp("plots") / "timeline.png"
+    as_text, as_json = run_all(
+        [gappy_store, "--max-gaps", "1"], [gappy_store / "metadata.yaml", "--json", "--plot", plot]
+    )
+    return {"json": as_json, "text": as_text, "plot": plot}
+
+
+def _iso(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, ZoneInfo(ZONE)).isoformat()
+
+
+def test_json_facts_are_exact(gappy_store: Path, gappy_outputs: Dict[str, Any]) -> None:
+    result = gappy_outputs["json"]
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    doc = json.loads(result.stdout)
+    assert doc["class"] == "DirectoryImgStore"
+    assert doc["format"] == "npy"
+    assert doc["image_shape"] == list(SHAPE)
+    assert doc["dtype"] == "uint8"
+    assert doc["frames"] == len(NUMBERS) == 58
+    assert (doc["frame_number_first"], doc["frame_number_last"]) == (100, 158)
+    assert (doc["frame_number_min"], doc["frame_number_max"]) == (100, 159)
+    assert doc["chunks"] == 3
+    assert [c["frames"] for c in doc["chunk_list"]] == [20, 20, 18]
+    assert [c["first_index"] for c in doc["chunk_list"]] == [0, 20, 40]
+    assert doc["timezone"] == ZONE
+    assert doc["start"] == "2023-11-14T17:13:20-05:00"
+    assert doc["start_epoch"] == T0
+    assert doc["end"] == _iso(TIMES[-1]) == "2023-11-14T17:13:22.440000-05:00"
+    assert doc["end_epoch"] == TIMES[-1]
+    assert doc["duration_s"] == TIMES[-1] - T0
+    assert doc["fps"] == 25.0
+    assert doc["frame_interval_ms"] == {"median": 40.0, "min": 40.0, "max": 160.0}
+    assert doc["dropped"]["frames"] == 4
+    assert doc["dropped"]["gaps"] == 2
+    assert doc["dropped"]["ranges"] == [
+        {
+            "after_frame": 109,
+            "after_index": 9,
+            "first_missing": 110,
+            "last_missing": 110,
+            "missing": 1,
+            "time": _iso(TIMES[9]),
+            "time_epoch": TIMES[9],
+            "gap_ms": 80.0,
+        },
+        {
+            "after_frame": 129,
+            "after_index": 28,
+            "first_missing": 130,
+            "last_missing": 132,
+            "missing": 3,
+            "time": _iso(TIMES[28]),
+            "time_epoch": TIMES[28],
+            "gap_ms": 160.0,
+        },
+    ]
+    assert doc["out_of_order"] == {"repeated": 1, "backwards": 1, "first_index": 56, "duplicate_numbers": 2}
+    assert doc["user_metadata"] == USER_MD
+    assert doc["extra_data"]["rows"] == 2
+    assert {"temperature", "stimulus", "frame_number", "frame_time", "frame_index"} == set(doc["extra_data"]["columns"])
+
+
+def test_text_report(gappy_store: Path, gappy_outputs: Dict[str, Any]) -> None:
+    result = gappy_outputs["text"]
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    expected = [
+        f"store:         {gappy_store}",
+        "class:         DirectoryImgStore",
+        "format:        npy",
+        "image shape:   (32, 48) grey",
+        "dtype:         uint8",
+        "frames:        58 (numbers 100 .. 158, lowest 100, highest 159)",
+        "chunks:        3 (20 frames each, last 18)",
+        "time zone:     America/New_York",
+        "start:         2023-11-14 17:13:20.000-05:00",
+        "end:           2023-11-14 17:13:22.440-05:00",
+        "duration:      2.440 s",
+        "frame rate:    25.000 fps (median interval 40.000 ms)",
+        "dropped:       4 frames in 2 gaps",
+        "               after frame 109 (at 17:13:20.360, +0.360 s): 1 missing",
+        "               ... and 1 more gap (--json lists all)",
+        "out of order:  1 repeated, 1 backwards (first at frame index 56)",
+        "               2 frames reuse a frame number seen before",
+        "user metadata:",
+        "  arena:",
+        "    id: 3",
+        "    tags:",
+        "    - a",
+        "    - b",
+        "  genotype: wt",
+        "  timezone: America/New_York",
+    ]
+    assert lines[: len(expected)] == expected
+    assert lines[len(expected)].startswith("extra data:    2 rows; columns: ")
+    assert "temperature" in lines[len(expected)] and "stimulus" in lines[len(expected)]
+    assert len(lines) == len(expected) + 1
+
+
+def test_plot_is_a_png(gappy_outputs: Dict[str, Any]) -> None:
+    result = gappy_outputs["json"]
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["frames"] == len(NUMBERS)  # --plot adds nothing to the JSON on stdout
+    path = gappy_outputs["plot"]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imread(str(path))
+    assert img is not None and img.shape[0] > 0 and img.shape[1] > 0
+    assert img.shape[:2] == (650, 1100)  # two panels: frame intervals and the numeric extra data
+
+
+def test_plot_without_matplotlib(gappy_store: Path, tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "matplotlib"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('matplotlib hidden by the test')\n")
+    env = dict(os.environ, PYTHONPATH=str(shadow.parent))
+    result = info(gappy_store, "--plot", tmp_path / "p.png", env=env)
+    assert result.returncode == 1
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1, result.stderr
+    assert "pip install imgstore[plot]" in err[0] and "p.png" in err[0]
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_motif_fixture_store(fixtures_dir: Path) -> None:
+    path = fixtures_dir / "store_mp4"
+    as_json = info(path, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    with imgstore.new_for_filename(str(path)) as store:
+        zone = motif_get_recording_timezone(store)
+    assert doc["class"] == "VideoImgStore"
+    assert doc["format"] == "libx264"
+    assert doc["image_shape"] == [512, 512]
+    assert doc["frames"] == 179
+    assert [c["frames"] for c in doc["chunk_list"]] == [100, 79]
+    assert doc["fps"] == 1.0
+    assert doc["duration_s"] == 178.0
+    assert (doc["start_epoch"], doc["end_epoch"]) == (1.0, 179.0)
+    assert doc["start"] == datetime.datetime.fromtimestamp(1.0, zone).isoformat()
+    assert doc["timezone"] == getattr(zone, "key", str(zone))
+    assert doc["dropped"] == {"frames": 0, "gaps": 0, "ranges": []}
+    assert doc["out_of_order"]["repeated"] == doc["out_of_order"]["backwards"] == 0
+    assert doc["user_metadata"] == {} and doc["extra_data"] is None
+
+
+def test_help_missing_store_and_bad_option(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-store"
+    helped, failed, bad = run_all(["--help"], [missing], [missing, "--max-gaps", "-3"])
+    assert helped.returncode == 0
+    for option in ("--json", "--plot", "--max-gaps", "--quiet", "--verbose"):
+        assert option in helped.stdout
+    assert failed.returncode == 1 and failed.stdout == ""
+    err = failed.stderr.strip().splitlines()
+    assert len(err) == 1 and str(missing) in err[0], failed.stderr
+    assert bad.returncode == 2 and "--max-gaps" in bad.stderr
