@@ -1,0 +1,445 @@
+"""``imgstore-save DEST --source ...``: record a camera, or convert a video, a store or images, into a new store.
+
+Decoding and encoding overlap: a reader thread decodes the source into a bounded queue while the
+main thread writes the store. Ctrl-C (or SIGTERM) stops between two frames and closes the store,
+so that everything written so far stays readable (exit status 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+
+from ..errors import ImgStoreError
+from ._cli import ToolError, add_common_arguments, progress, run
+from .sources import TESTSRC, Frame, Source, open_source
+
+log = logging.getLogger(__name__)
+
+PROG = "imgstore-save"
+DEFAULT_FORMAT = "mjpeg/avi"  # upstream's default, 'mjpeg', is an alias of it
+#: frames for testsrc when --frames is not given, so that the example command ends
+TESTSRC_FRAMES = 250
+#: the reader thread runs at most this many frames (and this many bytes) ahead of the writer
+QUEUE_FRAMES = 64
+QUEUE_BYTES = 512 * 1024 * 1024
+#: how long to wait for the reader thread to stop before leaving it to die with the process
+READER_STOP_TIMEOUT = 5.0
+
+_ENCODER_SETTINGS = ("crf", "preset", "gop", "quality")
+_TESTSRC_OPTIONS = ("size", "fps", "color", "realtime")
+
+EPILOG = f"""\
+sources:
+  {TESTSRC:<22}a synthetic camera: moving colour bars, a disc, the frame number drawn in
+                        (--size, --fps, --color, --realtime; {TESTSRC_FRAMES} frames unless --frames)
+  0, 1, ...             a camera (OpenCV); runs until Ctrl-C or --frames
+  VIDEO                 a video file (PyAV); frames numbered 0, 1, ...; times = the container's
+                        creation_time tag, else the file's modification time, plus each
+                        frame's timestamp relative to the first frame
+  STORE                 a store (its directory or metadata.yaml): frame numbers, frame times and
+                        user metadata are copied
+  FOLDER or 'GLOB'      images (png, jpg, tif...) sorted by name, numbers in names compared as
+                        numbers; frames numbered 0, 1, ...; times = the files' modification times
+  URL                   a stream (rtsp://, http://...; PyAV); times = when opened + timestamps
+
+Ctrl-C or SIGTERM stops between two frames and closes the store: what was written stays
+readable (exit status 130). Exit status 1: the source or the store failed; 2: bad usage.
+
+examples:
+  imgstore-save /tmp/demo --source testsrc --format avc1/mp4
+  imgstore-save converted --source recording.mp4 --format avc1/mp4 --crf 18
+  imgstore-save as-png --source old-store/metadata.yaml --format png
+  imgstore-save from-images --source 'frames/*.tif' --format npy
+"""
+
+
+def _format_name(value: str) -> str:
+    """Upstream's spellings ('mjpeg') as the registry names them ('mjpeg/avi')."""
+    from ..codecs import COLOR_SUFFIX, split_format
+
+    base, color = split_format(value)
+    return base + COLOR_SUFFIX if color else base
+
+
+def _positive_int(value: str) -> int:
+    number = _non_negative_int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value!r}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}")
+    return number
+
+
+def _crf(value: str) -> Any:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    return int(number) if number.is_integer() else number
+
+
+def _preset(value: str) -> Any:
+    """x264/x265 presets are names ('veryfast'), SVT-AV1's are numbers (0-13)."""
+    return int(value) if value.isdigit() else value
+
+
+def _size(value: str) -> Tuple[int, int]:
+    parts = value.lower().split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 640x480, got {value!r}") from None
+    if width < 2 or height < 2:
+        raise argparse.ArgumentTypeError(f"width and height must be at least 2, got {value!r}")
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import get_supported_formats
+
+    formats = get_supported_formats()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Record a camera, or convert a video file, a store or images, into a new store.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("dest", help="directory of the new store (must not exist, or be an empty directory)")
+    parser.add_argument(
+        "--source",
+        default="0",
+        metavar="SOURCE",
+        help=f"what to save: a video file, a store, a folder or glob of images, a camera index, a URL "
+        f"or '{TESTSRC}' (default: 0, the first camera)",
+    )
+    parser.add_argument(
+        "--format",
+        type=_format_name,
+        choices=formats,
+        default=DEFAULT_FORMAT,
+        metavar="FORMAT",
+        help=f"store format, one of: {', '.join(formats)} (default: {DEFAULT_FORMAT}; 'mjpeg' means {DEFAULT_FORMAT})",
+    )
+    parser.add_argument(
+        "--chunksize",
+        type=_positive_int,
+        metavar="N",
+        help="frames per chunk (default: the format's, 200 for image formats, 10000 for video formats)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=_non_negative_int,
+        metavar="N",
+        help=f"stop after N frames; 0: no limit (default: the whole source; {TESTSRC_FRAMES} for {TESTSRC})",
+    )
+    parser.add_argument("--preview", action="store_true", help="show frames in a window as they are saved (Esc stops)")
+
+    video = parser.add_argument_group("video encoder settings (video formats that have them)")
+    video.add_argument("--crf", type=_crf, help="quality: lower is better and larger (x264/x265: 0-51, AV1: 0-63)")
+    video.add_argument("--preset", type=_preset, help="speed/size trade-off: ultrafast ... veryslow (AV1: 0-13)")
+    video.add_argument("--gop", type=_positive_int, metavar="N", help="frames between keyframes")
+    video.add_argument("--quality", type=int, metavar="Q", help="mjpeg/avi quality, 2 (best) .. 31 (smallest)")
+
+    synth = parser.add_argument_group(f"--source {TESTSRC}")
+    synth.add_argument("--size", type=_size, metavar="WxH", help="frame size (default: 640x480)")
+    synth.add_argument("--fps", type=_positive_float, help="frame rate of the frame times (default: 25)")
+    synth.add_argument("--color", action="store_true", default=None, help="colour (BGR) frames (default: grey)")
+    synth.add_argument(
+        "--realtime", action="store_true", default=None, help="deliver frames at --fps (default: as fast as possible)"
+    )
+    add_common_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    return run(PROG, lambda args: _save(args, parser), parser, argv)
+
+
+# ----------------------------------------------------------------------------------------------
+# checks before anything is opened or written
+# ----------------------------------------------------------------------------------------------
+def _encoder_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Dict[str, Any]:
+    """The encoder settings given, refused (as bad usage) when the format does not have them."""
+    from .. import codecs
+
+    settings = {name: getattr(args, name) for name in _ENCODER_SETTINGS if getattr(args, name) is not None}
+    if settings:
+        codec = codecs.get_codec(args.format)
+        try:
+            codec.check_options((480, 640, 3), "uint8", settings)
+        except ImgStoreError as exc:
+            parser.error(str(exc))
+    return settings
+
+
+def _check_testsrc_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    given = [f"--{name}" for name in _TESTSRC_OPTIONS if getattr(args, name) is not None]
+    if given and args.source != TESTSRC:
+        parser.error(f"{', '.join(given)}: only for --source {TESTSRC}")
+
+
+def _check_destination(dest: str) -> None:
+    """Refuse an existing store, file or non-empty directory before anything is written."""
+    from ..constants import STORE_MD_FILENAME
+
+    if not os.path.lexists(dest):
+        return
+    if os.path.isfile(os.path.join(dest, STORE_MD_FILENAME)):
+        raise ToolError(f"{dest}: already holds a store; refusing to overwrite it (choose a new directory)")
+    if not os.path.isdir(dest):
+        raise ToolError(f"{dest}: already exists and is not a directory (choose a new directory)")
+    if os.listdir(dest):
+        raise ToolError(f"{dest}: directory is not empty; refusing to write into it (choose a new directory)")
+
+
+# ----------------------------------------------------------------------------------------------
+# the reader thread
+# ----------------------------------------------------------------------------------------------
+class _Reader:
+    """Runs a frame iterator in a thread, into a bounded queue of ``("frame"|"end"|"error", value)``."""
+
+    def __init__(self, frames: Iterator[Frame], maxsize: int) -> None:
+        self._frames = frames
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{PROG}-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames:
+                if not self._put(("frame", frame)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self._put(("error", exc))
+
+    def _put(self, item: Tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, timeout: float) -> Tuple[str, Any]:
+        """The next item, or ``("wait", None)`` when none came within ``timeout`` seconds."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return "wait", None
+
+    def stop(self) -> bool:
+        """Stop reading; True once the thread has finished (a camera read may hang: then False)."""
+        self._stop.set()
+        self._thread.join(READER_STOP_TIMEOUT)
+        return not self._thread.is_alive()
+
+
+# ----------------------------------------------------------------------------------------------
+# signals: Ctrl-C and SIGTERM stop between two frames
+# ----------------------------------------------------------------------------------------------
+class _Signals:
+    """SIGINT/SIGTERM handling: raise at once, or (while recording) finish the frame and stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._mode = "raise"
+        self._previous: Dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._mode == "raise" or (self._mode == "defer" and self.requested):  # a second Ctrl-C: now
+            raise KeyboardInterrupt
+        self.requested = True  # "defer" (first signal) and "hold" (closing the store): noted only
+
+    def defer(self) -> None:
+        self._mode = "defer"
+
+    def hold(self) -> None:
+        self._mode = "hold"
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+
+class _Preview:
+    """Upstream's preview window: every frame shown, Esc stops."""
+
+    WINDOW = "preview"
+
+    def __init__(self) -> None:
+        # without a display OpenCV's Qt build aborts the whole process: say so instead
+        no_display = not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY"))
+        if sys.platform.startswith("linux") and no_display:
+            raise ToolError("--preview: no display to show a window on (DISPLAY is not set); run without --preview")
+        import cv2
+
+        self._cv2 = cv2
+
+    def show(self, img: Any) -> bool:
+        """Show a frame; False when Esc was pressed."""
+        cv2 = self._cv2
+        try:
+            cv2.imshow(self.WINDOW, img)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ToolError(f"--preview: cannot show a window ({reason})") from None
+        return key != 27
+
+    def close(self) -> None:
+        try:
+            self._cv2.destroyWindow(self.WINDOW)
+            self._cv2.waitKey(1)
+        except self._cv2.error:
+            pass
+
+
+# ----------------------------------------------------------------------------------------------
+# saving
+# ----------------------------------------------------------------------------------------------
+def _save(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    _check_testsrc_options(args, parser)
+    settings = _encoder_settings(args, parser)
+    _check_destination(args.dest)
+    preview = _Preview() if args.preview else None  # no display: fail before the source opens
+    signals = _Signals()
+    try:
+        source = open_source(
+            args.source,
+            size=args.size or (640, 480),
+            fps=args.fps or 25.0,
+            color=bool(args.color),
+            realtime=bool(args.realtime),
+        )
+        log.debug("source: %s", source.description)
+        return _record(args, source, settings, signals, preview)
+    finally:
+        signals.restore()
+
+
+def _record(
+    args: argparse.Namespace, source: Source, settings: Dict[str, Any], signals: _Signals, preview: Optional[_Preview]
+) -> int:
+    """Write the source's frames into a new store; the source is closed on the way out."""
+    from .. import new_for_format
+
+    limit = args.frames
+    if limit is None and args.source == TESTSRC:
+        limit = TESTSRC_FRAMES
+    if limit == 0:
+        limit = None
+    total = source.total if limit is None else (limit if source.total is None else min(limit, source.total))
+    frames = source.frames if limit is None else itertools.islice(source.frames, limit)
+
+    reader: Optional[_Reader] = None
+    store = None
+    written = 0
+    start = time.monotonic()
+    try:
+        first = next(frames, None)  # read here: a source that fails, fails before anything is written
+        if first is None:
+            raise ToolError(f"{source.description}: no frames to save")
+        img = first[0]
+        if preview is not None:
+            preview.show(img)
+        try:
+            store = new_for_format(
+                args.format,
+                path=args.dest,
+                imgshape=img.shape,
+                imgdtype=img.dtype,
+                chunksize=args.chunksize,
+                metadata=source.metadata or None,
+                **settings,
+            )
+        except ImgStoreError as exc:  # e.g. uint16 frames for an 8-bit format: name the store it is about
+            raise ToolError(str(exc) if args.dest in str(exc) else f"{args.dest}: {exc}") from None
+        start = time.monotonic()
+        reader = _Reader(frames, max(2, min(QUEUE_FRAMES, QUEUE_BYTES // max(1, img.nbytes))))
+        signals.defer()
+        if total is None and not args.quiet:
+            print(f"{PROG}: saving {source.description} to {args.dest}; Ctrl-C stops", file=sys.stderr)
+        bar = progress(_frames_in_order(first, reader, source, signals), total, args.quiet, "saving")
+        try:
+            for img, number, frame_time in bar:
+                store.add_image(img, frame_number=number, frame_time=frame_time)
+                written += 1
+                if preview is not None and not preview.show(img):
+                    break
+        finally:
+            getattr(bar, "close", lambda: None)()
+    finally:
+        signals.hold()  # closing the store must not be cut short
+        stopped = reader.stop() if reader is not None else True
+        try:
+            if store is not None:
+                store.close()
+        finally:
+            if stopped:
+                source.close()
+            else:
+                log.warning("%s: the reader did not stop; leaving it behind", source.description)
+            if preview is not None:
+                preview.close()
+        if store is not None and not args.quiet:
+            _print_summary(written, args.format, time.monotonic() - start, args.dest)
+    if signals.requested:
+        raise KeyboardInterrupt
+    return 0
+
+
+def _frames_in_order(first: Frame, reader: _Reader, source: Source, signals: _Signals) -> Iterator[Frame]:
+    """The first frame, then the reader's, until the end, an error or a stop request."""
+    yield first
+    while not signals.requested:
+        kind, value = reader.get(timeout=0.1)
+        if kind == "frame":
+            yield value
+        elif kind == "end":
+            return
+        elif kind == "error":
+            if isinstance(value, (ToolError, ImgStoreError)):
+                raise value
+            log.debug("reading %s failed", source.description, exc_info=value)
+            raise ToolError(f"{source.description}: reading failed: {type(value).__name__}: {value}") from value
+
+
+def _print_summary(written: int, fmt: str, elapsed: float, dest: str) -> None:
+    fps = written / elapsed if elapsed > 0 else 0.0
+    frames = "frame" if written == 1 else "frames"
+    print(f"wrote {written} {frames} ({fmt}) in {elapsed:.1f} s, {fps:.1f} fps: {dest}", flush=True)
