@@ -9,13 +9,14 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
-import pandas as pd
 
 from ._timezone import zone_or_none
 from .errors import ExtraDataError, MissingDependencyError
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
+
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ def _recover_unterminated(text: str) -> Optional[list]:
 
 def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]:
     """Motif's ``NNNNNN.extra_data.json``: rows of recorded frames only, sorted by frame index."""
+    import pandas as pd  # only extra data needs pandas: keep it out of `import imgstore`
+
     df = pd.DataFrame(read_records(path))
     if df.empty:
         return None
@@ -158,6 +161,8 @@ def motif_extra_data_h5_attrs(path: str) -> Dict[str, Any]:
 
 def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
     """Motif's ``NNNNNN.extra_data.h5``: its datasets' columns plus camera sync data, one row per frame."""
+    import pandas as pd
+
     h5py = _import_h5py()
     try:
         with h5py.File(path, "r") as f:

@@ -13,10 +13,9 @@ import math
 import operator
 import os
 import uuid as uuidlib
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 
 from . import codecs
 from ._chunkindex import remove_chunk_index, save_chunk_index
@@ -59,6 +58,9 @@ from .errors import (
     StoreExistsError,
 )
 from .index import ImgStoreIndex
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -660,6 +662,8 @@ class _ImgStore:
             else:
                 log.info("chunk extra data %s is empty", path)
         if frames:
+            import pandas as pd  # only extra data needs pandas: keep it out of `import imgstore`
+
             return pd.concat(frames, axis=0, ignore_index=True)
         return None
 
@@ -727,6 +731,8 @@ def _read_extra_file(store: _ImgStore, path: str) -> Optional[pd.DataFrame]:
         return motif_extra_data_h5_to_df(store, path)
     if os.path.dirname(path) == store.filename and path.endswith(".extra_data.json"):
         return motif_extra_data_json_to_df(store, path)
+    import pandas as pd
+
     return pd.DataFrame(read_records(path))
 
 
