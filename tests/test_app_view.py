@@ -34,7 +34,7 @@ FIRST_NUMBER = 100  # frame numbers (= the ids drawn) are 100.., so that they di
 T0 = 1717236000.0  # 2024-06-01 10:00:00 UTC
 DT = 0.5  # seconds between frames: the 10 s jumps move 20 frames
 TZ_NAME = "Europe/Berlin"  # the store's recording zone; the status bar shows local times in it
-KEY_TIMEOUT = 5.0  # seconds to wait for the window to show what a key asks for
+KEY_TIMEOUT = 20.0  # seconds to wait for the window to show what a key asks for (generous: CI is loaded)
 GUI_TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "import": "imagemagick"}
 
 
@@ -119,23 +119,49 @@ def _read_display_number(fd: int, proc: subprocess.Popen, log_path: Path) -> int
 class Viewer:
     """A running ``imgstore-view`` on ``display``: send keys, read back the frame it shows."""
 
+    #: starts to try: OpenCV's Qt window on Xvfb sometimes stays black for good (an open defect,
+    #: not reproduced with a bare OpenCV program); a start whose window shows nothing is retried
+    START_ATTEMPTS = 5
+    BLACK_WAIT = 3.0  # seconds a new window may take to show its first image
+
     def __init__(self, store: Path, display: str, args: list, workdir: Path) -> None:
         self.env = dict(os.environ, DISPLAY=display)
         self.workdir = workdir
         self.stderr_path = workdir / "viewer.stderr"
+        self.shots = 0
+        self.last_shot: Path = workdir / "none.png"
+        for _attempt in range(self.START_ATTEMPTS):
+            self._start(store, args)
+            if self._shows_something():
+                return
+            self.stop()
+        pytest.fail(f"the viewer window stayed black in {self.START_ATTEMPTS} starts ({self.last_shot})")
+
+    def _start(self, store: Path, args: list) -> None:
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [str(VIEW), str(store), "--verbose", *args], env=self.env, stdout=subprocess.DEVNULL, stderr=err
             )
         title = "".join("\\" + c if c in ".[]()*+?{}|^$\\" else c for c in os.path.abspath(store))  # POSIX ERE
         try:
-            out = self._xdotool("search", "--sync", "--onlyvisible", "--name", f"^{title}$", timeout=15)
+            # --pid: the view tests share one X server and one store, so a previous viewer's window
+            # (same title) may still be closing; only this process's window counts
+            out = self._xdotool(
+                "search", "--sync", "--onlyvisible", "--pid", str(self.proc.pid), "--name", f"^{title}$", timeout=15
+            )
         except subprocess.TimeoutExpired:
             self.stop()
             pytest.fail(f"no window titled {store}; viewer stderr: {self.stderr()[-800:]}")
         self.window = out.split()[0]
-        self.shots = 0
-        self.last_shot: Path = workdir / "none.png"
+
+    def _shows_something(self) -> bool:
+        """Whether the new window paints anything within ``BLACK_WAIT`` seconds."""
+        deadline = time.monotonic() + self.BLACK_WAIT
+        while time.monotonic() < deadline:
+            if self.screenshot().any():
+                return True
+            time.sleep(0.1)
+        return False
 
     def _xdotool(self, *args: str, timeout: float = 10) -> str:
         out = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -237,7 +263,8 @@ def _decoded_indexes(stderr: str) -> list:
 
 def test_view_plays_pauses_steps_and_quits(grey_store: Path, xdisplay: str, tmp_path: Path) -> None:
     start = 10
-    viewer = Viewer(grey_store, xdisplay, ["--start", str(FIRST_NUMBER + start), "--fps", "4"], tmp_path)
+    # --loop: on a loaded machine the checks below can outlast the 50 frames; the window must stay
+    viewer = Viewer(grey_store, xdisplay, ["--start", str(FIRST_NUMBER + start), "--fps", "4", "--loop"], tmp_path)
     try:
         # playing: wait for a frame after the start, then pause
         deadline = time.monotonic() + KEY_TIMEOUT

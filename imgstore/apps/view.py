@@ -511,6 +511,7 @@ def _play(player: Player, window: Window, layout: Optional[StatusBarLayout], tz:
     period = 0.0 if args.fps == 0 else 1.0 / args.fps
     paused = bool(args.paused)
     dirty = True
+    canvas = None
     due = time.monotonic() + period
     while True:
         if dirty:
@@ -519,8 +520,13 @@ def _play(player: Player, window: Window, layout: Optional[StatusBarLayout], tz:
             if layout is not None:
                 dt = frame_datetime(player.store, when, tz)
                 bar = render_statusbar(layout, *status_texts(number, dt, player.index, player.count, paused))
-            window.show(compose_frame(img, bar))
+            canvas = compose_frame(img, bar)
+            window.show(canvas)
             dirty = False
+        elif paused:
+            # repaint (no decoding): a window mapped after the first imshow would otherwise stay
+            # black until the next key
+            window.show(canvas)
         wait_ms = PAUSED_POLL_MS if paused else round((due - time.monotonic()) * 1000.0)
         key = window.wait_key(wait_ms)
         if window.closed_by_user():
