@@ -21,6 +21,7 @@ import pytest
 import imgstore
 
 from framecodes import decode_grid, make_grid_frame
+from toolrun import run_parallel
 
 TOOL = str(Path(sys.executable).parent / "imgstore-export")
 pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-export console script not installed")
@@ -40,18 +41,7 @@ def grey_time(number: int) -> float:
 
 def run_all(*commands: List[Any]) -> List[subprocess.CompletedProcess]:
     """Run several ``imgstore-export`` commands at once (start-up time dominates)."""
-    procs = [
-        subprocess.Popen([TOOL, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for args in commands
-    ]
-    results = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=120)
-        finally:
-            proc.kill()
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
+    return run_parallel(TOOL, *commands)
 
 
 def decode_video(path: Path) -> Tuple[List[int], Any]:

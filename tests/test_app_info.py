@@ -18,6 +18,7 @@ import imgstore
 from imgstore.util import motif_get_recording_timezone
 
 from framecodes import make_grid_frame
+from toolrun import run_parallel
 
 TOOL = str(Path(sys.executable).parent / "imgstore-info")
 pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-info console script not installed")
@@ -35,18 +36,7 @@ USER_MD = {"timezone": ZONE, "genotype": "wt", "arena": {"id": 3, "tags": ["a", 
 
 def run_all(*commands: List[Any], env: Any = None) -> List[subprocess.CompletedProcess]:
     """Run several ``imgstore-info`` commands at once (start-up time dominates)."""
-    procs = [
-        subprocess.Popen([TOOL, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for args in commands
-    ]
-    results = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=60)
-        finally:
-            proc.kill()
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
+    return run_parallel(TOOL, *commands, timeout=60, env=env)
 
 
 def info(*args: Any, env: Any = None) -> subprocess.CompletedProcess:

@@ -17,24 +17,15 @@ import pytest
 import imgstore
 from imgstore.apps.sources import render_testsrc
 
+from toolrun import run_parallel
+
 TOOL = str(Path(sys.executable).parent / "imgstore-save")
 pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-save console script not installed")
 
 
 def save_all(*commands) -> list:
     """Run several ``imgstore-save`` commands at once (each a list of arguments): start-up dominates."""
-    procs = [
-        subprocess.Popen([TOOL, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for args in commands
-    ]
-    results = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=60)
-        finally:
-            proc.kill()
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
+    return run_parallel(TOOL, *commands, timeout=60)
 
 
 def save(*args) -> subprocess.CompletedProcess:
