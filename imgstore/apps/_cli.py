@@ -45,6 +45,21 @@ def run(
         return EXIT_FAILED
 
 
+def whole_number(minimum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number, at least ``minimum`` when given."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more: {text!r}")
+        return value
+
+    return parse
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """``--quiet`` and ``--verbose``, the same for every tool."""
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only errors")

@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._cli import ToolError, add_common_arguments, progress, run
+from ._cli import ToolError, add_common_arguments, progress, run, whole_number
 
 PROG = "imgstore-export"
 DEFAULT_FPS = 25
@@ -85,33 +85,6 @@ exit status: 0 success, 1 the export failed (unreadable store, output exists...)
 # ----------------------------------------------------------------------------------------------
 # argument types
 # ----------------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
-    return value
-
-
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a frame index is 0 or more: {text!r}")
-    return value
-
-
-def _frame_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole frame number: {text!r}") from None
-
-
 def _fps(text: str) -> Fraction:
     try:
         value = float(text)
@@ -408,10 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("out", metavar="OUT", help="video file, directory (ending in '/') or %%d file-name pattern")
 
     rng = parser.add_argument_group("range selection (inclusive bounds; combined options must all hold)")
-    rng.add_argument("--start", type=_frame_number, metavar="N", help="first camera frame number to export")
-    rng.add_argument("--end", type=_frame_number, metavar="N", help="last camera frame number to export")
-    rng.add_argument("--start-index", type=_index, metavar="I", help="first store position (frame_index, from 0)")
-    rng.add_argument("--end-index", type=_index, metavar="I", help="last store position (frame_index)")
+    rng.add_argument("--start", type=whole_number(), metavar="N", help="first camera frame number to export")
+    rng.add_argument("--end", type=whole_number(), metavar="N", help="last camera frame number to export")
+    rng.add_argument(
+        "--start-index", type=whole_number(0), metavar="I", help="first store position (frame_index, from 0)"
+    )
+    rng.add_argument("--end-index", type=whole_number(0), metavar="I", help="last store position (frame_index)")
     rng.add_argument(
         "--start-time",
         type=_time,
@@ -421,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rng.add_argument("--end-time", type=_time, metavar="T", help="latest frame time (as --start-time)")
     rng.add_argument(
-        "--every", type=_positive_int, default=1, metavar="N", help="keep every N-th selected frame (default 1: all)"
+        "--every", type=whole_number(1), default=1, metavar="N", help="keep every N-th selected frame (default 1: all)"
     )
 
     video = parser.add_argument_group("video output (.mp4 .mkv .mov .avi)")

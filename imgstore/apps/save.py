@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from ..errors import ImgStoreError
-from ._cli import ToolError, add_common_arguments, progress, run
+from ._cli import ToolError, add_common_arguments, progress, run, whole_number
 from .sources import TESTSRC, Frame, Source, open_source
 
 log = logging.getLogger(__name__)
@@ -68,23 +68,6 @@ def _format_name(value: str) -> str:
 
     base, color = split_format(value)
     return base + COLOR_SUFFIX if color else base
-
-
-def _positive_int(value: str) -> int:
-    number = _non_negative_int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value!r}")
-    return number
-
-
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value!r}")
-    return number
 
 
 def _positive_float(value: str) -> float:
@@ -149,13 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--chunksize",
-        type=_positive_int,
+        type=whole_number(1),
         metavar="N",
         help="frames per chunk (default: the format's, 200 for image formats, 10000 for video formats)",
     )
     parser.add_argument(
         "--frames",
-        type=_non_negative_int,
+        type=whole_number(0),
         metavar="N",
         help=f"stop after N frames; 0: no limit (default: the whole source; {TESTSRC_FRAMES} for {TESTSRC})",
     )
@@ -164,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     video = parser.add_argument_group("video encoder settings (video formats that have them)")
     video.add_argument("--crf", type=_crf, help="quality: lower is better and larger (x264/x265: 0-51, AV1: 0-63)")
     video.add_argument("--preset", type=_preset, help="speed/size trade-off: ultrafast ... veryslow (AV1: 0-13)")
-    video.add_argument("--gop", type=_positive_int, metavar="N", help="frames between keyframes")
+    video.add_argument("--gop", type=whole_number(1), metavar="N", help="frames between keyframes")
     video.add_argument("--quality", type=int, metavar="Q", help="mjpeg/avi quality, 2 (best) .. 31 (smallest)")
 
     synth = parser.add_argument_group(f"--source {TESTSRC}")

@@ -100,8 +100,10 @@ def open_source(
         if not paths:
             raise ToolError(f"{spec}: no files match this pattern")
         return open_images(spec, paths)
-    raise ToolError(f"{spec}: no such file or directory (a source is a video, a store, a folder of images, "
-                    f"a glob pattern, a camera index, a URL or '{TESTSRC}')")
+    raise ToolError(
+        f"{spec}: no such file or directory (a source is a video, a store, a folder of images, "
+        f"a glob pattern, a camera index, a URL or '{TESTSRC}')"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,8 +111,16 @@ def open_source(
 # ----------------------------------------------------------------------------------------------
 #: colour bars, BGR: white, yellow, cyan, green, magenta, red, blue, black
 _BARS = np.array(
-    [(235, 235, 235), (16, 235, 235), (235, 235, 16), (16, 235, 16), (235, 16, 235), (16, 16, 235), (235, 16, 16),
-     (16, 16, 16)],
+    [
+        (235, 235, 235),
+        (16, 235, 235),
+        (235, 235, 16),
+        (16, 235, 16),
+        (235, 16, 235),
+        (16, 16, 235),
+        (235, 16, 16),
+        (16, 16, 16),
+    ],
     dtype=np.uint8,
 )
 
@@ -162,8 +172,9 @@ def render_testsrc(number: int, size: Tuple[int, int] = (640, 480), color: bool 
     (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     margin = max(2, th // 3)
     cv2.rectangle(img, (0, 0), (tw + 2 * margin, th + baseline + 2 * margin), (0, 0, 0), -1)
-    cv2.putText(img, text, (margin, margin + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
-                cv2.LINE_AA)
+    cv2.putText(
+        img, text, (margin, margin + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA
+    )
     if not color:
         return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     return img
