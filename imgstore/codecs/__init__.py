@@ -74,13 +74,20 @@ def split_format(fmt: str) -> Tuple[str, bool]:
     return _ALIASES.get(base, base), color
 
 
-def is_known_format(fmt: object, store_class: str) -> bool:
-    """True for a format name in the registry (whether or not this install can write it)."""
+def _lookup(fmt: object, store_class: str) -> Optional[ChunkCodec]:
+    """The registry's codec for a format name (``+color`` and aliases understood), or None."""
     if not isinstance(fmt, str):
-        return False
+        return None
     base, color = split_format(fmt)
     codec = _CODECS.get(base)
-    return codec is not None and codec.store_class == store_class and (codec.color_variant or not color)
+    if codec is None or (color and not codec.color_variant) or (store_class and codec.store_class != store_class):
+        return None
+    return codec
+
+
+def is_known_format(fmt: object, store_class: str) -> bool:
+    """True for a format name in the registry (whether or not this install can write it)."""
+    return _lookup(fmt, store_class) is not None
 
 
 def check_backend(backend: str) -> str:
@@ -110,9 +117,8 @@ def get_codec(fmt: object, store_class: str = "", backend: Optional[str] = None)
     """
     if not isinstance(fmt, str):
         raise UnsupportedFormatError(f"format must be a string, got {fmt!r}")
-    base, color = split_format(fmt)
-    codec = _CODECS.get(base)
-    if codec is None or (color and not codec.color_variant) or (store_class and codec.store_class != store_class):
+    codec = _lookup(fmt, store_class)
+    if codec is None:
         allowed = ", ".join(formats_for(store_class) if store_class else all_formats())
         where = f" for {store_class}" if store_class else ""
         supported = f"supported here: {allowed}" if allowed else f"this version has no {store_class} formats"
@@ -131,16 +137,17 @@ def get_codec(fmt: object, store_class: str = "", backend: Optional[str] = None)
 def get_reader_codec(fmt: object, store_class: str, backend: Optional[str] = None) -> ChunkCodec:
     """The codec that reads a store of ``fmt``.
 
-    Reading needs no encoder, so a video store whose format this install cannot write, or
-    whose format this library does not write at all (Motif's 'libx264', NVENC names...), is
-    read by whatever FFmpeg decodes.
+    Reading needs no encoder, so video formats are not probed for writing here: a video store
+    whose format this install cannot write, or whose format this library does not write at all
+    (Motif's 'libx264', NVENC names...), is read by whatever FFmpeg decodes.
     """
-    try:
-        return get_codec(fmt, store_class, backend)
-    except (UnsupportedFormatError, MissingDependencyError):
-        if store_class != _VIDEO_STORE or not isinstance(fmt, str):
-            raise
-        return _ANY_VIDEO[check_backend(backend or DEFAULT_BACKEND)]
+    codec = _lookup(fmt, store_class)
+    if store_class == _VIDEO_STORE and isinstance(fmt, str):
+        backend = check_backend(backend or DEFAULT_BACKEND)
+        if codec is not None and backend != DEFAULT_BACKEND:
+            codec = _VIDEO_BACKENDS[backend].get(codec.name)
+        return codec or _ANY_VIDEO[backend]
+    return get_codec(fmt, store_class, backend)  # image formats: a missing package must still be said
 
 
 def formats_for(store_class: str, backend: Optional[str] = None) -> List[str]:
