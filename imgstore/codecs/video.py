@@ -203,6 +203,17 @@ class VideoCodec(ChunkCodec):
         self.lossless = fmt.lossless
         self.dtypes = fmt.dtypes
         self._writable = writable
+        self._probed: Optional[bool] = None
+
+    def available(self) -> bool:
+        """Whether this install really writes the format: probed once, on first asking."""
+        if self._probed is None:
+            self._probed = self._writable and self._probe()
+        return self._probed
+
+    def _probe(self) -> bool:
+        """Write a few small frames with this backend; False (logged at debug level) if that fails."""
+        raise NotImplementedError
 
     def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
         return even_shape(imgshape)

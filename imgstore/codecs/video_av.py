@@ -15,7 +15,7 @@ import io
 import logging
 import os
 from fractions import Fraction
-from typing import Any, BinaryIO, Deque, Dict, Iterator, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -44,8 +44,8 @@ class PyAVVideoCodec(VideoCodec):
 
     backend = "av"
 
-    def available(self) -> bool:
-        return self._writable and _can_encode(self.format)
+    def _probe(self) -> bool:
+        return _can_encode(self.format)
 
     def check_options(self, imgshape: Shape, imgdtype: str, options: Mapping[str, Any]) -> None:
         resolve_settings(self.format, imgshape, imgdtype, options)
@@ -67,25 +67,20 @@ class PyAVVideoCodec(VideoCodec):
             raise FrameReadError(f"{chunk_path} is not a readable video ({exc})") from None
 
 
-_PROBED: Dict[str, bool] = {}
-
-
 def _can_encode(fmt: VideoFormat) -> bool:
-    """Probe once whether this FFmpeg build really encodes the format: write two frames in memory."""
-    if fmt.name not in _PROBED:
-        try:
-            if fmt.encoder not in _av().codecs_available:
-                raise LookupError(f"no {fmt.encoder} encoder in this FFmpeg build")
-            buffer = io.BytesIO()
-            writer = PyAVChunkWriter(buffer, fmt, (64, 64, 3), "uint8", None)
-            for _ in range(2):
-                writer.write(np.zeros((64, 64, 3), np.uint8))
-            writer.close()
-            _PROBED[fmt.name] = buffer.tell() > 0
-        except Exception as exc:  # any FFmpeg failure means: not writable here
-            log.debug("format %s unavailable: %s", fmt.name, exc)
-            _PROBED[fmt.name] = False
-    return _PROBED[fmt.name]
+    """Whether this FFmpeg build really encodes the format: write two frames in memory."""
+    try:
+        if fmt.encoder not in _av().codecs_available:
+            raise LookupError(f"no {fmt.encoder} encoder in this FFmpeg build")
+        buffer = io.BytesIO()
+        writer = PyAVChunkWriter(buffer, fmt, (64, 64, 3), "uint8", None)
+        for _ in range(2):
+            writer.write(np.zeros((64, 64, 3), np.uint8))
+        writer.close()
+        return buffer.tell() > 0
+    except Exception as exc:  # any FFmpeg failure means: not writable here
+        log.debug("format %s unavailable: %s", fmt.name, exc)
+        return False
 
 
 def _encoder_options(fmt: VideoFormat, settings: Mapping[str, Any]) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import cv2
 import numpy as np
@@ -23,8 +23,6 @@ from .video import NOMINAL_FPS, VideoCodec, VideoFormat
 
 log = logging.getLogger(__name__)
 
-_PROBED: Dict[str, bool] = {}
-
 
 class OpenCVVideoCodec(VideoCodec):
     """A video chunk format encoded by ``cv2.VideoWriter`` and decoded by ``cv2.VideoCapture``."""
@@ -35,8 +33,8 @@ class OpenCVVideoCodec(VideoCodec):
         super().__init__(fmt, writable and fmt.fourcc is not None)
         self.dtypes = ("uint8",)  # OpenCV's video I/O is 8-bit
 
-    def available(self) -> bool:
-        return self._writable and _can_encode(self.format)
+    def _probe(self) -> bool:
+        return _can_encode(self.format)
 
     def open_writer(
         self, chunk_path: str, imgshape: Shape, imgdtype: str, options: Optional[Mapping[str, Any]] = None
@@ -54,23 +52,21 @@ class OpenCVVideoCodec(VideoCodec):
 
 
 def _can_encode(fmt: VideoFormat) -> bool:
-    """Probe once whether this OpenCV build writes the format (pip's cannot write H.264)."""
-    if fmt.name not in _PROBED:
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a failed probe is an answer
-        with tempfile.TemporaryDirectory(prefix="imgstore-probe-") as tmp:
-            path = os.path.join(tmp, "probe" + fmt.extension)
-            try:
-                writer = OpenCVChunkWriter(path, fmt, (16, 16, 3))
-                writer.write(np.zeros((16, 16, 3), np.uint8))
-                writer.close()
-                _PROBED[fmt.name] = os.path.getsize(path) > 0
-            except (OSError, cv2.error) as exc:
-                log.debug("OpenCV cannot write %s: %s", fmt.name, exc)
-                _PROBED[fmt.name] = False
-            finally:
-                cv2.utils.logging.setLogLevel(level)
-    return _PROBED[fmt.name]
+    """Whether this OpenCV build writes the format (pip's cannot write H.264)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a failed probe is an answer
+    with tempfile.TemporaryDirectory(prefix="imgstore-probe-") as tmp:
+        path = os.path.join(tmp, "probe" + fmt.extension)
+        try:
+            writer = OpenCVChunkWriter(path, fmt, (16, 16, 3))
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+            writer.close()
+            return os.path.getsize(path) > 0
+        except (OSError, cv2.error) as exc:
+            log.debug("OpenCV cannot write %s: %s", fmt.name, exc)
+            return False
+        finally:
+            cv2.utils.logging.setLogLevel(level)
 
 
 class OpenCVChunkWriter(ChunkWriter):
