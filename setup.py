@@ -32,6 +32,12 @@ setup(
         "bpk": ["bloscpack"],
         "h5": ["h5py"],
         "plot": ["matplotlib"],
+        # lazy arrays over stores, computed on a local or distributed cluster
+        "dask": ["dask[array]>=2023.1", "distributed>=2023.1"],
+        # stores read over HTTP(S), S3 and any other fsspec URL
+        "remote": ["fsspec>=2023.1", "aiohttp", "s3fs"],
+        # the documentation site
+        "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
         "test": [
             "pytest>=7",
             "pytest-xdist",
@@ -40,6 +46,16 @@ setup(
             "bloscpack",
             "ruff",
             "matplotlib",
+            "dask[array]>=2023.1",
+            "distributed>=2023.1",
+            "xarray",
+            "fsspec>=2023.1",
+            "aiohttp",
+            "s3fs",
+            "moto[server]",
+            "mkdocs>=1.5",
+            "mkdocs-material>=9",
+            "mkdocstrings[python]>=0.24",
         ],
     },
     entry_points={
