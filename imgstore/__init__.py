@@ -4,6 +4,7 @@ Reads and writes the store format of loopbio's imgstore (and Motif recordings). 
 package imports no GUI code.
 """
 
+from ._repair import RepairReport, repair_store
 from ._version import __version__
 from .errors import ImgStoreError
 from .stores import (
@@ -19,6 +20,7 @@ from .util import ensure_color, ensure_grayscale
 __all__ = [
     "DirectoryImgStore",
     "ImgStoreError",
+    "RepairReport",
     "VideoImgStore",
     "__version__",
     "ensure_color",
@@ -27,4 +29,5 @@ __all__ = [
     "get_supported_formats",
     "new_for_filename",
     "new_for_format",
+    "repair_store",
 ]

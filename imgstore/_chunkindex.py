@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
+import struct
 import zipfile
+import zlib
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -41,6 +44,9 @@ def load_chunk_index(path_without_extension: str) -> ChunkArrays:
 
 
 def _load_npz(path: str) -> Dict[str, object]:
+    fast = read_npz_frame_arrays(path)
+    if fast is not None:
+        return dict(zip(FRAME_MD, fast))
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in FRAME_MD if key in npz.files}
@@ -48,6 +54,136 @@ def _load_npz(path: str) -> Dict[str, object]:
         raise ChunkIndexError(f"{path}: unsafe or unreadable index arrays ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ChunkIndexError(f"{path}: truncated or corrupt index ({exc})") from None
+
+
+# -- reading npz files without np.load -----------------------------------------------------------
+# np.load costs about 1 ms per chunk index (zipfile, a member object per array, the header parsed
+# by ast); a week-long recording has 1,500 of them. Chunk indexes are written by np.savez, which
+# stores members uncompressed, so a chunk's two arrays are taken straight from the file's bytes,
+# after the zip CRC is checked. Only little-endian int64 numbers and float64 times in numpy's own
+# header layout are read this way; anything else (and any file that does not check out) goes to
+# np.load, with allow_pickle=False, which says what is wrong.
+
+_ZIP_END = struct.Struct("<4s4H2IH")  # end of central directory record
+_ZIP_ENTRY = struct.Struct("<4s6H3I5H2I")  # central directory entry
+_ZIP_LOCAL = struct.Struct("<4s5H3I2H")  # local file header
+_ZIP_NO_VALUE = 0xFFFFFFFF  # the real value is in a zip64 extra field
+#: numpy's header of a 1-D array, exactly as np.save writes it
+_NPY_HEADER = re.compile(rb"\{'descr': '(<i8|<f8)', 'fortran_order': (?:True|False), 'shape': \((\d+),\), \} *\n")
+_NPY_MAGIC = b"\x93NUMPY"
+#: the dtypes read directly: anything else is converted by validate_chunk_arrays after np.load
+_DIRECT_DTYPES = {"frame_number": b"<i8", "frame_time": b"<f8"}
+#: an index file larger than this is no chunk index np.savez wrote: np.load reads it
+_DIRECT_MAX_BYTES = 1 << 28
+
+
+class ReadBuffer:
+    """A buffer reused to read one file after another (no fresh memory for every chunk index)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray(0)
+
+    def read(self, path: str) -> Optional[memoryview]:
+        """The whole file, in this buffer (valid until the next read); None when too large to be an index."""
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > _DIRECT_MAX_BYTES:
+                return None
+            if len(self._data) < size:
+                self._data = bytearray(size)  # a new one: arrays may still be views of the old
+            view = memoryview(self._data)[:size]
+            if f.readinto(view) != size:
+                return None
+            return view
+
+
+def read_npz_frame_arrays(path: str, buffer: Optional[ReadBuffer] = None) -> Optional[ChunkArrays]:
+    """``(frame_number, frame_time)`` of a plain np.savez index, read directly; None: use np.load.
+
+    The arrays are views of ``buffer`` (valid until its next read), or of memory of their own.
+    """
+    try:
+        data = (buffer or ReadBuffer()).read(path)
+    except OSError:
+        return None  # np.load says what is wrong
+    return None if data is None else npz_frame_arrays(data)
+
+
+def npz_frame_arrays(data: memoryview) -> Optional[ChunkArrays]:
+    """``(frame_number, frame_time)`` (int64, float64) from an npz file's bytes, as views of them.
+
+    None when the file is not a plain np.savez of those two arrays (compressed, other dtypes,
+    a damaged or unusual zip): np.load must read it.
+    """
+    members = _zip_members(data)
+    if members is None or set(members) != set(FRAME_MD):
+        return None
+    arrays = [_stored_npy(data, key, *members[key]) for key in FRAME_MD]
+    if arrays[0] is None or arrays[1] is None or len(arrays[0]) != len(arrays[1]):
+        return None
+    return arrays[0], arrays[1]
+
+
+def _zip_members(data: memoryview) -> Optional[Dict[str, Tuple[int, int, int, bytes]]]:
+    """``{array name: (crc, size, local header offset, file name)}`` of the frame arrays stored plainly."""
+    end = len(data) - _ZIP_END.size  # where the end record is, unless a comment follows it
+    if end < 0:
+        return None
+    if bytes(data[end : end + 4]) != b"PK\x05\x06":
+        tail_at = max(0, len(data) - 65557)  # a comment is at most 64 kB
+        end = bytes(data[tail_at:]).rfind(b"PK\x05\x06")
+        if end < 0:
+            return None
+        end += tail_at
+        if end + _ZIP_END.size > len(data):
+            return None
+    _, disk, cd_disk, _, entries, cd_size, cd_offset, _ = _ZIP_END.unpack_from(data, end)
+    if disk or cd_disk or cd_offset + cd_size > end:
+        return None
+    directory = bytes(data[cd_offset:end])  # a few hundred bytes: parsed faster as bytes
+    members = {}
+    pos = 0
+    for _ in range(entries):
+        if pos + _ZIP_ENTRY.size > len(directory):
+            return None
+        entry = _ZIP_ENTRY.unpack_from(directory, pos)
+        if entry[0] != b"PK\x01\x02":
+            return None
+        flags, method, crc, packed, size, name_len, extra_len, comment_len, offset = (
+            entry[3], entry[4], entry[7], entry[8], entry[9], entry[10], entry[11], entry[12], entry[16]
+        )
+        name = directory[pos + _ZIP_ENTRY.size : pos + _ZIP_ENTRY.size + name_len]
+        pos += _ZIP_ENTRY.size + name_len + extra_len + comment_len
+        key = name[:-4].decode("ascii", "replace") if name.endswith(b".npy") else ""
+        if key in FRAME_MD:
+            if method != 0 or flags & 1 or packed != size or _ZIP_NO_VALUE in (size, offset) or key in members:
+                return None  # compressed, encrypted, zip64-sized or twice: np.load handles these
+            members[key] = (crc, size, offset, name)
+    return members
+
+
+def _stored_npy(data: memoryview, key: str, crc: int, size: int, offset: int, name: bytes) -> Optional[np.ndarray]:
+    """The 1-D array of one stored member, if of the dtype read directly and intact."""
+    if offset + _ZIP_LOCAL.size > len(data):
+        return None
+    local = _ZIP_LOCAL.unpack_from(data, offset)
+    start = offset + _ZIP_LOCAL.size + local[9] + local[10]
+    if local[0] != b"PK\x03\x04" or bytes(data[offset + _ZIP_LOCAL.size : offset + _ZIP_LOCAL.size + local[9]]) != name:
+        return None
+    member = data[start : start + size]
+    if len(member) != size or size < 12 or bytes(member[:6]) != _NPY_MAGIC or zlib.crc32(member) != crc:
+        return None
+    header_at = {1: 10, 2: 12, 3: 12}.get(member[6])
+    if header_at is None:
+        return None
+    header_end = header_at + int.from_bytes(member[8:header_at], "little")
+    match = _NPY_HEADER.fullmatch(bytes(member[header_at:header_end]))
+    if match is None or match.group(1) != _DIRECT_DTYPES[key]:
+        return None
+    count = int(match.group(2))
+    if header_end + count * 8 != size:
+        return None
+    return np.frombuffer(data, dtype=match.group(1).decode("ascii"), count=count, offset=start + header_end)
 
 
 def _load_yaml(path: str) -> Dict[str, object]:
@@ -70,7 +206,7 @@ def validate_chunk_arrays(frame_number: object, frame_time: object, path: str) -
         raw_times = np.asarray(frame_time)
         if raw_times.dtype.kind in "cmMSUV":
             raise ChunkIndexError(f"{path}: frame_time must be real numbers, got dtype {raw_times.dtype}")
-        times = raw_times.astype(np.float64)
+        times = raw_times.astype(np.float64, copy=False)
     except (TypeError, ValueError) as exc:
         raise ChunkIndexError(f"{path}: index arrays are not numeric ({exc})") from None
     if numbers.ndim != 1 or times.ndim != 1:
@@ -78,7 +214,7 @@ def validate_chunk_arrays(frame_number: object, frame_time: object, path: str) -
     if len(numbers) != len(times):
         raise ChunkIndexError(f"{path}: frame_number has {len(numbers)} entries but frame_time has {len(times)}")
     if numbers.dtype.kind in "iub" or len(numbers) == 0:
-        numbers = numbers.astype(np.int64)
+        numbers = numbers.astype(np.int64, copy=False)
     elif numbers.dtype.kind == "f":
         if np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)):
             numbers = numbers.astype(np.int64)

@@ -26,14 +26,13 @@ class DirectoryImgStore(_ImgStore):
         super().__init__(**kwargs)
 
     def _chunk_path(self, chunk_n: int) -> str:
-        return os.path.join(self._basedir, chunk_name(chunk_n))
+        return self._fs.join(self._basedir, chunk_name(chunk_n))
 
     def _chunk_index_base(self, chunk_n: int) -> str:
-        return os.path.join(self._basedir, chunk_name(chunk_n), "index")
+        return self._fs.join(self._basedir, chunk_name(chunk_n), "index")
 
     def _chunk_numbers_on_disk(self) -> List[int]:
-        with os.scandir(self._basedir) as entries:
-            return _chunk_numbers_in([e.name for e in entries if e.is_dir()])
+        return _chunk_numbers_in([e.name for e in self._fs.listdir(self._basedir) if e.is_dir])
 
     def _prepare_chunk(self, chunk_n: int) -> None:
         # created at once (as upstream): the folder also holds the chunk's index and extra data

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
+from ._fs import LOCAL, LocalFileSystem
 from ._timezone import zone_or_none
 from .errors import ExtraDataError, MissingDependencyError
 
@@ -66,15 +67,14 @@ def encode_record(data: Dict[str, Any]) -> str:
         raise ExtraDataError(f"extra data cannot be written as JSON: {exc}") from None
 
 
-def read_records(path: str) -> List[Dict[str, Any]]:
+def read_records(path: str, warn: bool = True, fs: LocalFileSystem = LOCAL) -> List[Dict[str, Any]]:
     """The records of one of our (or upstream's) extra-data JSON files.
 
     A file a writer did not finish (it died before closing the array) is read up to its last
-    complete record, with a warning.
+    complete record, with a warning (unless ``warn`` is false: a repair expects such files).
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = fs.read_bytes(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ExtraDataError(f"{path}: extra data is not UTF-8 text ({exc})") from None
     try:
@@ -83,7 +83,8 @@ def read_records(path: str) -> List[Dict[str, Any]]:
         records = _recover_unterminated(text)
         if records is None:
             raise ExtraDataError(f"{path}: corrupt extra data ({exc})") from None
-        log.warning("%s: extra data was not closed (writer stopped early); read %d records", path, len(records))
+        if warn:
+            log.warning("%s: extra data was not closed (writer stopped early); read %d records", path, len(records))
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ExtraDataError(f"{path}: extra data must be a JSON array of objects")
     return records
@@ -119,7 +120,7 @@ def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]
     """Motif's ``NNNNNN.extra_data.json``: rows of recorded frames only, sorted by frame index."""
     import pandas as pd  # only extra data needs pandas: keep it out of `import imgstore`
 
-    df = pd.DataFrame(read_records(path))
+    df = pd.DataFrame(read_records(path, fs=getattr(store, "_fs", LOCAL)))
     if df.empty:
         return None
     if "frame_number" in df.columns:
@@ -149,10 +150,10 @@ def _split_names(value: Any) -> List[str]:
     return [s.strip() for s in _attr_text(value).split(",") if s.strip()]
 
 
-def motif_extra_data_h5_attrs(path: str) -> Dict[str, Any]:
+def motif_extra_data_h5_attrs(path: str, fs: LocalFileSystem = LOCAL) -> Dict[str, Any]:
     """The attributes of a Motif HDF5 extra-data file: ``_datasets`` plus each group's attributes."""
     h5py = _import_h5py()
-    with h5py.File(path, "r") as f:
+    with h5py.File(fs.open(path) if fs.remote else path, "r") as f:
         attrs: Dict[str, Any] = {"_datasets": _split_names(f.attrs["datasets"])}
         for name in f.keys():
             attrs[name] = dict(f[name].attrs)
@@ -164,8 +165,9 @@ def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
     import pandas as pd
 
     h5py = _import_h5py()
+    fs = getattr(store, "_fs", LOCAL)
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(fs.open(path) if fs.remote else path, "r") as f:
             camera = np.asarray(f["camera"])
             recorded = camera["frame_number"] >= 0  # Motif pre-allocates rows; unused ones have -1
             columns: Dict[str, Any] = {}

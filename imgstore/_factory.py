@@ -8,6 +8,7 @@ import numpy as np
 
 from . import codecs
 from ._directory import DirectoryImgStore
+from ._fs import filesystem_for
 from ._metadata import read_metadata
 from ._paths import parse_store_path
 from ._store import _ImgStore
@@ -22,8 +23,8 @@ STORE_CLASSES: Dict[str, Type[_ImgStore]] = {
 }
 
 
-def _class_for_metadata(metadata_path: str) -> Type[_ImgStore]:
-    smd, _ = read_metadata(metadata_path)
+def _class_for_metadata(metadata_path: str, storage_options: Optional[Dict[str, Any]] = None) -> Type[_ImgStore]:
+    smd, _ = read_metadata(metadata_path, filesystem_for(metadata_path, storage_options))
     try:
         return STORE_CLASSES[smd.class_name]
     except KeyError:
@@ -36,7 +37,7 @@ def new_for_filename(path: Any, **kwargs: Any) -> _ImgStore:
     """Open an existing store (its directory or its metadata.yaml) for reading."""
     kwargs.setdefault("mode", "r")
     basedir, metadata_path = parse_store_path(path, kwargs.pop("basedir", None), for_reading=kwargs["mode"] == "r")
-    cls = _class_for_metadata(metadata_path)
+    cls = _class_for_metadata(metadata_path, kwargs.get("storage_options"))
     return cls(basedir=basedir, **kwargs)
 
 

@@ -55,15 +55,35 @@ def as_query_time(value: object) -> float:
     return time
 
 
-class _SortedColumn:
-    """One column sorted once (stable, so duplicates keep store order) for binary search."""
+def is_sorted(values: np.ndarray) -> bool:
+    """True when ``values`` never decrease and hold no NaN (then store order is sorted order)."""
+    if len(values) and values.dtype.kind == "f" and math.isnan(values[0]):
+        return False
+    return bool(np.all(values[1:] >= values[:-1]))
 
-    def __init__(self, values: np.ndarray) -> None:
-        self.order = np.argsort(values, kind="stable")
-        self.sorted = values[self.order]
+
+class _SortedColumn:
+    """One column sorted once (stable, so duplicates keep store order) for binary search.
+
+    A column already in order (frame numbers and times of almost every recording) is used as it
+    is: no sort and no copy, which matters for a week-long recording of 15 million frames.
+    """
+
+    def __init__(self, values: np.ndarray, presorted: Optional[bool] = None) -> None:
+        if presorted is None:
+            presorted = is_sorted(values)
+        #: frame index of each sorted position; None when store order is sorted order
+        self.order: Optional[np.ndarray] = None if presorted else np.argsort(values, kind="stable")
+        self.sorted = values if presorted else values[self.order]
         self._integral = values.dtype.kind in "iu"
         # NaN (a frame without a time) sorts last and is nearest to nothing
-        self._valid = len(values) if self._integral else len(values) - int(np.count_nonzero(np.isnan(values)))
+        if self._integral or presorted:
+            self._valid = len(values)
+        else:
+            self._valid = len(values) - int(np.count_nonzero(np.isnan(values)))
+
+    def _frame_index(self, pos: int) -> int:
+        return pos if self.order is None else int(self.order[pos])
 
     def _first_at_least(self, value: float) -> int:
         """Position of the first sorted value >= ``value``.
@@ -81,7 +101,7 @@ class _SortedColumn:
         """Frame index of the first frame (in store order) equal to ``value``, or -1."""
         pos = self._first_at_least(value)
         if pos < len(self.sorted) and self.sorted[pos] == value:
-            return int(self.order[pos])
+            return self._frame_index(pos)
         return NOT_FOUND
 
     def nearest(self, value: float) -> int:
@@ -96,8 +116,8 @@ class _SortedColumn:
         if pos > 0:  # first frame of the run of the largest value < query
             below = self.sorted[pos - 1]
             candidates.append(int(np.searchsorted(self.sorted, below, side="left")))
-        best = min(candidates, key=lambda p: (abs(float(self.sorted[p]) - value), int(self.order[p])))
-        return int(self.order[best])
+        best = min(candidates, key=lambda p: (abs(float(self.sorted[p]) - value), self._frame_index(p)))
+        return self._frame_index(best)
 
 
 class FrameTable:
@@ -109,14 +129,62 @@ class FrameTable:
         chunk_numbers: Sequence[np.ndarray],
         chunk_times: Sequence[np.ndarray],
     ) -> None:
-        lengths = [len(a) for a in chunk_numbers]
+        builder = FrameTableBuilder(len(chunk_ids))
+        for chunk_n, chunk_number, chunk_time in zip(chunk_ids, chunk_numbers, chunk_times):
+            builder.add(int(chunk_n), chunk_number, chunk_time)
+        self._setup(*builder.columns(), None, None)
+
+    @classmethod
+    def from_columns(
+        cls,
+        chunk_ids: np.ndarray,
+        chunk_starts: np.ndarray,
+        frame_number: np.ndarray,
+        frame_time: np.ndarray,
+        numbers_sorted: Optional[bool] = None,
+        times_sorted: Optional[bool] = None,
+    ) -> FrameTable:
+        """A table over columns already concatenated in store order (used as given, not copied).
+
+        ``chunk_starts`` has one entry more than ``chunk_ids``: chunk ``i`` holds frames
+        ``chunk_starts[i]:chunk_starts[i + 1]``. The sorted flags, when known, spare a check.
+        """
+        table = cls.__new__(cls)
+        table._setup(chunk_ids, chunk_starts, frame_number, frame_time, numbers_sorted, times_sorted)
+        return table
+
+    def _setup(
+        self,
+        chunk_ids: np.ndarray,
+        chunk_starts: np.ndarray,
+        frame_number: np.ndarray,
+        frame_time: np.ndarray,
+        numbers_sorted: Optional[bool],
+        times_sorted: Optional[bool],
+    ) -> None:
         self.chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
-        self.chunk_starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-        self.frame_number = _concat(chunk_numbers, np.int64)
-        self.frame_time = _concat(chunk_times, np.float64)
-        self._chunk_pos: Dict[int, int] = {int(c): i for i, c in enumerate(self.chunk_ids)}
+        self.chunk_starts = np.asarray(chunk_starts, dtype=np.int64)
+        self.frame_number = frame_number
+        self.frame_time = frame_time
+        self._chunk_pos: Dict[int, int] = {c: i for i, c in enumerate(self.chunk_ids.tolist())}
+        self._numbers_sorted = numbers_sorted
+        self._times_sorted = times_sorted
         self._by_number: Optional[_SortedColumn] = None
         self._by_time: Optional[_SortedColumn] = None
+
+    @property
+    def numbers_sorted(self) -> bool:
+        """Frame numbers never decrease in store order (checked once, then remembered)."""
+        if self._numbers_sorted is None:
+            self._numbers_sorted = is_sorted(self.frame_number)
+        return self._numbers_sorted
+
+    @property
+    def times_sorted(self) -> bool:
+        """Frame times never decrease in store order and none is NaN."""
+        if self._times_sorted is None:
+            self._times_sorted = is_sorted(self.frame_time)
+        return self._times_sorted
 
     @property
     def frame_count(self) -> int:
@@ -156,21 +224,27 @@ class FrameTable:
 
     def _numbers(self) -> _SortedColumn:
         if self._by_number is None:
-            self._by_number = _SortedColumn(self.frame_number)
+            self._by_number = _SortedColumn(self.frame_number, self.numbers_sorted)
         return self._by_number
 
     def _times(self) -> _SortedColumn:
         if self._by_time is None:
-            self._by_time = _SortedColumn(self.frame_time)
+            self._by_time = _SortedColumn(self.frame_time, self.times_sorted)
         return self._by_time
 
     def number_range(self) -> Tuple[float, float]:
         if not self.frame_count:
             return math.nan, math.nan
+        if self._numbers_sorted:  # known in order: the ends, without reading the whole column
+            return float(self.frame_number[0]), float(self.frame_number[-1])
         return float(self.frame_number.min()), float(self.frame_number.max())
 
     def time_range(self) -> Tuple[float, float]:
-        if not self.frame_count or np.isnan(self.frame_time).all():
+        if not self.frame_count:
+            return math.nan, math.nan
+        if self._times_sorted:
+            return float(self.frame_time[0]), float(self.frame_time[-1])
+        if np.isnan(self.frame_time).all():
             return math.nan, math.nan
         return float(np.nanmin(self.frame_time)), float(np.nanmax(self.frame_time))
 
@@ -179,10 +253,64 @@ class FrameTable:
         return {"frame_number": self.frame_number[sel].tolist(), "frame_time": self.frame_time[sel].tolist()}
 
 
-def _concat(arrays: Sequence[np.ndarray], default: type) -> np.ndarray:
-    if not arrays:
-        return np.zeros(0, dtype=default)
-    out = np.concatenate(arrays)
-    if out.dtype.kind in "iub":
-        return out.astype(np.int64, copy=False)
-    return out.astype(np.float64, copy=False)
+class FrameTableBuilder:
+    """Appends chunks' frame arrays into one pair of columns, in store order.
+
+    The columns are allocated for the expected number of chunks and grown only if needed, so a
+    store's index needs no second copy while it is assembled (a week of frames is 240 MB).
+    Frame numbers are int64 unless some chunk holds non-whole numbers; then they become float64.
+    """
+
+    def __init__(self, expected_chunks: int = 0) -> None:
+        self._expected = max(int(expected_chunks), 1)
+        self._ids: List[int] = []
+        self._starts: List[int] = [0]
+        self._numbers = np.zeros(0, dtype=np.int64)
+        self._times = np.zeros(0, dtype=np.float64)
+        self._used = 0
+
+    @property
+    def frame_count(self) -> int:
+        return self._used
+
+    def add(self, chunk_n: int, numbers: np.ndarray, times: np.ndarray) -> None:
+        """Append one chunk; ``numbers`` and ``times`` have equal lengths."""
+        n = len(numbers)
+        if self._numbers.dtype.kind != "f" and np.asarray(numbers).dtype.kind not in "iub":
+            self._numbers = self._numbers.astype(np.float64)
+        self._reserve(n)
+        stop = self._used + n
+        self._numbers[self._used : stop] = numbers
+        self._times[self._used : stop] = times
+        self._used = stop
+        self._ids.append(int(chunk_n))
+        self._starts.append(stop)
+
+    def _reserve(self, n: int) -> None:
+        needed = self._used + n
+        if needed <= len(self._numbers):
+            return
+        # first frames: room for the chunks expected, each as long as this one; later, grow by half
+        remaining = self._expected - len(self._ids)
+        capacity = max(needed, self._used + n * remaining if not self._used else int(len(self._numbers) * 1.5))
+        self._numbers = _grown(self._numbers, capacity, self._used)
+        self._times = _grown(self._times, capacity, self._used)
+
+    def columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(chunk_ids, chunk_starts, frame_number, frame_time)``; unused room is given back."""
+        numbers, times = self._numbers, self._times
+        if len(numbers) != self._used:
+            # a view would keep the spare room allocated: copy when it is more than a little
+            spare = len(numbers) - self._used > self._used // 8
+            numbers = numbers[: self._used].copy() if spare else numbers[: self._used]
+            times = times[: self._used].copy() if spare else times[: self._used]
+        return np.asarray(self._ids, dtype=np.int64), np.asarray(self._starts, dtype=np.int64), numbers, times
+
+    def build(self) -> FrameTable:
+        return FrameTable.from_columns(*self.columns())
+
+
+def _grown(column: np.ndarray, capacity: int, used: int) -> np.ndarray:
+    out = np.empty(capacity, dtype=column.dtype)
+    out[:used] = column[:used]
+    return out

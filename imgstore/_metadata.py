@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import yaml
 
+from ._fs import LOCAL, LocalFileSystem
 from .constants import STORE_MD_KEY, STORE_VERSION
 from .errors import IncompatibleStoreError, MetadataError, StoreNotFoundError
 
@@ -122,22 +123,23 @@ def _parse_chunksize(value: Any, path: str) -> int:
     return value
 
 
-def read_metadata(metadata_path: str) -> Tuple[StoreMetadata, Dict[str, Any]]:
+def read_metadata(metadata_path: str, fs: LocalFileSystem = LOCAL) -> Tuple[StoreMetadata, Dict[str, Any]]:
     """Parse metadata.yaml with safe YAML only; returns the store block and the user metadata."""
-    raw = load_yaml_mapping(metadata_path)
+    raw = load_yaml_mapping(metadata_path, fs)
     smd = raw.pop(STORE_MD_KEY, None)
     if not isinstance(smd, dict):
         raise MetadataError(f"{metadata_path}: no '{STORE_MD_KEY}' mapping: not imgstore metadata")
     return StoreMetadata.from_dict(smd, metadata_path), raw
 
 
-def load_yaml_mapping(path: str) -> Dict[str, Any]:
+def load_yaml_mapping(path: str, fs: LocalFileSystem = LOCAL) -> Dict[str, Any]:
     """Load a YAML file that must hold a mapping; never constructs Python objects."""
     try:
-        with open(path, "rb") as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load(fs.read_bytes(path))
     except FileNotFoundError:
         raise StoreNotFoundError(f"{path} does not exist: not an imgstore") from None
+    except OSError as exc:
+        raise StoreNotFoundError(f"{path} cannot be read: {exc}") from None
     except yaml.constructor.ConstructorError as exc:
         raise MetadataError(
             f"{path}: refusing YAML with a non-standard tag (safe loading only): {exc.problem}"
@@ -146,7 +148,28 @@ def load_yaml_mapping(path: str) -> Dict[str, Any]:
         raise MetadataError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise MetadataError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
+    if _expanded_size(data, {}) > MAX_METADATA_NODES:
+        raise MetadataError(
+            f"{path}: YAML aliases expand to more than {MAX_METADATA_NODES} values (an 'alias bomb'); refusing it"
+        )
     return data
+
+
+#: values metadata may hold once YAML aliases are expanded: far beyond any real metadata, far
+#: below what would exhaust memory when a script copies it or writes it out as JSON
+MAX_METADATA_NODES = 1_000_000
+
+
+def _expanded_size(value: Any, sizes: Dict[int, int]) -> int:
+    """How many values ``value`` holds with every alias expanded, counting each shared node once."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    key = id(value)
+    if key not in sizes:
+        sizes[key] = MAX_METADATA_NODES + 1  # a cycle (a self-referencing alias) counts as too big
+        items = value.values() if isinstance(value, dict) else value
+        sizes[key] = min(MAX_METADATA_NODES + 1, 1 + sum(_expanded_size(v, sizes) for v in items))
+    return sizes[key]
 
 
 def plain_user_metadata(metadata: Any) -> Dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Tuple, Union
 
+from ._fs import is_url
 from .constants import STORE_MD_FILENAME
 from .errors import ImgStoreError, StoreNotFoundError
 
@@ -27,6 +28,11 @@ def parse_store_path(path: PathArg, basedir: PathArg, for_reading: bool) -> Tupl
         raise ImgStoreError(f"path and basedir are mutually exclusive (got path={path!r}, basedir={basedir!r})")
     if not path and not basedir:
         raise ImgStoreError(f"should be a path to a store {STORE_MD_FILENAME} file or a directory containing one")
+
+    if is_url(path or basedir):  # read through fsspec: checked when the store's files are read
+        url = str(path or basedir).rstrip("/")
+        store_dir = url.rsplit("/", 1)[0] if _is_metadata_file(url) else url
+        return store_dir, f"{store_dir}/{STORE_MD_FILENAME}"
 
     if basedir:
         if _is_metadata_file(basedir):

@@ -7,18 +7,21 @@ format itself is a codec from the registry, so nothing here knows how pixels are
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import logging
 import math
 import operator
 import os
+import struct
+import time as timelib
 import uuid as uuidlib
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from . import codecs
-from ._chunkindex import remove_chunk_index, save_chunk_index
+from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, remove_chunk_index, save_chunk_index
 from ._extra import (
     ExtraDataWriter,
     encode_record,
@@ -28,8 +31,14 @@ from ._extra import (
     read_records,
 )
 from ._frameindex import as_frame_index, as_frame_number, as_frame_time, as_query_time
+from ._fs import filesystem_for, is_url, require_store
+from ._indexcache import load_index
+from ._journal import ChunkJournal, journal_path
+from ._lock import WriterLock, describe_owner, read_owner, writer_state
 from ._metadata import StoreMetadata, plain_user_metadata, read_metadata, write_file_atomic, write_metadata
 from ._paths import chunk_name, parse_chunk_name
+from ._recovery import ChunkArrays, RecoveredChunk, merged_index, recover_chunk
+from ._remote import load_remote_index
 from ._sensor import ENCODING_TO_CV2, decoder_for
 from ._timezone import (
     get_local_timezone,
@@ -56,6 +65,8 @@ from .errors import (
     ImgStoreError,
     IncompatibleStoreError,
     StoreExistsError,
+    StoreLockedError,
+    StoreWriteError,
 )
 from .index import ImgStoreIndex
 
@@ -68,6 +79,10 @@ Image = np.ndarray
 FrameMD = Tuple[Any, float]
 
 _MOTIF_EXTRA_EXTENSIONS = (".extra_data.h5", ".extra_data.json")
+#: free space below which a failed write without an errno is reported as a full disk
+_DISK_FULL_BYTES = 1 << 20
+#: how often ``get_next_image(timeout=...)`` looks for new frames of a store being written
+_LIVE_POLL_SECONDS = 0.05
 _OWN_EXTRA_EXTENSIONS = (".extra.json", ".extra_data.json")
 
 
@@ -79,6 +94,7 @@ class _ImgStore:
     #: class names in metadata.yaml this class reads
     _readable_classes: Tuple[str, ...] = ()
 
+    #: the per-frame metadata every chunk index keeps: ``('frame_number', 'frame_time')``
     FRAME_MD = FRAME_MD
 
     def __init__(
@@ -93,12 +109,22 @@ class _ImgStore:
         format: Optional[str] = None,
         index: Optional[ImgStoreIndex] = None,
         writer_options: Optional[Dict[str, Any]] = None,
+        storage_options: Optional[Dict[str, Any]] = None,
     ) -> None:
         if mode not in ("r", "w") or mode not in self._supported_modes:
             raise ImgStoreError(f"mode {mode!r} not supported (use 'r' to read or 'w' to write)")
         if not basedir:
             raise ImgStoreError("basedir must name the store directory")
         self._basedir = os.fspath(basedir)
+        if is_url(self._basedir):
+            self._basedir = self._basedir.rstrip("/")
+            if mode != "r":
+                raise ImgStoreError(
+                    f"{self._basedir}: stores at a URL are read-only; record into a local directory and upload it"
+                )
+        #: where the store's files are read from (the local disk, or fsspec for a URL)
+        self._fs = filesystem_for(self._basedir, storage_options)
+        self._storage_options = dict(storage_options or {})
         self._mode = mode
         self._closed = False
         self._user_metadata: Dict[str, Any] = {}
@@ -106,8 +132,9 @@ class _ImgStore:
         self._encode_image = decoder_for(None)
         self._writer_options: Dict[str, Any] = dict(writer_options or {})
 
-        # what was last read or written, as upstream exposes it
+        #: number of the frame read or added last (NaN before the first), as upstream exposes it
         self.frame_number: Any = math.nan
+        #: time of the frame read or added last (NaN before the first), as upstream exposes it
         self.frame_time: float = math.nan
 
         if mode == "w":
@@ -131,8 +158,29 @@ class _ImgStore:
         raise NotImplementedError
 
     def _indexed_chunks(self) -> List[Tuple[int, str]]:
-        """``(chunk_n, index path without extension)`` of the chunks whose frames can be read."""
-        return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk()]
+        """``(chunk_n, index path without extension)`` of the finished chunks whose frames can be read."""
+        unfinished = set(self._unfinished_chunks())
+        return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk() if n not in unfinished]
+
+    def _has_index_file(self, base: str) -> bool:
+        if not self._fs.remote:
+            return find_chunk_index(base) is not None
+        return any(self._fs.exists(base + extension) for extension in INDEX_EXTENSIONS)
+
+    def _unfinished_chunks(self) -> List[int]:
+        """Chunks being written, or whose writer died: a journal but no index file yet.
+
+        A store at a URL is read as it was uploaded: finished (or repaired) chunks only, which
+        spares a request per chunk.
+        """
+        if self._fs.remote:
+            return []
+        unfinished = []
+        for chunk_n in self._chunk_numbers_on_disk():
+            base = self._chunk_index_base(chunk_n)
+            if self._fs.exists(journal_path(base)) and not self._has_index_file(base):
+                unfinished.append(chunk_n)
+        return unfinished
 
     def _remove_chunk_data(self, chunk_n: int) -> None:
         """Delete a chunk's frames (used by ``empty``)."""
@@ -199,28 +247,44 @@ class _ImgStore:
         self._setup_from_metadata()
 
         metadata_path = self.full_path
+        lock_path = os.path.join(self._basedir, STORE_LOCK_FILENAME)
+        if os.path.exists(metadata_path) and writer_state(lock_path) == "alive":
+            raise StoreLockedError(
+                f"{self._basedir} is being written by another process ({describe_owner(read_owner(lock_path))}); "
+                "refusing to open it for writing"
+            )
         if os.path.exists(metadata_path):
             raise StoreExistsError(
                 f"{self._basedir} already holds a store ({STORE_MD_FILENAME}); "
                 "refusing to overwrite it: choose a new directory"
             )
         os.makedirs(self._basedir, exist_ok=True)
-        stale = self._chunk_numbers_on_disk()
-        if stale:
-            raise StoreExistsError(
-                f"{self._basedir} already holds chunk data ({chunk_name(stale[0])}...) "
-                "but no store metadata: refusing to mix stores, choose a new directory"
-            )
-        open(os.path.join(self._basedir, STORE_LOCK_FILENAME), "a").close()
-        write_metadata(metadata_path, self._smd, self._user_metadata)
-        self._reset_write_state()
+        # refuses a second writer while the first is alive, even one that started a moment ago
+        self._lock = WriterLock(lock_path)
+        try:
+            if os.path.exists(metadata_path):
+                raise StoreExistsError(
+                    f"{self._basedir} already holds a store ({STORE_MD_FILENAME}): choose a new directory"
+                )
+            stale = self._chunk_numbers_on_disk()
+            if stale:
+                raise StoreExistsError(
+                    f"{self._basedir} already holds chunk data ({chunk_name(stale[0])}...) "
+                    "but no store metadata: refusing to mix stores, choose a new directory"
+                )
+            write_metadata(metadata_path, self._smd, self._user_metadata)
+            self._reset_write_state()
+        except BaseException:
+            self._lock.release(remove=self._lock.created)
+            raise
 
     def _chunk_extension_for_write(self) -> Optional[str]:
         """The ``extension`` metadata key (video stores only)."""
         return None
 
     def _init_read(self, index: Optional[ImgStoreIndex]) -> None:
-        smd, user_md = read_metadata(self.full_path)
+        require_store(self._fs, self._basedir, self.full_path, self._basedir)
+        smd, user_md = read_metadata(self.full_path, self._fs)
         self._readability_check(smd.class_name, smd.version)
         self._smd = smd
         self._user_metadata = user_md
@@ -229,8 +293,10 @@ class _ImgStore:
         self._setup_from_metadata()
         self._decode_image = decoder_for(smd.encoding)
 
+        self._finished_chunks: Tuple[int, ...] = ()
+        self._recovered_chunks: Tuple[int, ...] = ()
         if index is None:
-            index = ImgStoreIndex.new_from_chunks(self._indexed_chunks())
+            index = self._build_index_from_disk(report=True)
         elif not isinstance(index, ImgStoreIndex):
             raise TypeError(f"index must be an ImgStoreIndex, got {type(index).__name__}")
         self._set_index(index)
@@ -258,7 +324,9 @@ class _ImgStore:
                 log.warning("%s: unreadable created_utc %r; synthesizing it", self.full_path, smd.created_utc)
             else:
                 log.info("%s: old store without creation time; synthesizing it", self.full_path)
-            created, synthesized_tz = synthesize_created(self._basedir, self.full_path, user_tz)
+            created, synthesized_tz = synthesize_created(
+                self._basedir, lambda: self._fs.modified(self.full_path), user_tz
+            )
             tz = tz or synthesized_tz
         elif tz is None:  # keep the stored instant; only the zone is missing or unknown
             if smd.timezone_local is not None:
@@ -285,7 +353,7 @@ class _ImgStore:
     @property
     def full_path(self) -> str:
         """Path of the store's metadata.yaml."""
-        return os.path.join(self._basedir, STORE_MD_FILENAME)
+        return self._fs.join(self._basedir, STORE_MD_FILENAME)
 
     @property
     def mode(self) -> str:
@@ -373,9 +441,45 @@ class _ImgStore:
         )
 
     # ------------------------------------------------------------------------------------------
+    # pickling (Dask, multiprocessing) and lazy arrays
+    # ------------------------------------------------------------------------------------------
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """A read store pickles as the recipe to reopen it (class, path, backend), never open files.
+
+        The unpickled store is freshly opened on the same directory (made absolute, so a process
+        with another working directory finds it); the read position is not kept. A write store
+        refuses: what it holds is a file being written, which no other process can continue.
+        """
+        if self._mode != "r":
+            raise ImgStoreError(
+                f"cannot pickle store {self._basedir}: it is open for writing; close it and pickle "
+                "a store opened for reading (imgstore.new_for_filename)"
+            )
+        basedir = self._basedir if "://" in self._basedir else os.path.abspath(self._basedir)
+        options: Dict[str, Any] = {"backend": self._backend} if hasattr(self, "_backend") else {}
+        if self._storage_options:
+            options["storage_options"] = self._storage_options
+        decoding = self._decode_image is not decoder_for(None)
+        return type(self)._reopen_unpickled, (basedir, options, decoding)
+
+    @classmethod
+    def _reopen_unpickled(cls, basedir: str, options: Dict[str, Any], decoding: bool) -> _ImgStore:
+        store = cls(basedir=basedir, mode="r", **options)
+        if not decoding:
+            store.disable_decoding()
+        return store
+
+    def to_dask(self, **kwargs: Any) -> Any:
+        """This store as a lazy ``dask.array.Array``; see ``imgstore.dask.to_dask`` (needs ``imgstore[dask]``)."""
+        from .dask import to_dask  # dask is optional: imported only when asked for
+
+        return to_dask(self, **kwargs)
+
+    # ------------------------------------------------------------------------------------------
     # writing
     # ------------------------------------------------------------------------------------------
     def _reset_write_state(self) -> None:
+        self._abandoned_chunks: List[int] = []
         self._frame_n = 0
         self._chunk_n = 0
         self._written_min = self._written_max = math.nan
@@ -394,17 +498,106 @@ class _ImgStore:
         self._chunk_frame_numbers: List[Any] = []
         self._chunk_frame_times: List[float] = []
         self._extra_writer = ExtraDataWriter(self._chunk_index_base(chunk_n) + ".extra.json")
+        # each frame's number and time, durable as soon as the frame is written (see _journal)
+        self._journal = ChunkJournal(journal_path(self._chunk_index_base(chunk_n)))
+        self._chunk_damaged = False  # a write failed: the chunk's data may be shorter than its frame list
 
     def _finish_chunk(self) -> None:
-        """Close the chunk's writer, then write its index and close its extra data."""
-        self._close_writer()
-        save_chunk_index(
-            self._chunk_index_base(self._chunk_n),
-            np.asarray(self._chunk_frame_numbers),
-            np.asarray(self._chunk_frame_times, dtype=np.float64),
-            extra=self._smd.to_dict(),
-        )
-        self._extra_writer.close()
+        """Close the chunk's writer, then write its index and close its extra data.
+
+        The journal goes only once the index is on disk: a failure on the way (a full disk)
+        leaves the chunk recoverable, and names what failed.
+        """
+        if self._chunk_damaged:  # finished on close(), from what reached the disk
+            self._abandon_chunk()
+            return
+        base = self._chunk_index_base(self._chunk_n)
+        try:
+            self._close_writer()
+            save_chunk_index(
+                base,
+                np.asarray(self._chunk_frame_numbers),
+                np.asarray(self._chunk_frame_times, dtype=np.float64),
+                extra=self._smd.to_dict(),
+            )
+            self._extra_writer.close()
+        except OSError as exc:
+            self._chunk_damaged = True
+            self._journal.close()
+            reason = _os_reason(exc, self._basedir)
+            raise StoreWriteError(
+                f"store {self._basedir}: cannot finish chunk {self._chunk_n} ({reason}); the frames "
+                "written before stay readable and imgstore.repair_store() completes the store once the disk "
+                "has room again"
+            ) from exc
+        self._journal.remove()
+
+    def flush(self) -> None:
+        """Make the frames added so far durable, even against a power cut, without closing the store.
+
+        Frames still being encoded are written first; then the operating system is asked to
+        put everything on disk. A killed writer never loses frames added before its last
+        ``flush()``, except those a video encoder holds back (its lookahead, at most one GOP).
+        """
+        self._require_mode("w", "flush")
+        try:
+            if self._writer is not None:
+                self._writer.flush()
+            self._journal.sync()
+            if hasattr(os, "sync"):
+                os.sync()
+        except OSError as exc:
+            self._chunk_damaged = True
+            raise StoreWriteError(
+                f"store {self._basedir}: cannot flush chunk {self._chunk_n} ({_os_reason(exc, self._basedir)})"
+            ) from exc
+
+    def _start_next_chunk(self) -> None:
+        try:
+            self._start_chunk(self._chunk_n + 1)
+        except OSError as exc:
+            self._chunk_damaged = True  # the next frame tries again, in the chunk after
+            raise StoreWriteError(
+                f"store {self._basedir}: cannot start chunk {self._chunk_n} ({_os_reason(exc, self._basedir)})"
+            ) from exc
+
+    def _abandon_chunk(self) -> None:
+        """Leave a damaged chunk as a dead writer would: its journal tells recovery what it holds."""
+        self._abandoned_chunks.append(self._chunk_n)
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception as exc:  # the writer already failed once; its data is what it is
+                log.debug("closing the damaged chunk %d of %s: %s", self._chunk_n, self._basedir, exc)
+            self._writer = None
+        self._journal.close()
+        try:
+            self._extra_writer.close()
+        except OSError:
+            pass
+
+    def _finish_abandoned_chunks(self) -> None:
+        """Write the index of each chunk a failed write damaged, from the frames it holds whole."""
+        for chunk_n in self._abandoned_chunks:
+            base = self._chunk_index_base(chunk_n)
+            chunk = self._recover_chunk(chunk_n)
+            if chunk is None:
+                continue
+            try:
+                save_chunk_index(base, chunk.frame_number, chunk.frame_time, extra=self._smd.to_dict())
+                os.unlink(journal_path(base))
+            except OSError as exc:
+                raise StoreWriteError(
+                    f"store {self._basedir}: cannot finish chunk {chunk_n}, damaged by a failed write "
+                    f"({_os_reason(exc, self._basedir)}); its frames are recovered from its journal when the "
+                    "store is opened, and imgstore.repair_store() writes its index once the disk has room"
+                ) from exc
+            log.warning(
+                "store %s: chunk %d, damaged by a failed write, holds %d frames%s",
+                self._basedir, chunk_n, len(chunk.frame_number),
+                f" ({chunk.lost} frames given to it were lost)" if chunk.lost else "",
+            )
+        self._abandoned_chunks = []
 
     def _require_mode(self, mode: str, action: str) -> None:
         # a read store stays readable after close(), which only releases open files (as upstream)
@@ -424,11 +617,25 @@ class _ImgStore:
         img = self._encode_image(self._check_image(img))
         if img.shape[:2] != self._smd.imgshape[:2]:  # formats that need even sizes keep the top-left part
             img = img[: self._smd.imgshape[0], : self._smd.imgshape[1]]
-        if self._writer is None:
-            self._writer = self._codec.open_writer(
-                self._chunk_path(self._chunk_n), self._smd.imgshape, self._smd.imgdtype, self._writer_options
-            )
-        self._writer.write(img)
+        if self._chunk_damaged:  # an earlier write failed: go on recording in a new chunk
+            self._abandon_chunk()
+            self._start_next_chunk()
+        try:
+            if self._writer is None:
+                self._writer = self._codec.open_writer(
+                    self._chunk_path(self._chunk_n), self._smd.imgshape, self._smd.imgdtype, self._writer_options
+                )
+            self._writer.write(img)
+            self._journal.append(number, time)
+        except OSError as exc:
+            self._chunk_damaged = True
+            reason = _os_reason(exc, self._basedir)
+            raise StoreWriteError(
+                f"store {self._basedir}: cannot write frame #{number} to chunk {self._chunk_n} ({reason}); "
+                f"the {self._frame_n} frames written before stay readable"
+            ) from exc
+        except struct.error:
+            raise ImgStoreError(f"frame_number {number} does not fit in 64 bits (store {self._basedir})") from None
 
         self._chunk_frame_numbers.append(number)
         self._chunk_frame_times.append(time)
@@ -442,7 +649,7 @@ class _ImgStore:
         self._frame_n += 1
         if len(self._chunk_frame_numbers) == self._smd.chunksize:
             self._finish_chunk()
-            self._start_chunk(self._chunk_n + 1)
+            self._start_next_chunk()
 
     def _close_writer(self) -> None:
         if self._writer is not None:
@@ -479,7 +686,14 @@ class _ImgStore:
         record["frame_time"] = self.frame_time
         record["frame_number"] = self.frame_number
         record["frame_index"] = self._frame_n - 1
-        self._extra_writer.append(encode_record(record))
+        text = encode_record(record)
+        try:
+            self._extra_writer.append(text)
+        except OSError as exc:
+            reason = _os_reason(exc, self._basedir)
+            raise StoreWriteError(
+                f"store {self._basedir}: cannot write extra data to {self._extra_writer.path} ({reason})"
+            ) from exc
 
     def insert_chunk(self, video_path: str, frame_numbers: Any, frame_times: Any, move: bool = True) -> None:
         raise ImgStoreError(f"{type(self).__name__} does not support insert_chunk")
@@ -489,6 +703,7 @@ class _ImgStore:
         self._require_mode("w", "empty the store")
         self._close_writer()
         self._extra_writer.discard()
+        self._journal.remove()
         for chunk_n in self._chunk_numbers_on_disk():
             self._remove_chunk_data(chunk_n)
             remove_chunk_index(self._chunk_index_base(chunk_n))
@@ -505,14 +720,14 @@ class _ImgStore:
             return
         self._closed = True
         if self._mode == "w":
-            self._finish_chunk()
-            lock = os.path.join(self._basedir, STORE_LOCK_FILENAME)
             try:
-                os.remove(lock)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.warning("could not remove lock file %s: %s", lock, exc)
+                self._finish_chunk()
+                self._finish_abandoned_chunks()
+            except BaseException:
+                # the lock file stays: it tells readers the store was not finished
+                self._lock.release(remove=False)
+                raise
+            self._lock.release()
             if save_index:
                 self._build_index_from_disk().to_file(os.path.join(self._basedir, STORE_INDEX_FILENAME))
         else:
@@ -526,8 +741,110 @@ class _ImgStore:
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         self.close()
 
-    def _build_index_from_disk(self) -> ImgStoreIndex:
-        return ImgStoreIndex.new_from_chunks(self._indexed_chunks())
+    def _load_finished_index(self, chunks: List[Tuple[int, str]]) -> ImgStoreIndex:
+        """The index of finished chunks, from their index files."""
+        if self._fs.remote:
+            return load_remote_index(self._fs, chunks)
+        return ImgStoreIndex.new_from_chunks(chunks)
+
+    def _build_index_from_disk(self, report: bool = False) -> ImgStoreIndex:
+        """Every finished chunk's frames, plus those of unfinished chunks that can be recovered.
+
+        With ``report``, says (once, when a store is opened) what was recovered and whether a
+        writer is still at work or died without closing the store.
+        """
+        finished = self._indexed_chunks()
+        if self._fs.remote:
+            index = load_remote_index(self._fs, finished)
+        else:
+            index = load_index(self._basedir, finished)  # through the store's index cache (see _indexcache)
+        self._finished_chunks = tuple(n for n, _ in finished)
+        recovered = self._recover_unfinished()
+        self._recovered_chunks = tuple(c.chunk_n for c in recovered)
+        if report:
+            self._report_recovery(recovered)
+        return merged_index(index, [self._recovered_arrays(c) for c in recovered])
+
+    def _recover_unfinished(self) -> List[RecoveredChunk]:
+        recovered = []
+        for chunk_n in self._unfinished_chunks():
+            chunk = self._recover_chunk(chunk_n)
+            if chunk is not None:
+                recovered.append(chunk)
+        return recovered
+
+    def _recover_chunk(self, chunk_n: int) -> Optional[RecoveredChunk]:
+        """The frames of an unfinished chunk that read back whole, numbered from its journal."""
+        journal = journal_path(self._chunk_index_base(chunk_n))
+        return recover_chunk(
+            chunk_n, journal, self._codec, self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype
+        )
+
+    def _recovered_arrays(self, chunk: RecoveredChunk) -> ChunkArrays:
+        return ChunkArrays(chunk.chunk_n, chunk.frame_number, chunk.frame_time, self._chunk_index_base(chunk.chunk_n))
+
+    def _report_recovery(self, recovered: List[RecoveredChunk]) -> None:
+        lock = self._fs.join(self._basedir, STORE_LOCK_FILENAME)
+        if self._fs.remote:  # no way to ask whether a writer elsewhere is alive
+            if recovered or self._fs.exists(lock):
+                log.warning("store %s was not closed when it was uploaded: it is being written, or its writer "
+                            "died; %d frames of unfinished chunks are readable",
+                            self._basedir, sum(len(c.frame_number) for c in recovered))
+            return
+        state = writer_state(lock)
+        owner = describe_owner(read_owner(lock))
+        frames = sum(len(c.frame_number) for c in recovered)
+        if state == "alive":
+            log.info("%s is being written (%s); %d frames of the chunk in progress are readable so far "
+                     "(refresh() picks up more)", self._basedir, owner, frames)
+            return
+        if not recovered and state == "none":
+            return
+        what = f"its writer ({owner}) stopped without closing it" if state == "stale" else "it has unfinished chunks"
+        if recovered:
+            lost = sum(c.lost for c in recovered)
+            chunks = ", ".join(str(c.chunk_n) for c in recovered)
+            log.warning(
+                "store %s: %s; recovered %d frames of unfinished chunk(s) %s from their journals%s. "
+                "imgstore.repair_store(%r) (or imgstore-info --repair) writes their indexes so that "
+                "every program reads them",
+                self._basedir, what, frames, chunks,
+                f" ({lost} more were not on disk whole)" if lost else "", self._basedir,
+            )
+        else:
+            log.warning("store %s: %s (stale lock file %s); no frames were lost. imgstore.repair_store(%r) "
+                        "removes the lock", self._basedir, what, STORE_LOCK_FILENAME, self._basedir)
+
+    def refresh(self) -> int:
+        """Take in the frames a writer added since the store was opened; returns how many are new.
+
+        For reading a store while it is being recorded (live analysis): chunks finished since the
+        last look are loaded, and the chunk in progress is re-read from its journal. Frames already
+        seen keep their frame index, so the read position is kept.
+        """
+        self._require_mode("r", "refresh")
+        before = self._table.frame_count
+        finished = [(n, base) for n, base in self._indexed_chunks() if n not in set(self._finished_chunks)]
+        recovered = self._recover_unfinished()
+        index = self._index
+        if finished:
+            new = self._load_finished_index(finished)
+            added = [ChunkArrays(n, *_chunk_columns(new, n), new.get_chunk_path(n)) for n in new.chunks]
+            index = merged_index(index, added)
+        index = merged_index(
+            index,
+            [self._recovered_arrays(c) for c in recovered],
+            drop=set(self._recovered_chunks) - {n for n, _ in finished},
+        )
+        self._finished_chunks = tuple(sorted({*self._finished_chunks, *(n for n, _ in finished)}))
+        self._recovered_chunks = tuple(c.chunk_n for c in recovered)
+        if index is not self._index:
+            reader_chunk = self._reader_chunk
+            if reader_chunk >= 0 and index.table.chunk_slice(reader_chunk) != self._table.chunk_slice(reader_chunk):
+                self._close_reader()  # the chunk grew: its reader knows only the frames it had
+            self._index = index
+            self._table = index.table
+        return self._table.frame_count - before
 
     def save_index(self, path: Optional[str] = None) -> None:
         """Write the frame index to ``.index.sqlite`` (or ``path``) in the schema upstream reads."""
@@ -543,9 +860,15 @@ class _ImgStore:
         if chunk_n != self._reader_chunk:
             self._close_reader()
             frames = self._table.chunk_slice(chunk_n)
-            self._reader = self._codec.open_reader(
-                self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype, frames.stop - frames.start
-            )
+            count = frames.stop - frames.start
+            if self._fs.remote:
+                self._reader = self._codec.open_remote_reader(
+                    self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype, count, self._fs
+                )
+            else:
+                self._reader = self._codec.open_reader(
+                    self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype, count
+                )
             self._reader_chunk = chunk_n
         img = self._decode_image(self._reader.read(frame_idx))
         number = self._table.frame_number[frame_index].item()
@@ -569,10 +892,23 @@ class _ImgStore:
             raise EOFError(f"end of store {self._basedir}")
         return self._table.frame_number[nxt].item()
 
-    def get_next_image(self) -> Tuple[Image, FrameMD]:
-        """The frame after the current one, in store order: ``(img, (frame_number, frame_time))``."""
+    def get_next_image(self, timeout: Optional[float] = None) -> Tuple[Image, FrameMD]:
+        """The frame after the current one, in store order: ``(img, (frame_number, frame_time))``.
+
+        At the end of the store, ``EOFError``; unless ``timeout`` (seconds) is given: then the
+        store is refreshed until a writer adds the next frame, or the time runs out.
+        """
         self._require_mode("r", "read frames")
         nxt = self._position + 1
+        if nxt >= self._table.frame_count and timeout:
+            deadline = timelib.monotonic() + float(timeout)
+            self.refresh()
+            while nxt >= self._table.frame_count:
+                remaining = deadline - timelib.monotonic()
+                if remaining <= 0:
+                    break
+                timelib.sleep(min(_LIVE_POLL_SECONDS, remaining))
+                self.refresh()
         if nxt >= self._table.frame_count:
             raise EOFError(f"end of store {self._basedir}")
         return self._read_frame(nxt)
@@ -628,11 +964,11 @@ class _ImgStore:
     def _extra_data_paths(self, chunk_n: int, extensions: Tuple[str, ...] = EXTRA_DATA_FILE_EXTENSIONS) -> List[str]:
         """Extra-data files of a chunk: Motif's in the store root take precedence over ours."""
         for ext in _MOTIF_EXTRA_EXTENSIONS:
-            path = os.path.join(self._basedir, chunk_name(chunk_n) + ext)
-            if ext in extensions and os.path.exists(path):
+            path = self._fs.join(self._basedir, chunk_name(chunk_n) + ext)
+            if ext in extensions and self._fs.exists(path):
                 return [path]
         base = self._chunk_index_base(chunk_n)
-        return [base + ext for ext in _OWN_EXTRA_EXTENSIONS if ext in extensions and os.path.exists(base + ext)]
+        return [base + ext for ext in _OWN_EXTRA_EXTENSIONS if ext in extensions and self._fs.exists(base + ext)]
 
     def _iter_extra_data_files(self, extensions: Tuple[str, ...] = EXTRA_DATA_FILE_EXTENSIONS) -> Iterator[str]:
         for chunk_n in self._chunk_numbers_on_disk():
@@ -670,7 +1006,7 @@ class _ImgStore:
     def get_extra_data_samplerate(self) -> float:
         """The sample rate of Motif's HDF5 extra data (one dataset only)."""
         for path in self.find_extra_data_files(extensions=(".extra_data.h5",)):
-            attrs = motif_extra_data_h5_attrs(path)
+            attrs = motif_extra_data_h5_attrs(path, self._fs)
             datasets = attrs["_datasets"]
             if len(datasets) > 1:
                 raise ImgStoreError(f"{path}: multiple sample rates; use motif_extra_data_h5_attrs")
@@ -729,11 +1065,11 @@ class _ImgStore:
 def _read_extra_file(store: _ImgStore, path: str) -> Optional[pd.DataFrame]:
     if path.endswith(".extra_data.h5"):
         return motif_extra_data_h5_to_df(store, path)
-    if os.path.dirname(path) == store.filename and path.endswith(".extra_data.json"):
+    if store._fs.dirname(path) == store.filename and path.endswith(".extra_data.json"):
         return motif_extra_data_json_to_df(store, path)
     import pandas as pd
 
-    return pd.DataFrame(read_records(path))
+    return pd.DataFrame(read_records(path, fs=store._fs))
 
 
 def _reindex_extra_data(path: str, new_numbers: np.ndarray) -> None:
@@ -747,6 +1083,28 @@ def _reindex_extra_data(path: str, new_numbers: np.ndarray) -> None:
         record["_frame_number_before_reindex"] = record.get("frame_number")
         record["frame_number"] = int(new_numbers[index])
     write_file_atomic(path, json.dumps(records).encode("utf-8"))
+
+
+def _chunk_columns(index: ImgStoreIndex, chunk_n: int) -> Tuple[np.ndarray, np.ndarray]:
+    sel = index.table.chunk_slice(chunk_n)
+    return index.table.frame_number[sel], index.table.frame_time[sel]
+
+
+def _os_reason(exc: OSError, directory: Optional[str] = None) -> str:
+    """An OS error in a few words: 'No space left on device' rather than a traceback.
+
+    Some writers report a full disk without an errno (numpy: "12288 requested and 8064
+    written"); when the store's disk has no room left, the reason says so.
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno is None and directory is not None:
+        try:
+            st = os.statvfs(directory)
+        except (OSError, AttributeError):
+            return reason
+        if st.f_bavail * st.f_frsize < _DISK_FULL_BYTES:
+            return f"{os.strerror(errno.ENOSPC)}: {reason}"
+    return reason
 
 
 def _parse_shape(imgshape: Any) -> Tuple[int, ...]:

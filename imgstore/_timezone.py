@@ -6,7 +6,7 @@ import datetime
 import logging
 import os
 import re
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -62,12 +62,14 @@ def parse_created_utc(text: object) -> Optional[datetime.datetime]:
     return dt.astimezone(datetime.timezone.utc)
 
 
-def synthesize_created(store_dir: str, metadata_path: str, user_tz_name: object) -> Tuple[datetime.datetime, ZoneInfo]:
+def synthesize_created(
+    store_dir: str, metadata_mtime: Callable[[], float], user_tz_name: object
+) -> Tuple[datetime.datetime, ZoneInfo]:
     """Creation time of an old store that lacks ``created_utc``.
 
     The zone is the user-metadata ``timezone`` if valid, else the local zone. The instant comes
     from a ``YYYYmmdd_HHMMSS`` stamp in the directory name (local time in that zone), else from
-    the modification time of metadata.yaml.
+    the modification time of metadata.yaml (``metadata_mtime``, asked only then).
     """
     tz = zone_or_none(user_tz_name) or get_local_timezone_zoneinfo()
     # the last stamp in the name counts (a name may carry the date of an earlier session first)
@@ -78,5 +80,4 @@ def synthesize_created(store_dir: str, metadata_path: str, user_tz_name: object)
             return naive.replace(tzinfo=tz).astimezone(datetime.timezone.utc), tz
         except ValueError:
             pass  # e.g. month 13: not a stamp after all
-    mtime = os.path.getmtime(metadata_path)
-    return datetime.datetime.fromtimestamp(mtime, tz=datetime.timezone.utc), tz
+    return datetime.datetime.fromtimestamp(metadata_mtime(), tz=datetime.timezone.utc), tz

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import codecs
 from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index, save_chunk_index, validate_chunk_arrays
+from ._journal import JOURNAL_EXTENSION
 from ._paths import chunk_name
 from ._store import _chunk_numbers_in, _ImgStore
 from .codecs.video import even_shape
@@ -24,7 +25,9 @@ _IGNORED_ARGUMENTS = ("seek", "gpu_id", "videosize")
 #: encoder settings a user may give when creating a store (see ``codecs.video.ENCODER_SETTINGS``)
 ENCODER_SETTING_NAMES = ("crf", "preset", "gop", "bframes", "quality", "pix_fmt", "threads")
 #: what the base store takes
-_STORE_ARGUMENTS = {"basedir", "mode", "imgshape", "imgdtype", "chunksize", "metadata", "encoding", "format", "index"}
+_STORE_ARGUMENTS = {
+    "basedir", "mode", "imgshape", "imgdtype", "chunksize", "metadata", "encoding", "format", "index", "storage_options"
+}
 
 
 class VideoImgStore(_ImgStore):
@@ -97,24 +100,27 @@ class VideoImgStore(_ImgStore):
         return self._codec.extension
 
     def _chunk_path(self, chunk_n: int) -> str:
-        return os.path.join(self._basedir, chunk_name(chunk_n) + self._extension)
+        return self._fs.join(self._basedir, chunk_name(chunk_n) + self._extension)
 
     def _chunk_index_base(self, chunk_n: int) -> str:
-        return os.path.join(self._basedir, chunk_name(chunk_n))
+        return self._fs.join(self._basedir, chunk_name(chunk_n))
 
     def _chunk_numbers_on_disk(self) -> List[int]:
         # a chunk is any chunk-named file: its video, its index, or only its extra data (the empty
         # chunk after a full one has no video file, but may hold extra data of the last frame)
-        with os.scandir(self._basedir) as entries:
-            names = [e.name for e in entries if e.is_file()]
-        suffixes = (self._extension, *INDEX_EXTENSIONS, *EXTRA_DATA_FILE_EXTENSIONS)
+        names = [e.name for e in self._fs.listdir(self._basedir) if not e.is_dir]
+        suffixes = (self._extension, *INDEX_EXTENSIONS, *EXTRA_DATA_FILE_EXTENSIONS, JOURNAL_EXTENSION)
         return sorted({n for suffix in suffixes for n in _chunk_numbers_in(names, suffix)})
 
     def _indexed_chunks(self) -> List[Tuple[int, str]]:
         chunks = []
+        unfinished = set(self._unfinished_chunks())
         for chunk_n in self._chunk_numbers_on_disk():
+            if chunk_n in unfinished:
+                continue
             base = self._chunk_index_base(chunk_n)
-            if os.path.exists(self._chunk_path(chunk_n)):
+            if self._fs.remote or self._fs.exists(self._chunk_path(chunk_n)):
+                # (at a URL, a listed chunk whose video is missing fails when its frames are read)
                 chunks.append((chunk_n, base))
             elif find_chunk_index(base) and _has_frames(base):
                 log.warning(
@@ -151,6 +157,7 @@ class VideoImgStore(_ImgStore):
         chunk_n = self._chunk_n
         (shutil.move if move else shutil.copy)(video_path, self._chunk_path(chunk_n))
         save_chunk_index(self._chunk_index_base(chunk_n), numbers, times, extra=self._smd.to_dict())
+        self._journal.remove()  # the chunk is complete: its index holds every frame
         self._extra_writer.close()
         self._frame_n += len(numbers)
         self._start_chunk(chunk_n + 1)

@@ -19,7 +19,9 @@ __all__ = [
     "MetadataError",
     "MissingDependencyError",
     "StoreExistsError",
+    "StoreLockedError",
     "StoreNotFoundError",
+    "StoreWriteError",
     "UnsupportedFormatError",
 ]
 
@@ -34,6 +36,14 @@ class StoreNotFoundError(ImgStoreError, FileNotFoundError):
 
 class StoreExistsError(ImgStoreError, FileExistsError):
     """Opening for writing a directory that already holds a store."""
+
+
+class StoreLockedError(StoreExistsError):
+    """Another process, still alive, is writing the store."""
+
+
+class StoreWriteError(ImgStoreError, OSError):
+    """Writing a frame or an index failed (disk full, read-only disk...); what was written before stays readable."""
 
 
 class MetadataError(ImgStoreError):

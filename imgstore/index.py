@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ._chunkindex import load_chunk_index
-from ._frameindex import NOT_FOUND, FrameTable, as_frame_index, as_frame_number, as_query_time
+from ._frameindex import NOT_FOUND, FrameTable, FrameTableBuilder, as_frame_index, as_frame_number, as_query_time
 from .errors import ChunkIndexError, IndexFileError
 
 __all__ = ["ImgStoreIndex"]
@@ -60,23 +60,19 @@ class ImgStoreIndex:
         A chunk whose index is missing, truncated or inconsistent is skipped with a warning that
         names it; empty chunks are skipped silently.
         """
-        ids: List[int] = []
-        numbers: List[np.ndarray] = []
-        times: List[np.ndarray] = []
+        chunks = sorted(chunk_n_and_chunk_paths, key=operator.itemgetter(0))
+        builder = FrameTableBuilder(len(chunks))
         paths: Dict[int, str] = {}
-        for chunk_n, chunk_path in sorted(chunk_n_and_chunk_paths, key=operator.itemgetter(0)):
+        for chunk_n, chunk_path in chunks:
             try:
                 frame_number, frame_time = load_chunk_index(chunk_path)
             except ChunkIndexError as exc:
                 log.warning("skipping chunk %s: %s", chunk_n, exc)
                 continue
-            if not len(frame_number):
-                continue
-            ids.append(int(chunk_n))
-            numbers.append(frame_number)
-            times.append(frame_time)
-            paths[int(chunk_n)] = chunk_path
-        return cls(table=FrameTable(ids, numbers, times), chunk_paths=paths)
+            if len(frame_number):
+                builder.add(int(chunk_n), frame_number, frame_time)
+                paths[int(chunk_n)] = chunk_path
+        return cls(table=builder.build(), chunk_paths=paths)
 
     @classmethod
     def new_from_file(cls, path: str) -> ImgStoreIndex:
@@ -162,6 +158,10 @@ class ImgStoreIndex:
         """``{'frame_number': [...], 'frame_time': [...]}`` for every frame, in store order."""
         return self._table.as_lists()
 
+    def get_chunk_path(self, chunk_n: int) -> str:
+        """The index path (without extension) a chunk was loaded from ('' when built from arrays)."""
+        return self._chunk_paths.get(int(chunk_n), "")
+
     def get_chunk_metadata(self, chunk_n: int) -> Dict[str, list]:
         """The same for one chunk (empty lists for a chunk not in the index)."""
         return self._table.as_lists(self._table.chunk_slice(int(as_frame_number(chunk_n))))
@@ -209,7 +209,7 @@ def _read_sqlite(db: sqlite3.Connection, path: str) -> Tuple[FrameTable, Dict[in
             )
         rows = cur.execute("SELECT chunk, frame_idx, frame_number, frame_time FROM frames ORDER BY rowid").fetchall()
         chunk_rows = cur.execute("SELECT chunk, chunk_path FROM chunks ORDER BY chunk").fetchall()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged text value fails to decode
         raise IndexFileError(f"{path}: unreadable index ({exc})") from None
     return _table_from_rows(rows, path), {int(c): str(p) for c, p in chunk_rows if isinstance(c, int)}
 

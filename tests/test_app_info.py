@@ -209,9 +209,45 @@ def test_help_missing_store_and_bad_option(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-store"
     helped, failed, bad = run_all(["--help"], [missing], [missing, "--max-gaps", "-3"])
     assert helped.returncode == 0
-    for option in ("--json", "--plot", "--max-gaps", "--quiet", "--verbose"):
+    for option in ("--json", "--plot", "--max-gaps", "--repair", "--verbose"):
         assert option in helped.stdout
     assert failed.returncode == 1 and failed.stdout == ""
     err = failed.stderr.strip().splitlines()
     assert len(err) == 1 and str(missing) in err[0], failed.stderr
     assert bad.returncode == 2 and "--max-gaps" in bad.stderr
+
+
+def test_repair_a_store_whose_writer_was_killed(tmp_path: Path) -> None:
+    from crashkill import write_and_kill
+
+    path = tmp_path / "killed"
+    kill = write_and_kill(str(path), "png", 63)
+    before, = run_all([path, "--json"])
+    assert before.returncode == 0 and "stopped without closing it" in before.stderr
+    recovered = json.loads(before.stdout)["frames"]
+    assert kill.acked - 8 <= recovered <= kill.acked + 1
+
+    repaired, = run_all([path, "--repair", "--json"])
+    assert repaired.returncode == 0, repaired.stderr
+    # repairing is what the warning asked for: no warning about it (OpenCV may still say that
+    # it could not decode the frame file the writer was killed writing)
+    assert "imgstore-info:" not in repaired.stderr, repaired.stderr
+    doc = json.loads(repaired.stdout)
+    assert doc["frames"] == recovered
+    assert doc["repair"]["chunks_indexed"] == [1] and doc["repair"]["lock_removed"] is True
+    assert doc["repair"]["frames_recovered"] == recovered - 40
+
+    again, = run_all([path, "--repair"])
+    assert again.returncode == 0 and "imgstore-info:" not in again.stderr
+    assert "nothing to repair" in again.stdout
+
+
+def test_repair_refuses_a_store_being_written(tmp_path: Path) -> None:
+    path = tmp_path / "live"
+    store = imgstore.new_for_format("npy", mode="w", basedir=str(path), imgshape=SHAPE, chunksize=20)
+    store.add_image(make_grid_frame(0, SHAPE), 0, T0)
+    refused, = run_all([path, "--repair"])
+    store.close()
+    assert refused.returncode == 1
+    err = refused.stderr.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "still being written" in err[0], refused.stderr

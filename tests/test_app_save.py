@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -158,6 +159,80 @@ def test_store_to_store_keeps_numbers_times_metadata_and_pixels(tmp_path):
         np.testing.assert_array_equal(got, expected)
 
 
+def extra_records(path: Path) -> list:
+    """Every extra-data row of a store as written (JSON objects), in chunk order."""
+    store = imgstore.new_for_filename(str(path))
+    try:
+        files = store.find_extra_data_files()
+    finally:
+        store.close()
+    return [row for name in files for row in json.loads(Path(name).read_text())]
+
+
+def make_store_with_extra_data(path: Path, fmt: str = "npy") -> None:
+    """A store of 10 frames (numbers 1000, 1003...) with extra data before, between and after frames."""
+    with imgstore.new_for_format(fmt, path=str(path), imgshape=(48, 64), chunksize=4) as store:
+        store.add_extra_data(event="armed")  # before any frame: frame_index -1
+        for i in range(10):
+            store.add_image(np.full((48, 64), i, np.uint8), frame_number=1000 + 3 * i, frame_time=1_500_000_000.5 + i)
+            if i % 3 == 0:
+                store.add_extra_data(temperature=20.0 + i / 4)
+            if i == 7:
+                store.add_extra_data(event="door", where=[1, 2], note="ünïcode ✓")
+                store.add_extra_data(temperature=22.5)
+
+
+def test_store_to_store_copies_extra_data_with_its_frames(tmp_path):
+    src = tmp_path / "src"
+    make_store_with_extra_data(src)
+    expected = extra_records(src)
+    assert [r["frame_index"] for r in expected] == [-1, 0, 3, 6, 7, 7, 9]
+    # a row that lost its frame_index (hand-edited, or another writer's) is placed by its frame_number
+    chunk1 = src / "000001" / "index.extra.json"
+    rows = json.loads(chunk1.read_text())
+    assert rows[0]["frame_number"] == 1009
+    del rows[0]["frame_index"]
+    chunk1.write_text(json.dumps(rows))
+
+    video = tmp_path / "video"  # a video store keeps its extra data beside its chunks, not in folders
+    make_store_with_extra_data(video, "mjpeg/avi")
+    assert extra_records(video) == expected
+
+    cases = {
+        "all": [src, "--format", "png", "--chunksize", "3"],
+        "first6": [src, "--format", "npy", "--frames", "6"],
+        "from-video": [video, "--format", "avc1/mp4"],
+    }
+    procs = save_all(*([tmp_path / name, "--source", *args, "-q"] for name, args in cases.items()))
+    for proc in procs:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+
+    # every row, with the same values, tagged with the same frame (number, time and position)
+    assert extra_records(tmp_path / "all") == expected
+    assert extra_records(tmp_path / "from-video") == expected
+    # --frames 6: frames 0..5 and the rows that followed them; the rest followed frames not saved
+    assert extra_records(tmp_path / "first6") == [r for r in expected if r["frame_index"] <= 5]
+    _, numbers, times, _ = read_all(tmp_path / "first6")
+    for row in extra_records(tmp_path / "first6")[1:]:
+        assert (numbers[row["frame_index"]], times[row["frame_index"]]) == (row["frame_number"], row["frame_time"])
+
+    with imgstore.new_for_filename(str(tmp_path / "all")) as store:
+        df = store.get_extra_data()
+    assert list(df["frame_number"].iloc[1:]) == [1000, 1009, 1018, 1021, 1021, 1027]
+    assert df["note"].iloc[4] == "ünïcode ✓" and df["where"].iloc[4] == [1, 2]
+
+
+def test_upstream_store_extra_data_is_copied(tmp_path, fixtures_dir):
+    """A store written by upstream imgstore 0.4.0 (jpg, colour, extra data in three chunks), first 10 frames."""
+    src = fixtures_dir / "dir_jpg_color_extra"
+    proc = save(tmp_path / "copy", "--source", src, "--format", "npy", "--frames", "10", "-q")
+    assert proc.returncode == 0, proc.stderr
+    expected = [row for row in extra_records(src) if row["frame_index"] < 10]
+    assert len(expected) == 4 and expected[-1]["frame_index"] == 7
+    assert extra_records(tmp_path / "copy") == expected
+
+
 def test_images_in_name_order_timed_by_mtime(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -223,6 +298,20 @@ def test_bad_usage_exits_2_and_bad_source_1_before_writing(tmp_path):
     with imgstore.new_for_filename(str(tmp_path / f"store{len(cases) - 1}")) as store:
         assert store.frame_count == 2 and isinstance(store, imgstore.VideoImgStore)
         assert store.chunks == [0] and (tmp_path / f"store{len(cases) - 1}" / "000000.avi").exists()
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="DISPLAY is an X11 matter")
+def test_preview_without_a_display_fails_in_one_line_before_writing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    dead = next(n for n in range(900, 1000) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    cases = {"unset": env, "dead": dict(env, DISPLAY=f":{dead}")}
+    for name, case_env in cases.items():
+        dest = tmp_path / name
+        proc = run_parallel(TOOL, [dest, "--source", "testsrc", "--preview", "--frames", "2"], env=case_env)[0]
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("imgstore-save: error: --preview: ")
+        assert ("DISPLAY is not set" if name == "unset" else f":{dead}") in proc.stderr
+        assert not dest.exists()
 
 
 def test_interrupt_closes_the_store_cleanly(tmp_path):

@@ -1,4 +1,4 @@
-"""The benchmark scripts still run (tiny sizes; the figures themselves are not checked here)."""
+"""The benchmark suite still runs: ``benchmarks/run.py --quick`` (tiny sizes; its figures are not checked)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,39 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+from upstream_oracle import upstream_python
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+WORKLOADS = (
+    "write npy", "write png", "write jpg", "write mjpeg/avi", "write avc1/mp4", "write ffv1/mkv",
+    "open 3,000-frame store", "open 1-day store", "open 1-week store", "lookup by frame number",
+    "lookup nearest frame time", "get_frame_metadata()", "read npy", "read avc1/mp4", "random avc1/mp4",
+    "random mjpeg/avi", "add_extra_data()", "get_extra_data()", "stream npy",
+)
 
 
-def _run(script: str, *args: str, tmp_path: Path) -> str:
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, "--dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def run_suite(tmp_path: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--dir", str(tmp_path), *args],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 
-def test_index_lookup_benchmark_runs(tmp_path):
-    out = _run("index_lookup.py", "--frames", "3000", "--chunksize", "200", "--queries", "50", tmp_path=tmp_path)
-    assert "by number (exact)" in out and "nearest time" in out
+def check_table(out: str) -> None:
+    for workload in WORKLOADS:
+        assert workload in out, f"no {workload!r} row in:\n{out}"
+    assert "failed" not in out and "!!" not in out, out
+    assert "same as sequential decode" in out
 
 
-def test_video_benchmark_runs(tmp_path):
-    out = _run("video_speed.py", "--quick", tmp_path=tmp_path)
-    assert "sequential read" in out and "random read" in out and "exact" in out
+def test_suite_runs_quick(tmp_path: Path) -> None:
+    out = run_suite(tmp_path)
+    check_table(out)
+    assert "upstream" not in out.splitlines()[1]  # no upstream columns without --upstream
+
+
+def test_suite_runs_quick_against_upstream(tmp_path: Path) -> None:
+    out = run_suite(tmp_path, "--upstream", upstream_python())
+    check_table(out)
+    assert "imgstore 0.4.0" in out
+    assert "equal to upstream's: 3/3" in out

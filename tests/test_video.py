@@ -678,8 +678,8 @@ def test_truncated_chunk(tmp_path, fmt):
                 store.get_image(None, frame_index=2 * chunksize - 1)
             assert os.path.basename(damaged) in str(info.value)
             readable = _check_damaged_chunk(store, intact, range(chunksize, 2 * chunksize), damaged, fraction)
-            if not damaged.endswith(".mp4"):  # mp4 keeps its index at the end: a cut one has none
-                assert readable > 0, "frames before the damage should read"
+            # every format is written so that a cut file keeps its frames (mp4: fragmented)
+            assert readable >= int(chunksize * fraction) - 30, "frames before the damage should read"
             _assert_same(store.get_image(None, frame_index=n - 1), intact[n - 1], "after the damaged chunk")
 
 
@@ -698,6 +698,35 @@ def _check_damaged_chunk(store, intact, positions, damaged, fraction):
             _assert_same(got, intact[position], f"cut at {fraction}: damaged chunk, frame_index {position}")
             readable.add(position)
     return len(readable)
+
+
+@pytest.mark.parametrize("fmt", TRUNCATED_FORMATS)
+def test_chunk_damaged_in_the_middle(tmp_path, fmt):
+    """Bytes overwritten mid-chunk: frames before the damage read exactly; later ones read or raise.
+
+    Compressed video carries no checksums and decoders conceal damage, so a damaged frame may
+    come back concealed rather than raise; what must hold is that nothing else fails: reads
+    raise ``FrameReadError`` naming the chunk, or return a frame, and other chunks are intact.
+    """
+    n, chunksize = 120, 60
+    path = _write_store(tmp_path / "s", fmt, GREY, n, chunksize)
+    intact = _read_all(path)
+    damaged = _chunk_paths(path)[0]
+    with open(damaged, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(size // 2)
+        f.write(np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    with imgstore.new_for_filename(path) as store:
+        for i in range(0, chunksize // 3):
+            _assert_same(store.get_image(None, frame_index=i), intact[i], f"{fmt}: frame {i} before the damage")
+        for i in range(chunksize // 3, chunksize):
+            try:
+                img, md = store.get_image(None, frame_index=i)
+            except FrameReadError as exc:
+                assert os.path.basename(damaged) in str(exc)
+            else:
+                assert md == intact[i][1] and img.shape == intact[i][0].shape
+        _assert_same(store.get_image(None, frame_index=n - 1), intact[n - 1], "after the damaged chunk")
 
 
 def test_garbage_chunk(tmp_path):

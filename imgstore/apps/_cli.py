@@ -60,9 +60,12 @@ def whole_number(minimum: Optional[int] = None) -> Callable[[str], int]:
     return parse
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--quiet`` and ``--verbose``, the same for every tool."""
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only errors")
+def add_common_arguments(
+    parser: argparse.ArgumentParser, quiet: Optional[str] = "no progress bar, only errors"
+) -> None:
+    """``--verbose``, and ``--quiet`` with help text ``quiet`` (None: a tool with nothing to leave out has none)."""
+    if quiet is not None:
+        parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the tool does (debug level)")
 
 

@@ -529,16 +529,36 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"list at most N dropped-frame gaps in the text output (default {MAX_LISTED_GAPS}; "
         "the rest are counted; --json lists all)",
     )
-    add_common_arguments(parser)
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="first finish a store whose writer died (killed, crashed, power cut): write the indexes of "
+        "its unfinished chunks from their journals, close its extra data and remove its stale lock, so "
+        "that every program (upstream imgstore too) reads the recovered frames; refused while the "
+        "writer is still alive; a store that needs nothing is left untouched",
+    )
+    add_common_arguments(parser, quiet=None)  # a report has nothing to leave out
     return parser
 
 
 def _body(args: argparse.Namespace) -> int:
-    from .. import new_for_filename
+    from .. import new_for_filename, repair_store
 
+    report = repair_store(args.path) if args.repair else None
     with new_for_filename(args.path) as store:
         facts = StoreFacts(store)
         doc = facts.as_dict()
+        if report is not None:
+            doc["repair"] = {
+                "chunks_indexed": report.chunks_indexed,
+                "frames_recovered": report.frames_recovered,
+                "frames_lost": report.frames_lost,
+                "extra_data_closed": report.extra_data_closed,
+                "stale_journals_removed": report.stale_journals_removed,
+                "lock_removed": report.lock_removed,
+            }
+            if not args.json:
+                sys.stdout.write(_row("repair", str(report).split(": ", 1)[1]) + "\n")
         if args.json:
             sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         else:

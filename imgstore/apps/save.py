@@ -45,8 +45,9 @@ sources:
   VIDEO                 a video file (PyAV); frames numbered 0, 1, ...; times = the container's
                         creation_time tag, else the file's modification time, plus each
                         frame's timestamp relative to the first frame
-  STORE                 a store (its directory or metadata.yaml): frame numbers, frame times and
-                        user metadata are copied
+  STORE                 a store (its directory or metadata.yaml): frame numbers, frame times,
+                        user metadata and extra data are copied (with --frames N, the extra
+                        data of the first N frames)
   FOLDER or 'GLOB'      images (png, jpg, tif...) sorted by name, numbers in names compared as
                         numbers; frames numbered 0, 1, ...; times = the files' modification times
   URL                   a stream (rtsp://, http://...; PyAV); times = when opened + timestamps
@@ -285,16 +286,24 @@ class _Preview:
     WINDOW = "preview"
 
     def __init__(self) -> None:
+        from ._x11 import DisplayError, XDisplay, is_x11_platform
+
         # without a display OpenCV's Qt build aborts the whole process: say so instead
-        no_display = not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY"))
-        if sys.platform.startswith("linux") and no_display:
-            raise ToolError("--preview: no display to show a window on (DISPLAY is not set); run without --preview")
+        self._xdisplay = None
+        if is_x11_platform() and not os.environ.get("WAYLAND_DISPLAY"):
+            try:
+                self._xdisplay = XDisplay.open()
+            except DisplayError as exc:
+                raise ToolError(f"--preview: cannot show a window: {exc}; run without --preview") from None
         import cv2
 
         self._cv2 = cv2
+        self._reminder: Any = None
 
     def show(self, img: Any) -> bool:
         """Show a frame; False when Esc was pressed."""
+        from ._x11 import MapReminder
+
         cv2 = self._cv2
         try:
             cv2.imshow(self.WINDOW, img)
@@ -302,14 +311,22 @@ class _Preview:
         except cv2.error as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ToolError(f"--preview: cannot show a window ({reason})") from None
+        if self._reminder is None:  # the window exists from the first imshow on
+            self._reminder = MapReminder(self._xdisplay)
+        self._reminder.tick()  # Qt may have lost the window's MapNotify: see imgstore.apps._x11
         return key != 27
 
     def close(self) -> None:
+        if self._reminder is not None:
+            self._reminder.stop()
         try:
             self._cv2.destroyWindow(self.WINDOW)
             self._cv2.waitKey(1)
         except self._cv2.error:
             pass
+        if self._xdisplay is not None:
+            self._xdisplay.close()
+            self._xdisplay = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,6 +367,7 @@ def _record(
     frames = source.frames if limit is None else itertools.islice(source.frames, limit)
 
     reader: Optional[_Reader] = None
+    extra = None
     store = None
     written = 0
     start = time.monotonic()
@@ -372,6 +390,10 @@ def _record(
             )
         except ImgStoreError as exc:  # e.g. uint16 frames for an 8-bit format: name the store it is about
             raise ToolError(str(exc) if args.dest in str(exc) else f"{args.dest}: {exc}") from None
+        extra = source.extra
+        if extra is not None:
+            for row in extra.at(-1):  # rows the source store got before its first frame
+                store.add_extra_data(**row)
         start = time.monotonic()
         reader = _Reader(frames, max(2, min(QUEUE_FRAMES, QUEUE_BYTES // max(1, img.nbytes))))
         signals.defer()
@@ -381,6 +403,9 @@ def _record(
         try:
             for img, number, frame_time in bar:
                 store.add_image(img, frame_number=number, frame_time=frame_time)
+                if extra is not None:
+                    for row in extra.at(written):  # the source's rows after this frame
+                        store.add_extra_data(**row)
                 written += 1
                 if preview is not None and not preview.show(img):
                     break
@@ -399,6 +424,9 @@ def _record(
                 log.warning("%s: the reader did not stop; leaving it behind", source.description)
             if preview is not None:
                 preview.close()
+        if store is not None and extra is not None:
+            copied = extra.up_to(written - 1)
+            log.info("copied %d of %d extra-data rows (the rest follow frames not saved)", copied, extra.total)
         if store is not None and not args.quiet:
             _print_summary(written, args.format, time.monotonic() - start, args.dest)
     if signals.requested:

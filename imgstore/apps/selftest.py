@@ -494,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     parser.add_argument("--keep", metavar="DIR", help="write the stores into DIR (new or empty) and keep them")
-    add_common_arguments(parser)
+    add_common_arguments(parser, quiet="print only failures and the summary line")
     return parser
 
 

@@ -5,7 +5,8 @@ out ``(image, frame_number, frame_time)`` from a generator. Numbers and times co
 source when it has them (a store, a video's timestamps), else from a counter and the clock.
 
 - ``testsrc``: a synthetic camera, :func:`render_testsrc` (a pure function of the frame number).
-- a store (its directory or metadata.yaml): frames with their numbers, times and user metadata.
+- a store (its directory or metadata.yaml): frames with their numbers, times and user metadata,
+  and its extra data (:class:`ExtraRows`), each row after the frame it followed in the source.
 - a folder of images, or a glob pattern: sorted by name (numbers in names compare as numbers),
   numbered from 0, timed by each file's modification time.
 - a video file: numbered from 0 by position; time = the container's ``creation_time`` tag (else
@@ -54,6 +55,8 @@ class Source:
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
     #: a camera or stream: runs until stopped
     live: bool = False
+    #: extra-data rows to copy with the frames (a store's)
+    extra: Optional[ExtraRows] = None
     _closers: List[Callable[[], None]] = dataclasses.field(default_factory=list)
 
     def close(self) -> None:
@@ -201,11 +204,123 @@ def open_testsrc(size: Tuple[int, int], fps: float, color: bool, realtime: bool)
 # ----------------------------------------------------------------------------------------------
 # stores
 # ----------------------------------------------------------------------------------------------
+#: the columns a store writes into every extra-data row itself (from the last frame added)
+_FRAME_COLUMNS = ("frame_time", "frame_number", "frame_index")
+
+
+class ExtraRows:
+    """A source store's extra-data rows, each attached to the position of the frame it followed.
+
+    A store tags each row with the last frame added before it (``frame_index``, and its
+    ``frame_number`` and ``frame_time``; -1 and no frame before the first). Writing the rows of
+    position ``i`` right after the ``i``-th frame written puts the same tags on them in the new
+    store. The tag columns are left out of :meth:`at` (the new store writes them itself).
+    """
+
+    def __init__(self, rows: List[Tuple[int, Dict[str, Any]]]) -> None:
+        self._by_position: Dict[int, List[Dict[str, Any]]] = {}
+        for position, row in rows:
+            self._by_position.setdefault(position, []).append(row)
+        self.total = len(rows)
+
+    def at(self, position: int) -> List[Dict[str, Any]]:
+        """The rows that followed the frame at ``position`` (-1: rows written before any frame)."""
+        return self._by_position.get(position, [])
+
+    def up_to(self, position: int) -> int:
+        """How many rows follow the frames at positions -1 .. ``position``."""
+        return sum(len(rows) for p, rows in self._by_position.items() if p <= position)
+
+
+def _extra_records(store: Any, path: str) -> List[Dict[str, Any]]:
+    """The rows of one extra-data file as dicts: ours exactly as written, Motif's through pandas."""
+    from .._extra import read_records
+    from .._store import _read_extra_file
+
+    motif = path.endswith(".extra_data.h5") or (
+        path.endswith(".extra_data.json") and os.path.dirname(path) == store.filename
+    )
+    if not motif:
+        return read_records(path)
+    df = _read_extra_file(store, path)
+    return [] if df is None else df.to_dict("records")
+
+
+def _row_position(row: Dict[str, Any], numbers: np.ndarray, times: np.ndarray) -> Optional[int]:
+    """The store position of the frame a row followed (None: it names none).
+
+    Its ``frame_index`` when that agrees with its ``frame_number``; else the frame with its
+    number (among repeated numbers, the one nearest its ``frame_time``).
+    """
+    index, number = row.get("frame_index"), row.get("frame_number")
+    if _is_number(index) and float(index).is_integer() and -1 <= index < len(numbers):
+        if index < 0 or number is None or _same(numbers[int(index)], number):
+            return int(index)
+    if not _is_number(number):
+        return None
+    hits = np.flatnonzero(numbers == number)
+    if len(hits) == 0:
+        return None
+    when = row.get("frame_time")
+    if len(hits) > 1 and _is_number(when):
+        with np.errstate(invalid="ignore"):
+            distance = np.abs(times[hits] - float(when))
+        if np.isfinite(distance).any():
+            return int(hits[np.nanargmin(distance)])
+    return int(hits[0])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal frame numbers (NaN equals NaN: a store without numbers)."""
+    try:
+        return bool(a == b) or (math.isnan(float(a)) and math.isnan(float(b)))
+    except (TypeError, ValueError):
+        return False
+
+
+def read_extra_rows(store: Any) -> Optional[ExtraRows]:
+    """Every extra-data row of ``store`` with the position of the frame it followed (None: no extra data).
+
+    A row that names no frame of the store (no usable ``frame_index`` or ``frame_number``) goes
+    before the first frame, with a warning.
+    """
+    paths = store.find_extra_data_files()
+    if not paths:
+        return None
+    md = store.get_frame_metadata()
+    numbers = np.asarray(md["frame_number"])
+    times = np.asarray(md["frame_time"], dtype=np.float64)
+    rows: List[Tuple[int, Dict[str, Any]]] = []
+    unplaced = 0
+    for path in paths:
+        for record in _extra_records(store, path):
+            position = _row_position(record, numbers, times)
+            if position is None:
+                unplaced += 1
+                position = -1
+            rows.append((position, {k: v for k, v in record.items() if k not in _FRAME_COLUMNS}))
+    if unplaced:
+        log.warning("store %s: %d extra-data row(s) name no frame of the store; copied before the first frame",
+                    store.filename, unplaced)
+    rows.sort(key=lambda item: item[0])  # stable: rows of one frame keep their order
+    return ExtraRows(rows)
+
+
 def open_store(path: str) -> Source:
-    """Every frame of a store, in store order, with its number, time and the store's user metadata."""
+    """Every frame of a store, in store order, with its number, time, the store's user metadata and
+    its extra data."""
     from .. import new_for_filename
 
     store = new_for_filename(path)
+    try:
+        extra = read_extra_rows(store)
+    except BaseException:
+        store.close()
+        raise
 
     def frames() -> Iterator[Frame]:
         for _ in range(store.frame_count):
@@ -217,6 +332,7 @@ def open_store(path: str) -> Source:
         frames(),
         total=store.frame_count,
         metadata=dict(store.user_metadata),
+        extra=extra,
         _closers=[store.close],
     )
 

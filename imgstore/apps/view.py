@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import ctypes
-import ctypes.util
 import datetime
 import logging
 import math
@@ -35,6 +33,7 @@ import numpy as np
 from ..stores import new_for_filename
 from ..util import motif_get_recording_timezone
 from ._cli import ToolError, add_common_arguments, run
+from ._x11 import DisplayError, MapReminder, XDisplay, is_x11_platform
 
 PROG = "imgstore-view"
 _log = logging.getLogger("imgstore.view")
@@ -303,37 +302,17 @@ class Player:
 # ----------------------------------------------------------------------------------------------
 # the window
 # ----------------------------------------------------------------------------------------------
-def _x11_screen_size(path: str) -> Optional[Tuple[int, int]]:
-    """Check that the X display opens (Qt would abort the process otherwise); the screen size.
+def open_display(path: str) -> Optional[XDisplay]:
+    """Our own connection to the X display (None off X11 or without libX11: OpenCV finds out itself).
 
-    None when this is not Linux/BSD or libX11 cannot be loaded (then OpenCV finds out itself).
+    Checks that the display opens before OpenCV tries: Qt would abort the whole process otherwise.
     """
-    if sys.platform in ("win32", "darwin") or sys.platform.startswith("cygwin"):
-        return None
-    display = os.environ.get("DISPLAY", "")
-    if not display:
-        raise ToolError(f"cannot show {path}: no display (DISPLAY is not set)")
-    name = ctypes.util.find_library("X11")
-    if not name:
+    if not is_x11_platform():
         return None
     try:
-        xlib = ctypes.CDLL(name)
-    except OSError:
-        return None
-    xlib.XOpenDisplay.restype = ctypes.c_void_p
-    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-    for fn in (xlib.XDefaultScreen, xlib.XCloseDisplay):
-        fn.argtypes = [ctypes.c_void_p]
-    for fn in (xlib.XDisplayWidth, xlib.XDisplayHeight):
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    dpy = xlib.XOpenDisplay(display.encode())
-    if not dpy:
-        raise ToolError(f"cannot show {path}: cannot open display {display!r}")
-    try:
-        screen = xlib.XDefaultScreen(dpy)
-        return int(xlib.XDisplayWidth(dpy, screen)), int(xlib.XDisplayHeight(dpy, screen))
-    finally:
-        xlib.XCloseDisplay(dpy)
+        return XDisplay.open()
+    except DisplayError as exc:
+        raise ToolError(f"cannot show {path}: {exc}") from None
 
 
 def fit_window(size: Tuple[int, int], screen: Tuple[int, int], fraction: float = SCREEN_FRACTION) -> Tuple[int, int]:
@@ -352,27 +331,37 @@ def _cv2_message(exc: Exception) -> str:
 
 
 class Window:
-    """The OpenCV window: created at the canvas size (shrunk to fit the screen)."""
+    """The OpenCV window: created at the canvas size (shrunk to fit the screen).
 
-    def __init__(self, title: str, canvas_size: Tuple[int, int], screen: Optional[Tuple[int, int]]) -> None:
+    With OpenCV's Qt backend on X11 the window is told again that it is mapped, after its first
+    frame and twice more in its first seconds: Qt 5's xcb plugin sometimes loses a new window's
+    MapNotify event, and then never copies a frame to the screen (see :mod:`imgstore.apps._x11`).
+    """
+
+    def __init__(self, title: str, canvas_size: Tuple[int, int], xdisplay: Optional[XDisplay]) -> None:
         self.name = WINDOW_NAME
+        self._xdisplay = xdisplay
         try:
             cv2.namedWindow(self.name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             raise ToolError(f"cannot show {title}: cannot open a window: {_cv2_message(exc)}") from None
         self.open = True
+        self._reminder = MapReminder(xdisplay)
         try:
             cv2.setWindowTitle(self.name, title)
         except cv2.error:
             pass
-        w, h = fit_window(canvas_size, screen or DEFAULT_SCREEN)
+        screen = xdisplay.screen_size() if xdisplay is not None else DEFAULT_SCREEN
+        w, h = fit_window(canvas_size, screen)
         cv2.resizeWindow(self.name, w, h)
 
     def show(self, canvas: np.ndarray) -> None:
         cv2.imshow(self.name, canvas)
 
     def wait_key(self, ms: int) -> int:
-        return cv2.waitKeyEx(max(1, int(ms)))
+        key = cv2.waitKeyEx(max(1, int(ms)))
+        self._reminder.tick()
+        return key
 
     def closed_by_user(self) -> bool:
         try:
@@ -388,6 +377,10 @@ class Window:
                 cv2.waitKey(1)
             except cv2.error:
                 pass
+        self._reminder.stop()
+        if self._xdisplay is not None:
+            self._xdisplay.close()
+            self._xdisplay = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -471,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jump", type=float, default=10.0, metavar="SECONDS", help="how far '[' and ']' jump (default 10 s)"
     )
-    add_common_arguments(parser)
+    add_common_arguments(parser, quiet=None)  # the viewer prints nothing but errors anyway
     return parser
 
 
@@ -498,8 +491,13 @@ def _view(args: argparse.Namespace) -> int:
         layout, tz = (None, None) if args.hide_statusbar else store_statusbar(store, width)
         canvas_h = height + (layout.height if layout is not None else 0)
 
-        screen = _x11_screen_size(path)
-        window = Window(os.path.abspath(path), (width, canvas_h), screen)
+        xdisplay = open_display(path)
+        try:
+            window = Window(os.path.abspath(path), (width, canvas_h), xdisplay)
+        except BaseException:
+            if xdisplay is not None:
+                xdisplay.close()
+            raise
         return _play(player, window, layout, tz, args)
     finally:
         if window is not None:
@@ -511,7 +509,6 @@ def _play(player: Player, window: Window, layout: Optional[StatusBarLayout], tz:
     period = 0.0 if args.fps == 0 else 1.0 / args.fps
     paused = bool(args.paused)
     dirty = True
-    canvas = None
     due = time.monotonic() + period
     while True:
         if dirty:
@@ -523,10 +520,6 @@ def _play(player: Player, window: Window, layout: Optional[StatusBarLayout], tz:
             canvas = compose_frame(img, bar)
             window.show(canvas)
             dirty = False
-        elif paused:
-            # repaint (no decoding): a window mapped after the first imshow would otherwise stay
-            # black until the next key
-            window.show(canvas)
         wait_ms = PAUSED_POLL_MS if paused else round((due - time.monotonic()) * 1000.0)
         key = window.wait_key(wait_ms)
         if window.closed_by_user():

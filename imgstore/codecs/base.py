@@ -24,6 +24,13 @@ class ChunkWriter(abc.ABC):
     def write(self, img: np.ndarray) -> None:
         """Append one frame (already in the store's shape and dtype)."""
 
+    def flush(self) -> None:  # noqa: B027 - optional hook: writers that queue nothing have nothing to flush
+        """Return once every frame handed over so far has reached the file system.
+
+        Frames an encoder holds back to compress better (a video lookahead) are exempt: they
+        reach the file as later frames push them out, or on ``close``.
+        """
+
     @abc.abstractmethod
     def close(self) -> None:
         """Finish the chunk so that every written frame is on disk."""
@@ -107,6 +114,20 @@ class ChunkCodec(abc.ABC):
         ``frame_count`` is how many frames the chunk's index lists: a chunk file holding fewer
         was cut short, and a reader must not hand out frames it cannot place for sure.
         """
+
+    def open_remote_reader(
+        self, chunk_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: Any
+    ) -> ChunkReader:
+        """Open a chunk of a store at a URL (``fs``: an ``imgstore._fs.RemoteFileSystem``).
+
+        Folder formats work as they are: each frame file is fetched whole, then read by the
+        codec's own reader. A file format must say how to read it through a file object.
+        """
+        if self.extension is not None:
+            raise UnsupportedFormatError(f"format '{self.name}' cannot be read from a URL ({chunk_url})")
+        from .remote import RemoteFolderReader  # only URL stores need it
+
+        return RemoteFolderReader(self, chunk_url, imgshape, imgdtype, frame_count, fs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

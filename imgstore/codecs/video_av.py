@@ -15,10 +15,11 @@ import io
 import logging
 import os
 from fractions import Fraction
-from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
+from .._fs import LOCAL, LocalFileSystem
 from ..errors import FrameReadError
 from .base import ChunkReader, ChunkWriter, Shape
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat, frame_kind, resolve_settings
@@ -59,6 +60,12 @@ class PyAVVideoCodec(VideoCodec):
         self, chunk_path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None
     ) -> ChunkReader:
         return PyAVChunkReader(chunk_path, imgshape, imgdtype, frame_count)
+
+    def open_remote_reader(
+        self, chunk_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: LocalFileSystem
+    ) -> ChunkReader:
+        # PyAV reads through the file object: FFmpeg asks only for the byte ranges it demuxes
+        return PyAVChunkReader(chunk_url, imgshape, imgdtype, frame_count, fs=fs)
 
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:
@@ -101,6 +108,86 @@ def _encoder_options(fmt: VideoFormat, settings: Mapping[str, Any]) -> dict:
     return options
 
 
+def crash_safe_muxer_options(container: str) -> dict:
+    """Muxer options that keep a chunk decodable up to its last frames when the writer dies.
+
+    Every packet goes to the file as soon as it is muxed (``flush_packets``); MP4 is written
+    fragmented, one fragment per frame, with its header up front (a plain MP4 is unreadable
+    until its index is written at the end); Matroska closes a cluster after every frame. AVI
+    needs nothing more: its index is optional. FFmpeg and OpenCV read all of these as usual.
+    """
+    options = {"flush_packets": "1"}
+    if container == "mp4":
+        options["movflags"] = "frag_every_frame+empty_moov+default_base_moof"
+    elif container == "matroska":
+        options["cluster_time_limit"] = "0"
+    return options
+
+
+#: intra-only encoders that FFmpeg runs with frame threads
+_FRAME_THREADED_ENCODERS = frozenset({"mjpeg"})
+#: full-range YUV formats whose luma plane of a grey image is the image itself
+_FULL_RANGE_YUV = frozenset({"yuvj420p", "yuvj422p", "yuvj444p"})
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _yuvj_frame_from_grey(img: np.ndarray, pix_fmt: str) -> Any:
+    """A full-range YUV frame of a grey image, built directly (what swscale would give, without it)."""
+    height, width = img.shape
+    frame = _av().VideoFrame(width, height, pix_fmt)
+    luma, *chroma = frame.planes
+    np.frombuffer(luma, np.uint8).reshape(-1, luma.line_size)[:height, :width] = img
+    for plane in chroma:
+        np.frombuffer(plane, np.uint8)[:] = 128
+    return frame
+
+
+class _FrameThreadedEncoder:
+    """An intra-only encoder on frame threads, one per core, that can be emptied at any time.
+
+    FFmpeg's frame threads hand a frame's packet back only after the next frames went in, and an
+    encoder gives up the frames it holds only by ending its stream. So this is a codec context
+    of its own, set up as the chunk's stream is, whose packets go to that stream; ``flush`` ends
+    it and starts a fresh one. Every frame being coded on its own, the packets are exactly
+    those of one encoder that ran without a break.
+    """
+
+    def __init__(self, like: Any, threads: int) -> None:
+        self._like = like
+        self._threads = threads or _cores()
+        self._context = self._new()
+
+    def _new(self) -> Any:
+        like = self._like
+        context = _av().CodecContext.create(like.name, "w")
+        context.width, context.height, context.pix_fmt = like.width, like.height, like.pix_fmt
+        context.time_base = like.time_base
+        context.qmin, context.qmax = like.qmin, like.qmax
+        context.color_range = like.color_range
+        context.options = dict(like.options)
+        context.thread_type = "FRAME"
+        context.thread_count = self._threads
+        context.open()
+        return context
+
+    def encode(self, frame: Any) -> List[Any]:
+        return self._context.encode(frame)
+
+    def flush(self) -> List[Any]:
+        packets = self.drain()
+        self._context = self._new()
+        return packets
+
+    def drain(self) -> List[Any]:
+        return self._context.encode(None)
+
+
 class PyAVChunkWriter(ChunkWriter):
     """Encodes frames into one video file with PyAV."""
 
@@ -118,7 +205,7 @@ class PyAVChunkWriter(ChunkWriter):
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner unless told not to
         self._path = path
         self._kind = frame_kind(imgshape, imgdtype)
-        self._container = av.open(path, "w", format=fmt.container)
+        self._container = av.open(path, "w", format=fmt.container, options=crash_safe_muxer_options(fmt.container))
         try:
             stream = self._container.add_stream(fmt.encoder, rate=NOMINAL_FPS, options=_encoder_options(fmt, settings))
             stream.width, stream.height = int(imgshape[1]), int(imgshape[0])
@@ -138,17 +225,37 @@ class PyAVChunkWriter(ChunkWriter):
             self._container.close()
             raise
         self._stream = stream
+        self._frame_threads: Optional[_FrameThreadedEncoder] = None
+        if fmt.encoder in _FRAME_THREADED_ENCODERS:
+            self._frame_threads = _FrameThreadedEncoder(stream.codec_context, int(settings.get("threads", 0)))
         self._count = 0
         self._last_dts: Optional[int] = None
+        # grey into full-range YUV (MJPEG): luma is the image itself, chroma is neutral
+        self._grey_as_yuvj = self._kind == "grey" and settings["pix_fmt"] in _FULL_RANGE_YUV
 
     def write(self, img: np.ndarray) -> None:
         av = _av()
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
+        if self._grey_as_yuvj:
+            frame = _yuvj_frame_from_grey(img, self._stream.pix_fmt)
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
         frame.pts = self._count
         if self._full_range:
             frame.color_range = _FULL_RANGE
         self._count += 1
-        for packet in self._stream.encode(frame):
+        if self._frame_threads is not None:
+            self._mux_all(self._frame_threads.encode(frame))
+        else:
+            self._mux_all(self._stream.encode(frame))
+
+    def flush(self) -> None:
+        """Push out the frames the encoder's threads still hold (a video lookahead keeps its frames)."""
+        if self._frame_threads is not None:
+            self._mux_all(self._frame_threads.flush())
+
+    def _mux_all(self, packets: List[Any]) -> None:
+        for packet in packets:
+            packet.stream = self._stream
             self._mux(packet)
 
     def _mux(self, packet: Any) -> None:
@@ -167,6 +274,8 @@ class PyAVChunkWriter(ChunkWriter):
 
     def close(self) -> None:
         try:
+            if self._frame_threads is not None:
+                self._mux_all(self._frame_threads.drain())
             for packet in self._stream.encode(None):
                 self._mux(packet)
         finally:
@@ -179,6 +288,7 @@ class PacketIndex(NamedTuple):
     ``reorder`` is the most positions a frame is decoded after frames shown later (B-frames);
     ``cut`` says the file ends in a damaged packet (a writer stopped mid-frame); ``sliced``
     says frames are split into slices (x264's sliced threads), which decode fastest in parallel.
+    ``step`` is the shortest frame duration the packets declare (None when they declare none).
     """
 
     pts: List[int]
@@ -186,16 +296,30 @@ class PacketIndex(NamedTuple):
     reorder: int
     cut: bool
     sliced: bool
+    step: Optional[int] = None
 
 
 @functools.lru_cache(maxsize=256)
-def _packet_index(path: str, mtime_ns: int, size: int) -> PacketIndex:
-    """Demux a chunk once (no decoding) to learn its frames' timestamps; cached per file version."""
+def _packet_index(
+    path: str, version: Tuple[Any, ...], fs: LocalFileSystem = LOCAL, expected: Optional[int] = None
+) -> PacketIndex:
+    """Demux a chunk once (no decoding) to learn its frames' timestamps; cached per file version.
+
+    A chunk at a URL whose container indexes every frame up front (MP4 with its sample table,
+    AVI with its index) is not demuxed: its index is read from the container's own, so that one
+    frame costs a few requests rather than the whole chunk.
+    """
     av = _av()
+    if fs.remote and expected:
+        with av.open(fs.open(path)) as container:
+            index = _index_from_entries(container, container.streams.video[0], expected)
+        if index is not None:
+            return index
     decode_order: List[int] = []
     keyframes: List[int] = []
+    durations = set()
     cut = sliced = False
-    with av.open(path) as container:
+    with av.open(fs.open(path) if fs.remote else path) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.pts is None or packet.size == 0:
@@ -206,17 +330,66 @@ def _packet_index(path: str, mtime_ns: int, size: int) -> PacketIndex:
                 cut = True
                 break
             decode_order.append(packet.pts)
+            if packet.duration:
+                durations.add(int(packet.duration))
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
     pts = sorted(decode_order)
     rank = {value: position for position, value in enumerate(pts)}
     reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
-    return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced)
+    return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced, min(durations, default=None))
 
 
-def packet_index(path: str) -> PacketIndex:
-    st = os.stat(path)
-    return _packet_index(path, st.st_mtime_ns, st.st_size)
+def packet_index(path: str, fs: LocalFileSystem = LOCAL, expected: Optional[int] = None) -> PacketIndex:
+    """The packet index of a chunk, cached for as long as the file stays the same.
+
+    ``expected`` (the frames the chunk's index lists) lets a URL chunk be indexed from its
+    container's own index when that lists exactly as many frames.
+    """
+    return _packet_index(path, fs.version(path), fs, expected)
+
+
+def _index_from_entries(container: Any, stream: Any, expected: int) -> Optional[PacketIndex]:
+    """The packet index from the demuxer's index entries, when they list every frame at a constant rate.
+
+    Entries carry decode timestamps; at a constant frame rate the presentation timestamps are
+    the same values shifted by the decoder delay, which the first packet shows. The reader
+    checks every frame's timestamp as it decodes, so a file this does not fit gives an error,
+    never a wrong frame.
+    """
+    entries = stream.index_entries
+    if len(entries) != expected:
+        return None
+    dts = [entry.timestamp for entry in entries]
+    steps = {b - a for a, b in zip(dts, dts[1:])}
+    if len(steps) > 1 or (steps and min(steps) <= 0):
+        return None
+    first = next((p for p in container.demux(stream) if p.pts is not None and p.size), None)
+    if first is None or first.dts is None or first.dts != dts[0]:
+        return None
+    offset = first.pts - first.dts
+    step = steps.pop() if steps else None
+    keyframes = [entry.timestamp + offset for entry in entries if entry.is_keyframe]
+    reorder = round(offset / step) if step else 0
+    sliced = b"sliced_threads=1" in bytes(first)
+    return PacketIndex([d + offset for d in dts], keyframes, reorder, False, sliced, step)
+
+
+def _regular_run(index: PacketIndex) -> int:
+    """How many leading frames follow each other at the declared frame duration, without a gap.
+
+    A file cut while B-frames were pending can hold a frame shown after one that never reached
+    it, with nothing out of order among the packets that did: only the timestamps show the gap.
+    Without declared durations, the smallest step between frames stands in.
+    """
+    pts = index.pts
+    if len(pts) < 2:
+        return len(pts)
+    step = index.step or min(b - a for a, b in zip(pts, pts[1:]))
+    for i in range(1, len(pts)):
+        if pts[i] - pts[i - 1] > step * 1.5:
+            return i
+    return len(pts)
 
 
 class PyAVChunkReader(ChunkReader):
@@ -227,14 +400,17 @@ class PyAVChunkReader(ChunkReader):
     before the target are not decoded at all (``skip_frame='NONREF'``).
     """
 
-    def __init__(self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None) -> None:
+    def __init__(
+        self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None, fs: LocalFileSystem = LOCAL
+    ) -> None:
         av = _av()
-        if not os.path.isfile(path):
+        self._fs = fs
+        if not fs.isfile(path):
             raise FrameReadError(f"video chunk {path} is missing")
         self._path = path
         self._ndarray_format = _NDARRAY_FORMATS[frame_kind(imgshape, imgdtype)]
         try:
-            self._container = av.open(path)
+            self._container = av.open(fs.open(path) if fs.remote else path)
             self._stream = self._container.streams.video[0]
         except (av.FFmpegError, IndexError) as exc:
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
@@ -253,7 +429,7 @@ class PyAVChunkReader(ChunkReader):
     @property
     def index(self) -> PacketIndex:
         if self._index is None:
-            self._index = packet_index(self._path)
+            self._index = packet_index(self._path, self._fs, self._expected)
             # before the decoder opens: slices of one frame in parallel (much faster for random
             # access than frame threads, which must fill up after every seek), else frame threads
             self._stream.thread_type = "SLICE" if self._index.sliced else "AUTO"
@@ -270,7 +446,10 @@ class PyAVChunkReader(ChunkReader):
         if self._usable is None:
             index = self.index
             short = self._expected is not None and len(index.pts) < self._expected
-            self._usable = max(0, len(index.pts) - index.reorder) if (short or index.cut) else len(index.pts)
+            if short or index.cut:
+                self._usable = max(0, min(len(index.pts) - index.reorder, _regular_run(index)))
+            else:
+                self._usable = len(index.pts)
         return self._usable
 
     def read(self, frame_idx: int) -> np.ndarray:

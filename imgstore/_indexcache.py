@@ -1,0 +1,504 @@
+"""The frame index of a whole store cached in one file, so that a long recording opens at once.
+
+Opening a store reads every chunk's index file: 1,500 of them for a week recorded at 25 fps.
+The cache, ``.imgstore-index-cache`` in the store directory, holds all their frame numbers and
+times in one file that is mapped into memory, not read: opening then costs a ``stat`` per chunk.
+
+Never a stale answer: each chunk's entry is keyed on the ``os.stat`` of the index file it was
+loaded from (which file, inode, size, mtime_ns, ctime_ns) and is used only while that file is
+still exactly the same; anything else (an index rewritten, replaced, touched, added or removed)
+is read from the chunk's own file and the cache is rewritten. A file changed so recently that a
+second change could leave its timestamps as they are is not cached until it has settled. A chunk
+with a journal (a writer may be adding frames to it) is always read afresh and never cached.
+
+The cache only saves time. It is written (to a temporary file, then renamed over the old one)
+when missing or stale, for stores of at least ``MIN_CHUNKS`` chunks, when no writer holds the
+store and the directory is writable; otherwise, and whenever the file is damaged or foreign,
+the chunk indexes are read as usual. Upstream imgstore never looks at it (it lists only chunk
+folders, or files with the video extension).
+
+Layout: a fixed prefix (signature, version, frame count, where the times start, header length and
+CRC), the frame numbers (int64, or float64 when some are not whole) of all cached chunks in store
+order, the times (float64) likewise, then a JSON header listing each chunk's key and length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import struct
+import time
+import uuid
+import zlib
+from typing import BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._chunkindex import INDEX_EXTENSIONS, ReadBuffer, load_chunk_index, read_npz_frame_arrays
+from ._frameindex import FrameTable, FrameTableBuilder
+from ._journal import JOURNAL_EXTENSION
+from .constants import STORE_LOCK_FILENAME
+from .errors import ChunkIndexError
+from .index import ImgStoreIndex
+
+log = logging.getLogger(__name__)
+
+CACHE_FILENAME = ".imgstore-index-cache"
+#: stores with fewer chunks open fast enough from their chunk indexes: no cache file for them
+MIN_CHUNKS = 8
+#: an index file changed less than this long ago is not cached yet: a second change within the
+#: timestamp granularity of its file system (2 s on FAT) could leave its stat unchanged
+SETTLE_NS = 2_000_000_000
+
+_MAGIC = b"IMGSTORE-INDEX-CACHE\n\x00\x00\x00"
+_VERSION = 1
+#: signature, version, CRC-32 of the header, frames, offset of the times, header length
+_PREFIX = struct.Struct("<24sIIQQQ")
+_DATA_OFFSET = 64
+_NUMBER_DTYPES = {"<i8": np.dtype("<i8"), "<f8": np.dtype("<f8")}
+_TIME_DTYPE = np.dtype("<f8")
+
+#: ``_chunk_key`` of a chunk with a journal: read afresh every time, never cached
+VOLATILE = "volatile"
+
+
+class ChunkKey(NamedTuple):
+    """Which index file a chunk was loaded from, and that file's identity and version."""
+
+    base: str  # index path without extension, relative to the store directory
+    extension: str
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+class _Entry(NamedTuple):
+    """One chunk in a cache file."""
+
+    chunk_n: int
+    key: ChunkKey
+    start: int  # position of its first frame in the columns
+    length: int
+    integral: bool  # its frame numbers are whole (loading its index gives int64)
+    error: str  # why its index cannot be loaded ('' when it can)
+
+
+class _CacheFile(NamedTuple):
+    """A cache file, checked, with its columns mapped."""
+
+    entries: Dict[int, _Entry]
+    frame_number: np.ndarray
+    frame_time: np.ndarray
+    numbers_sorted: Optional[bool]
+    times_sorted: Optional[bool]
+
+
+def cache_path(store_dir: str) -> str:
+    return os.path.join(store_dir, CACHE_FILENAME)
+
+
+def load_index(store_dir: str, chunks: Sequence[Tuple[int, str]]) -> ImgStoreIndex:
+    """The index of a store's chunks (``(chunk_n, index path without extension)``), through its cache.
+
+    Answers exactly as ``ImgStoreIndex.new_from_chunks(chunks)`` does (chunks whose index is
+    missing or unreadable are skipped with a warning), only faster. ``chunks`` must list every
+    chunk of the store: the cache is rewritten to hold just these.
+    """
+    chunks = sorted((int(n), base) for n, base in chunks)
+    path = cache_path(store_dir)
+    if len(chunks) < MIN_CHUNKS and not os.path.exists(path):
+        return ImgStoreIndex.new_from_chunks(chunks)
+    cache = _read_cache(path)
+    now = time.time_ns()
+    keys = _chunk_keys(store_dir, chunks)
+    if cache is not None and _all_cached(cache, chunks, keys):
+        log.debug("%s: frame index of %d chunks from %s", store_dir, len(cache.entries), CACHE_FILENAME)
+        return _index_from_cache(cache, chunks)
+
+    sources = [_Source(n, base, key, cache, now) for (n, base), key in zip(chunks, keys)]
+    keep = [s for s in sources if s.cacheable]
+    stale = cache is None or len(keep) != len(cache.entries) or any(s.entry is None for s in keep)
+    writable = stale and len(chunks) >= MIN_CHUNKS and _may_write(store_dir)
+    if writable and len(keep) == len(sources):
+        # every chunk goes into the cache: stream the chunk files into it, then map it
+        written = _stream_into_cache(store_dir, sources)
+        if written is not None and _all_cached(written, chunks, keys):  # not replaced meanwhile by another
+            return _index_from_cache(written, chunks)
+    index, entries = _index_in_memory(sources)
+    if writable and entries:
+        _write_from_table(store_dir, entries, index.table)
+    return index
+
+
+# -- where each chunk's frames come from ---------------------------------------------------------
+class _Source:
+    """One chunk: its frames come from the cache (``entry``) or from its index file."""
+
+    def __init__(
+        self, chunk_n: int, base: str, key: Union[ChunkKey, str, None], cache: Optional[_CacheFile], now_ns: int
+    ) -> None:
+        self.chunk_n, self.base, self.key, self.cache = chunk_n, base, key, cache
+        self.entry = cache.entries[chunk_n] if _hit(cache, chunk_n, key) else None
+        #: may go into a new cache: cached already, or loaded from a file that has settled
+        self.cacheable = isinstance(key, ChunkKey) and (self.entry is not None or _settled(key, now_ns))
+
+    def read(self, buffer: ReadBuffer) -> Tuple[np.ndarray, np.ndarray]:
+        """``(frame_number, frame_time)`` as loading the index file gives them (``ChunkIndexError`` if it cannot).
+
+        The arrays may be views of ``buffer`` or of the cache, valid until the next read.
+        """
+        entry = self.entry
+        if entry is not None:
+            if entry.error:
+                raise ChunkIndexError(entry.error)
+            sel = slice(entry.start, entry.start + entry.length)
+            numbers = self.cache.frame_number[sel]
+            if entry.integral and numbers.dtype.kind == "f":
+                numbers = numbers.astype(np.int64)
+            return numbers, self.cache.frame_time[sel]
+        if isinstance(self.key, ChunkKey) and self.key.extension == ".npz":
+            arrays = read_npz_frame_arrays(self.base + self.key.extension, buffer)
+            if arrays is not None:
+                return arrays
+        return load_chunk_index(self.base)
+
+
+def _index_in_memory(sources: List[_Source]) -> Tuple[ImgStoreIndex, List[_Entry]]:
+    """The index assembled in memory, and the entries a cache of it may hold (positions in its table)."""
+    builder = FrameTableBuilder(len(sources))
+    buffer = ReadBuffer()
+    paths, entries = {}, []
+    for source in sources:
+        try:
+            numbers, times = source.read(buffer)
+        except ChunkIndexError as exc:
+            log.warning("skipping chunk %s: %s", source.chunk_n, exc)
+            if source.cacheable:
+                entries.append(_Entry(source.chunk_n, source.key, builder.frame_count, 0, True, str(exc)))
+            continue
+        if source.cacheable:
+            integral = numbers.dtype.kind in "iu"
+            entries.append(_Entry(source.chunk_n, source.key, builder.frame_count, len(numbers), integral, ""))
+        if len(numbers):
+            builder.add(source.chunk_n, numbers, times)
+            paths[source.chunk_n] = source.base
+    return ImgStoreIndex(table=builder.build(), chunk_paths=paths), entries
+
+
+# -- keys ---------------------------------------------------------------------------------------
+def _chunk_keys(store_dir: str, chunks: Sequence[Tuple[int, str]]) -> List[Union[ChunkKey, str, None]]:
+    """``_chunk_key`` of every chunk; when all index files share a folder (video stores), that
+    folder is listed once instead of looking for each chunk's journal and yaml separately."""
+    folders = {os.path.dirname(base) for _, base in chunks}
+    names: Optional[set] = None
+    if len(folders) == 1:
+        try:
+            names = set(os.listdir(folders.pop()))
+        except OSError:
+            names = None
+    return [_chunk_key(store_dir, base, names) for _, base in chunks]
+
+
+def _chunk_key(store_dir: str, base: str, names: Optional[set] = None) -> Union[ChunkKey, str, None]:
+    """The stat key of the index file a chunk loads from.
+
+    ``VOLATILE`` for a chunk with a journal (being written, or its writer died): it is always
+    read afresh. None for a chunk without an index file (loading it says what is wrong).
+    ``names``, when given, lists the folder of ``base``.
+    """
+    name = os.path.basename(base)
+    if names is not None:
+        if name + JOURNAL_EXTENSION in names:
+            return VOLATILE
+    elif os.path.lexists(base + JOURNAL_EXTENSION):
+        return VOLATILE
+    for extension in INDEX_EXTENSIONS:  # the file load_chunk_index picks: npz before yaml
+        if names is not None and name + extension not in names:
+            continue
+        try:
+            st = os.stat(base + extension)
+        except OSError:
+            continue
+        return ChunkKey(_relative(store_dir, base), extension, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return None
+
+
+def _relative(store_dir: str, path: str) -> str:
+    prefix = os.path.join(store_dir, "")
+    return path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, store_dir)
+
+
+def _settled(key: ChunkKey, now_ns: int) -> bool:
+    return max(key.mtime_ns, key.ctime_ns) < now_ns - SETTLE_NS
+
+
+def _hit(cache: Optional[_CacheFile], chunk_n: int, key: object) -> bool:
+    """Whether the cache holds the chunk as loaded from exactly this index file."""
+    if cache is None or not isinstance(key, ChunkKey):
+        return False
+    entry = cache.entries.get(chunk_n)
+    return entry is not None and entry.key == key
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _read_cache(path: str) -> Optional[_CacheFile]:
+    """The cache file, checked and mapped; None when there is none or it cannot be trusted."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            prefix = f.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size:
+                raise ValueError("too short")
+            magic, version, crc, frames, times_at, header_len = _PREFIX.unpack(prefix)
+            header_at = times_at + 8 * frames
+            if magic != _MAGIC or version != _VERSION or size != header_at + header_len:
+                raise ValueError(f"not a complete version {_VERSION} index cache")
+            if times_at < _DATA_OFFSET + 8 * frames or times_at % 8:
+                raise ValueError("times overlap the numbers")
+            f.seek(header_at)
+            data = f.read(header_len)
+            if zlib.crc32(data) != crc:
+                raise ValueError("damaged header")
+            header = json.loads(data)
+            return _parse(header, f, frames, times_at)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        log.debug("%s: ignored (%s)", path, exc)
+        return None
+
+
+def _parse(header: dict, f: BinaryIO, frames: int, times_at: int) -> _CacheFile:
+    number_dtype = _NUMBER_DTYPES[header["number_dtype"]]
+    entries: Dict[int, _Entry] = {}
+    start = 0
+    for chunk_n, base, extension, inode, size, mtime_ns, ctime_ns, length, integral, error in header["chunks"]:
+        key = ChunkKey(str(base), str(extension), int(inode), int(size), int(mtime_ns), int(ctime_ns))
+        if int(length) < 0 or int(chunk_n) in entries or (error and length):
+            raise ValueError("inconsistent chunk list")
+        entries[int(chunk_n)] = _Entry(int(chunk_n), key, start, int(length), bool(integral), str(error))
+        start += int(length)
+    if start != frames:
+        raise ValueError("chunk lengths do not add up")
+    if frames:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        numbers = np.frombuffer(mapped, dtype=number_dtype, count=frames, offset=_DATA_OFFSET)
+        times = np.frombuffer(mapped, dtype=_TIME_DTYPE, count=frames, offset=times_at)
+    else:
+        numbers, times = np.zeros(0, number_dtype), np.zeros(0, _TIME_DTYPE)
+    return _CacheFile(entries, numbers, times, _flag(header.get("numbers_sorted")), _flag(header.get("times_sorted")))
+
+
+def _flag(value: object) -> Optional[bool]:
+    return value if isinstance(value, bool) else None
+
+
+def _all_cached(cache: _CacheFile, chunks: Sequence[Tuple[int, str]], keys: Sequence[object]) -> bool:
+    """Whether the cache holds exactly the chunks that have an index file, each as it is now.
+
+    A chunk without an index file is skipped with the warning loading it gives, as without cache.
+    """
+    hits = [_hit(cache, n, key) for (n, _), key in zip(chunks, keys)]
+    if sum(hits) != len(cache.entries) or not all(hit or key is None for hit, key in zip(hits, keys)):
+        return False
+    for (chunk_n, base), hit in zip(chunks, hits):
+        if not hit:
+            try:
+                load_chunk_index(base)
+            except ChunkIndexError as exc:
+                log.warning("skipping chunk %s: %s", chunk_n, exc)
+                continue
+            return False  # its index appeared meanwhile
+    return True
+
+
+def _index_from_cache(cache: _CacheFile, chunks: Sequence[Tuple[int, str]]) -> ImgStoreIndex:
+    """The index straight from the mapped columns (the cache holds every chunk that can be read)."""
+    ids, starts, paths = [], [0], {}
+    for chunk_n, base in chunks:
+        entry = cache.entries.get(chunk_n)
+        if entry is not None and entry.error:
+            log.warning("skipping chunk %s: %s", chunk_n, entry.error)  # as when its file is read
+        elif entry is not None and entry.length:
+            ids.append(chunk_n)
+            starts.append(entry.start + entry.length)
+            paths[chunk_n] = base
+    table = FrameTable.from_columns(
+        np.asarray(ids, dtype=np.int64),
+        np.asarray(starts, dtype=np.int64),
+        cache.frame_number,
+        cache.frame_time,
+        cache.numbers_sorted,
+        cache.times_sorted,
+    )
+    return ImgStoreIndex(table=table, chunk_paths=paths)
+
+
+# -- writing ------------------------------------------------------------------------------------
+def _may_write(store_dir: str) -> bool:
+    if os.path.exists(os.path.join(store_dir, STORE_LOCK_FILENAME)):
+        log.debug("%s: a writer holds the store; its index cache is left alone", store_dir)
+        return False
+    return True
+
+
+class _NotWholeNumbers(Exception):
+    """A chunk's frame numbers are not whole: the cache is written from the assembled table instead."""
+
+
+def _stream_into_cache(store_dir: str, sources: List[_Source]) -> Optional[_CacheFile]:
+    """Write the cache chunk by chunk straight from the index files, and map it; None if that fails.
+
+    The index is never assembled in memory: frame numbers and times go to their places in the
+    file as each chunk is read. The times start after room for as many frames as the chunks'
+    files could hold (an npz spends at least 16 bytes on a frame); the room left over is a
+    hole the file system does not store.
+    """
+    capacity = sum(_most_frames(source) for source in sources)
+    buffer = ReadBuffer()
+    try:
+        with _CacheWriter(store_dir, capacity) as writer:
+            for source in sources:
+                try:
+                    numbers, times = source.read(buffer)
+                except ChunkIndexError as exc:  # the warning comes when the index is taken from the cache
+                    writer.add(source.chunk_n, source.key, None, None, error=str(exc))
+                    continue
+                if numbers.dtype.kind not in "iu":
+                    raise _CannotStream(f"chunk {source.chunk_n}: frame numbers not whole")
+                writer.add(source.chunk_n, source.key, numbers, times)
+            return writer.commit()
+    except (OSError, _CannotStream) as exc:
+        log.debug("%s: index cache not streamed (%s)", store_dir, exc)
+        return None
+
+
+def _most_frames(source: _Source) -> int:
+    """At most how many frames a chunk's index holds (its frames are not read yet)."""
+    if source.entry is not None:
+        return source.entry.length
+    size = source.key.size
+    return size // 16 if source.key.extension == ".npz" else size // 2  # YAML: "- 1" lines at the least
+
+
+def _write_from_table(store_dir: str, entries: List[_Entry], table: FrameTable) -> None:
+    """Write the cache holding ``entries``, whose frames are in ``table``."""
+    integral = all(e.integral for e in entries)
+    frames = sum(e.length for e in entries)
+    try:
+        with _CacheWriter(store_dir, frames, np.int64 if integral else np.float64) as writer:
+            for e in entries:
+                sel = slice(e.start, e.start + e.length)
+                numbers = None if e.error else table.frame_number[sel]
+                times = None if e.error else table.frame_time[sel]
+                writer.add(e.chunk_n, e.key, numbers, times, error=e.error, integral=e.integral)
+            writer.commit()
+    except (OSError, _CannotStream) as exc:
+        log.debug("%s: index cache not written (%s)", store_dir, exc)
+
+
+class _CannotStream(Exception):
+    """The cache cannot be written chunk by chunk: it is written from the assembled index instead."""
+
+
+class _CacheWriter:
+    """Writes a new cache file under a temporary name; ``commit`` renames it over the old one.
+
+    ``capacity`` is the most frames the chunks added may hold. Leaving the ``with`` block
+    removes a file not committed: nothing half-written ever takes the cache's name.
+    """
+
+    def __init__(self, store_dir: str, capacity: int, number_dtype: type = np.int64) -> None:
+        self.store_dir = store_dir
+        self._tmp = os.path.join(store_dir, f"{CACHE_FILENAME}.{uuid.uuid4().hex[:8]}.tmp")
+        self._number_dtype = np.dtype(number_dtype).newbyteorder("<")
+        self._capacity = capacity
+        self._times_at = _DATA_OFFSET + 8 * capacity
+        self._f: Optional[BinaryIO] = None
+        self._chunks: List[list] = []
+        self._frames = 0
+        self._order = (_SortCheck(), _SortCheck())
+
+    def __enter__(self) -> _CacheWriter:
+        self._f = open(self._tmp, "xb", buffering=0)  # closed in commit() or __exit__
+        return self
+
+    def add(
+        self,
+        chunk_n: int,
+        key: ChunkKey,
+        numbers: Optional[np.ndarray],
+        times: Optional[np.ndarray],
+        error: str = "",
+        integral: bool = True,
+    ) -> None:
+        """One chunk's frames (None for a chunk whose index cannot be loaded, with the ``error``)."""
+        length = 0 if numbers is None else len(numbers)
+        if self._frames + length > self._capacity:
+            raise _CannotStream("more frames than the index files could hold")
+        if length:
+            self._f.seek(_DATA_OFFSET + 8 * self._frames)
+            self._f.write(memoryview(np.ascontiguousarray(numbers, dtype=self._number_dtype)).cast("B"))
+            self._f.seek(self._times_at + 8 * self._frames)
+            self._f.write(memoryview(np.ascontiguousarray(times, dtype=_TIME_DTYPE)).cast("B"))
+            self._order[0].add(numbers)
+            self._order[1].add(times)
+        self._chunks.append([chunk_n, *key, length, integral, error])
+        self._frames += length
+
+    def commit(self) -> Optional[_CacheFile]:
+        """Write the header, replace the cache; return it mapped."""
+        header = {
+            "number_dtype": self._number_dtype.str,
+            "numbers_sorted": self._order[0].sorted,
+            "times_sorted": self._order[1].sorted,
+            "chunks": self._chunks,
+        }
+        data = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        self._f.seek(self._times_at + 8 * self._frames)
+        self._f.write(data)
+        self._f.truncate()
+        self._f.seek(0)
+        self._f.write(_PREFIX.pack(_MAGIC, _VERSION, zlib.crc32(data), self._frames, self._times_at, len(data)))
+        self._f.close()
+        path = cache_path(self.store_dir)
+        os.replace(self._tmp, path)
+        log.debug("%s: index cache of %d chunks written", self.store_dir, len(self._chunks))
+        return _read_cache(path)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._f is not None and not self._f.closed:
+            self._f.close()
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+
+
+class _SortCheck:
+    """Whether a column written chunk by chunk never decreases (and holds no NaN)."""
+
+    def __init__(self) -> None:
+        self.sorted = True
+        self._last: Optional[float] = None
+        self._scratch = np.zeros(0, dtype=bool)
+
+    def add(self, values: np.ndarray) -> None:
+        n = len(values)
+        if not self.sorted or not n:
+            return
+        if self._last is not None and not values[0] >= self._last:
+            self.sorted = False
+            return
+        if len(self._scratch) < n:
+            self._scratch = np.empty(n, dtype=bool)
+        steps = self._scratch[: n - 1]
+        np.greater_equal(values[1:], values[:-1], out=steps)
+        ordered = bool(steps.all())  # False where a NaN is compared
+        if ordered and values.dtype.kind == "f" and np.isnan(values[0]):  # a single NaN compares with nothing
+            ordered = False
+        self.sorted = ordered
+        self._last = values[-1]

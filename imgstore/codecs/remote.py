@@ -1,0 +1,57 @@
+"""Reading the frame files of a folder chunk at a URL with the codec's own file loader.
+
+Each requested frame file is fetched whole (one request), written to a private temporary folder
+under its own name, decoded by the codec's usual loader and deleted: every format that stores a
+frame per file reads from a URL without code of its own, with exactly the local decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import FrameReadError, UnsupportedFormatError
+from .base import ChunkCodec, ChunkReader, Shape
+from .images import frame_filename
+
+
+class RemoteFolderReader(ChunkReader):
+    """Frames of one chunk folder behind a URL."""
+
+    def __init__(
+        self, codec: ChunkCodec, folder_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: Any
+    ) -> None:
+        loader = getattr(codec, "loader", None)
+        if loader is None:
+            raise UnsupportedFormatError(f"format '{codec.name}' cannot be read from a URL ({folder_url})")
+        self._load = loader(imgshape, imgdtype)
+        self._fs = fs
+        self._folder_url = folder_url
+        self._extension = codec.name  # the folder formats name their files after the format
+        self._tmp = tempfile.mkdtemp(prefix="imgstore-remote-")
+
+    def read(self, frame_idx: int) -> np.ndarray:
+        name = frame_filename(frame_idx, self._extension)
+        url = self._fs.join(self._folder_url, name)
+        try:
+            data = self._fs.read_bytes(url)
+        except FileNotFoundError:
+            raise FrameReadError(f"frame file {url} is missing") from None
+        except OSError as exc:
+            raise FrameReadError(f"frame file {url} cannot be fetched ({exc})") from None
+        local = os.path.join(self._tmp, name)
+        with open(local, "wb") as f:
+            f.write(data)
+        try:
+            return self._load(local)
+        except FrameReadError as exc:
+            raise FrameReadError(str(exc).replace(local, url)) from None
+        finally:
+            os.unlink(local)
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)

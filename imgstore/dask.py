@@ -1,0 +1,374 @@
+"""Stores as lazy Dask arrays (and xarray DataArrays), computed where the frames are needed.
+
+``to_dask(store)`` is an array of shape ``(frame_count, h, w[, 3])`` whose axis 0 is the frame
+index. Each task of its graph holds only plain values (chunk file paths, frame ranges, the store's
+format, shape and dtype): it opens the chunk files it reads, reads its frames in order and closes
+them, so graphs pickle and run on any scheduler, ``dask.distributed`` included. Frame numbers and
+times are ``frame_metadata(store)`` (numpy arrays along axis 0) and the coordinates of
+``to_xarray(store)``.
+
+Task boundaries: one task per store chunk by default. With ``frames_per_task``, tasks hold about
+that many frames and may span chunks; in video stores each boundary moves to the nearest keyframe
+(or chunk start), so that no task decodes frames only to throw them away. Keyframe positions come
+from demuxing each chunk that a boundary falls inside, once, without decoding (a small part of the
+cost of decoding it; the same demux a reader does on first access, cached per process).
+
+dask (and xarray, for ``to_xarray``) are optional: ``pip install 'imgstore[dask]'``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import codecs
+from ._fs import filesystem_for
+from ._sensor import decoder_for
+from ._store import _ImgStore
+from .codecs.video import VideoCodec
+from .errors import FrameReadError, ImgStoreError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import dask.array
+    import xarray
+
+__all__ = ["frame_metadata", "to_dask", "to_xarray"]
+
+log = logging.getLogger(__name__)
+
+#: xarray dimension names of an array of grey / colour frames
+GREY_DIMS = ("frame", "y", "x")
+COLOR_DIMS = ("frame", "y", "x", "channel")
+#: colour frames are stored (and read) in OpenCV's order
+CHANNELS = ("blue", "green", "red")
+#: tasks whose frames take more memory than this get a warning (a worker holds a task's frames at once)
+LARGE_TASK_BYTES = 1 << 30
+
+
+# ------------------------------------------------------------------------------------------------
+# what a task reads: plain, picklable values
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FrameSource:
+    """How to read frames of one store without opening the store: its format, layout and pixels."""
+
+    store: str
+    store_class: str
+    format: str
+    backend: Optional[str]
+    stored_shape: Tuple[int, ...]
+    dtype: str
+    #: sensor encoding converted to colour on reading; None when frames are returned as stored
+    encoding: Optional[str]
+    #: for a store at a URL: fsspec's storage options, as JSON (plain text travels to any worker)
+    storage_options_json: str = "{}"
+
+    @property
+    def frame_shape(self) -> Tuple[int, ...]:
+        """Shape of one frame as read (colour when a sensor encoding is decoded)."""
+        if self.encoding:
+            return (self.stored_shape[0], self.stored_shape[1], 3)
+        return tuple(self.stored_shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkRun:
+    """Frames ``start`` to ``stop`` (exclusive, positions within the chunk) of one chunk file."""
+
+    path: str
+    #: how many frames the chunk's index lists (readers refuse frames a cut file cannot place)
+    chunk_frames: int
+    start: int
+    stop: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadFrames:
+    """One task: consecutive frames of a store, possibly across chunks, as one numpy array.
+
+    Calling it opens each chunk file, reads its frames in order (sequential decoding, no seek
+    after the first frame) and closes it again, whatever happens.
+    """
+
+    source: FrameSource
+    runs: Tuple[ChunkRun, ...]
+
+    @property
+    def frame_count(self) -> int:
+        return sum(run.stop - run.start for run in self.runs)
+
+    def __call__(self) -> np.ndarray:
+        source = self.source
+        codec = codecs.get_reader_codec(source.format, source.store_class, backend=source.backend)
+        decode = decoder_for(source.encoding)
+        fs = filesystem_for(source.store, json.loads(source.storage_options_json))
+        out = np.empty((self.frame_count, *source.frame_shape), dtype=source.dtype)
+        filled = 0
+        for run in self.runs:
+            if fs.remote:  # each task fetches only the byte ranges of its own frames
+                reader = codec.open_remote_reader(run.path, source.stored_shape, source.dtype, run.chunk_frames, fs)
+            else:
+                reader = codec.open_reader(run.path, source.stored_shape, source.dtype, run.chunk_frames)
+            try:
+                for frame_idx in range(run.start, run.stop):
+                    img = decode(reader.read(frame_idx))
+                    if img.shape != out.shape[1:]:
+                        raise FrameReadError(
+                            f"{run.path}: frame {frame_idx} has shape {img.shape}, "
+                            f"store {source.store} holds {out.shape[1:]}"
+                        )
+                    out[filled] = img
+                    filled += 1
+            finally:
+                reader.close()
+        return out
+
+
+# ------------------------------------------------------------------------------------------------
+# public functions
+# ------------------------------------------------------------------------------------------------
+def to_dask(store_or_path: Any, frames_per_task: Optional[int] = None) -> dask.array.Array:
+    """A lazy array ``(frame_count, h, w[, 3])`` of a store's frames, in store order, in its dtype.
+
+    ``store_or_path`` is a store opened for reading or a path ``new_for_filename`` opens (and
+    that is closed again). One task per store chunk, or with ``frames_per_task`` about that many
+    frames per task, aligned to keyframes in video stores. Axis 0 is the frame index:
+    ``frame_metadata`` gives the frame numbers and times along it.
+    """
+    da = _import_dask_array()
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    with _opened(store_or_path) as store:
+        source = _frame_source(store)
+        tasks = _plan_tasks(store, source, _check_frames_per_task(frames_per_task))
+    ndim = 1 + len(source.frame_shape)
+    if not tasks:
+        return da.from_array(np.empty((0, *source.frame_shape), dtype=source.dtype), chunks=-1)
+    _warn_if_large(source, tasks)
+    name = "imgstore-frames-" + tokenize(source, tasks)
+    trailing = (0,) * (ndim - 1)
+    layer = {(name, i, *trailing): (task,) for i, task in enumerate(tasks)}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+    chunks = (tuple(task.frame_count for task in tasks), *((n,) for n in source.frame_shape))
+    meta = np.empty((0,) * ndim, dtype=source.dtype)
+    return da.Array(graph, name, chunks, meta=meta)
+
+
+def frame_metadata(store_or_path: Any) -> Dict[str, np.ndarray]:
+    """``{'frame_number': int64 array, 'frame_time': float64 array}`` along axis 0 of ``to_dask``.
+
+    The same values as ``store.get_frame_metadata()``, as numpy arrays (times are seconds since
+    the epoch, UTC; NaN for a frame without a time).
+    """
+    with _opened(store_or_path) as store:
+        table = store._table
+        return {"frame_number": table.frame_number.copy(), "frame_time": table.frame_time.copy()}
+
+
+def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarray.DataArray:
+    """The lazy frames as an ``xarray.DataArray`` with the frame numbers and times as coordinates.
+
+    Dimensions ``('frame', 'y', 'x')``, plus ``'channel'`` (``blue, green, red``) for colour;
+    coordinates ``frame_number`` and ``frame_time`` along ``frame``
+    (``.set_xindex('frame_number')`` makes ``.sel(frame_number=...)`` work). Needs xarray.
+    """
+    try:
+        import xarray as xr
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"imgstore.dask.to_xarray needs the xarray package: pip install xarray ({exc})"
+        ) from None
+    with _opened(store_or_path) as store:
+        array = to_dask(store, frames_per_task=frames_per_task)
+        md = frame_metadata(store)
+        attrs = {"store": _absolute(store.filename), "format": store._smd.format}
+    color = array.ndim == 4
+    coords: Dict[str, Any] = {"frame_number": ("frame", md["frame_number"]), "frame_time": ("frame", md["frame_time"])}
+    if color:
+        coords["channel"] = list(CHANNELS)
+    return xr.DataArray(array, dims=COLOR_DIMS if color else GREY_DIMS, coords=coords, name="frames", attrs=attrs)
+
+
+# ------------------------------------------------------------------------------------------------
+# planning
+# ------------------------------------------------------------------------------------------------
+def _warn_if_large(source: FrameSource, tasks: Sequence[ReadFrames]) -> None:
+    frames = max(task.frame_count for task in tasks)
+    nbytes = frames * int(np.prod(source.frame_shape)) * np.dtype(source.dtype).itemsize
+    if nbytes > LARGE_TASK_BYTES:
+        log.warning(
+            "%s: tasks of up to %d frames (%.1f GB each in memory); pass frames_per_task for smaller ones",
+            source.store,
+            frames,
+            nbytes / 1e9,
+        )
+
+
+def _import_dask_array() -> Any:
+    try:
+        import dask.array as da
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"imgstore.dask needs the dask package: pip install 'imgstore[dask]' ({exc})"
+        ) from None
+    return da
+
+
+@contextlib.contextmanager
+def _opened(store_or_path: Any) -> Iterator[_ImgStore]:
+    """The store itself (left open), or the store at a path (closed afterwards)."""
+    if isinstance(store_or_path, _ImgStore):
+        if store_or_path.mode != "r":
+            raise ImgStoreError(
+                f"store {store_or_path.filename} is open for writing: close it and open it for reading"
+            )
+        yield store_or_path
+        return
+    from ._factory import new_for_filename
+
+    store = new_for_filename(store_or_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _check_frames_per_task(frames_per_task: Any) -> Optional[int]:
+    if frames_per_task is None:
+        return None
+    if isinstance(frames_per_task, bool) or not isinstance(frames_per_task, (int, np.integer)) or frames_per_task < 1:
+        raise ImgStoreError(f"frames_per_task must be a positive integer or None, got {frames_per_task!r}")
+    return int(frames_per_task)
+
+
+def _absolute(path: str) -> str:
+    """Local paths made absolute (workers may run elsewhere); URLs as they are."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _frame_source(store: _ImgStore) -> FrameSource:
+    smd = store._smd
+    decoding = store._decode_image is not decoder_for(None)
+    return FrameSource(
+        store=_absolute(store.filename),
+        store_class=type(store).__name__,
+        format=smd.format,
+        backend=getattr(store, "_backend", None),
+        stored_shape=tuple(int(n) for n in smd.imgshape),
+        dtype=np.dtype(smd.imgdtype).name,
+        encoding=smd.encoding if decoding else None,
+        storage_options_json=json.dumps(store._storage_options, sort_keys=True),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Chunk:
+    """A non-empty store chunk: its file and where its frames lie in the store."""
+
+    path: str
+    start: int
+    stop: int
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+
+def _store_chunks(store: _ImgStore) -> List[_Chunk]:
+    table = store._table
+    chunks = []
+    for chunk_n, start, stop in zip(table.chunk_ids, table.chunk_starts[:-1], table.chunk_starts[1:]):
+        if stop > start:
+            chunks.append(_Chunk(_absolute(store._chunk_path(int(chunk_n))), int(start), int(stop)))
+    return chunks
+
+
+def _plan_tasks(store: _ImgStore, source: FrameSource, frames_per_task: Optional[int]) -> List[ReadFrames]:
+    chunks = _store_chunks(store)
+    if not chunks:
+        return []
+    total = chunks[-1].stop
+    if frames_per_task is None:
+        boundaries = [c.start for c in chunks] + [total]
+    else:
+        every_frame_independent = not isinstance(store._codec, VideoCodec)
+        boundaries = _task_boundaries(chunks, frames_per_task, every_frame_independent)
+    starts = [c.start for c in chunks]
+    return [ReadFrames(source, _runs(chunks, starts, lo, hi)) for lo, hi in zip(boundaries[:-1], boundaries[1:])]
+
+
+def _task_boundaries(chunks: Sequence[_Chunk], frames_per_task: int, every_frame_independent: bool) -> List[int]:
+    """Task starts (and the end) near multiples of ``frames_per_task``, moved to places reading can start.
+
+    Reading can start without wasted work at any frame of an image store, and at chunk starts and
+    keyframes of a video store. Each nominal boundary moves to the nearest such place (the earlier
+    one on a tie); boundaries that meet merge, so a task never holds less than a GOP.
+    """
+    total = chunks[-1].stop
+    starts = [c.start for c in chunks]
+    keyframe_cache: Dict[int, Optional[List[int]]] = {}
+    boundaries = {0, total}
+    for nominal in range(frames_per_task, total, frames_per_task):
+        pos = bisect.bisect_right(starts, nominal) - 1
+        chunk = chunks[pos]
+        if nominal == chunk.start or every_frame_independent:
+            boundaries.add(nominal)
+            continue
+        if pos not in keyframe_cache:
+            keyframe_cache[pos] = _keyframe_positions(chunk)
+        keyframes = keyframe_cache[pos]
+        if keyframes is None:  # the chunk cannot tell: a fixed number of frames
+            boundaries.add(nominal)
+            continue
+        candidates = [chunk.start + k for k in keyframes] + [chunk.stop]
+        boundaries.add(_nearest(candidates, nominal))
+    return sorted(boundaries)
+
+
+def _nearest(sorted_values: Sequence[int], value: int) -> int:
+    """The value nearest ``value`` (the smaller one on a tie)."""
+    i = bisect.bisect_left(sorted_values, value)
+    below = sorted_values[i - 1] if i > 0 else None
+    above = sorted_values[i] if i < len(sorted_values) else None
+    if above is None or (below is not None and value - below <= above - value):
+        return below
+    return above
+
+
+def _keyframe_positions(chunk: _Chunk) -> Optional[List[int]]:
+    """Positions (within the chunk, in presentation order) of the chunk's keyframes, or None.
+
+    From the chunk's packet index: one demux without decoding, cached per file version. None
+    when the file cannot be demuxed here (a reader would then say what is wrong).
+    """
+    from .codecs.video_av import packet_index  # PyAV: imported only for video stores
+
+    if "://" in chunk.path:  # a URL: aligning would fetch the whole chunk; tasks keep fixed sizes
+        return None
+    try:
+        index = packet_index(chunk.path)
+    except Exception as exc:  # any demux failure only costs alignment; reading reports it properly
+        log.info("keyframes of %s unknown (%s): tasks there hold a fixed number of frames", chunk.path, exc)
+        return None
+    rank = {pts: position for position, pts in enumerate(index.pts)}
+    return sorted(rank[pts] for pts in index.keyframes if pts in rank and rank[pts] < chunk.frames)
+
+
+def _runs(chunks: Sequence[_Chunk], starts: Sequence[int], lo: int, hi: int) -> Tuple[ChunkRun, ...]:
+    """The runs of chunk frames that store positions ``lo`` to ``hi`` (exclusive) cover."""
+    runs = []
+    for chunk in chunks[bisect.bisect_right(starts, lo) - 1 :]:
+        if chunk.start >= hi:
+            break
+        start, stop = max(lo, chunk.start), min(hi, chunk.stop)
+        if stop > start:
+            runs.append(ChunkRun(chunk.path, chunk.frames, start - chunk.start, stop - chunk.start))
+    return tuple(runs)

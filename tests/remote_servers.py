@@ -1,0 +1,127 @@
+"""Real servers on loopback for the URL-store tests: HTTP with Range requests, and S3 (moto).
+
+The HTTP server serves a directory (with the directory listings fsspec reads) and counts every
+request and every byte of file content it sends, so a test can show what a read fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, Iterator, List
+
+import pytest
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class Traffic:
+    """What the server sent: one entry per request, and the file bytes of each."""
+
+    requests: List[str] = field(default_factory=list)
+    sent: Dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, path: str, nbytes: int) -> None:
+        with self.lock:
+            self.requests.append(path)
+            self.sent[path] = self.sent.get(path, 0) + nbytes
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.sent.clear()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sent.values())
+
+
+class RangeRequestHandler(SimpleHTTPRequestHandler):
+    """SimpleHTTPRequestHandler plus ``Range: bytes=a-b`` (206 Partial Content), quietly."""
+
+    traffic: Traffic
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def do_HEAD(self) -> None:
+        self.traffic.record(self.path, 0)
+        super().do_HEAD()
+
+    def do_GET(self) -> None:
+        path = self.translate_path(self.path)
+        match = _RANGE.match(self.headers.get("Range", "").strip())
+        if not match or not os.path.isfile(path):  # a whole file, a listing, or a 404
+            self.traffic.record(self.path, os.path.getsize(path) if os.path.isfile(path) else 0)
+            return super().do_GET()
+        size = os.path.getsize(path)
+        start_text, end_text = match.groups()
+        if start_text:
+            start, end = int(start_text), min(int(end_text) if end_text else size - 1, size - 1)
+        else:  # the last N bytes
+            start, end = max(0, size - int(end_text)), size - 1
+        if start >= size or start > end:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.end_headers()
+            return
+        length = end - start + 1
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(start)
+            self.wfile.write(f.read(length))
+        self.traffic.record(self.path, length)
+
+
+class Server(ThreadingHTTPServer):
+    """Threads per request, and a listen queue deep enough for a client's concurrent requests."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """``(root directory, base URL, traffic)`` of a Range-capable HTTP server on loopback."""
+    root = tmp_path_factory.mktemp("www")
+    traffic = Traffic()
+    handler = type("Handler", (RangeRequestHandler,), {"traffic": traffic})
+    server = Server(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}", traffic
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[dict]:
+    """Storage options for an S3-compatible server (moto) on loopback, with bucket ``recordings``."""
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://{host}:{port}"}}
+    fs = s3fs.S3FileSystem(**options)
+    fs.mkdir("recordings")
+    try:
+        yield options
+    finally:
+        server.stop()
