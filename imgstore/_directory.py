@@ -34,6 +34,12 @@ class DirectoryImgStore(_ImgStore):
     def _chunk_numbers_on_disk(self) -> List[int]:
         return _chunk_numbers_in([e.name for e in self._fs.listdir(self._basedir) if e.is_dir])
 
+    def _chunk_is_empty(self, chunk_n: int) -> bool:
+        try:
+            return not os.listdir(self._chunk_path(chunk_n))
+        except OSError:
+            return False
+
     def _prepare_chunk(self, chunk_n: int) -> None:
         # created at once (as upstream): the folder also holds the chunk's index and extra data
         os.mkdir(self._chunk_path(chunk_n))

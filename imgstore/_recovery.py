@@ -80,7 +80,13 @@ def readable_prefix(codec: codecs.ChunkCodec, chunk_path: str, imgshape: Tuple[i
 
 def recover_chunk(chunk_n: int, journal: str, codec: codecs.ChunkCodec, chunk_path: str,
                   imgshape: Tuple[int, ...], imgdtype: str) -> Optional[RecoveredChunk]:
-    """The readable frames of an unfinished chunk, or None when its journal is not one."""
+    """The readable frames of an unfinished chunk, or None when its journal is not one.
+
+    A chunk without a journal at all was made by a writer that died before it wrote anything
+    there: it holds no frames.
+    """
+    if not os.path.exists(journal):
+        return RecoveredChunk(chunk_n, np.zeros(0, np.int64), np.zeros(0, np.float64), 0, False)
     try:
         contents = read_journal(journal)
     except ChunkIndexError as exc:

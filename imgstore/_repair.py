@@ -87,7 +87,8 @@ def repair_store(path: str) -> RepairReport:
         for chunk in store._recover_unfinished():
             base = store._chunk_index_base(chunk.chunk_n)
             save_chunk_index(base, chunk.frame_number, chunk.frame_time, extra=store._smd.to_dict())
-            os.unlink(journal_path(base))
+            if os.path.exists(journal_path(base)):
+                os.unlink(journal_path(base))
             report.chunks_indexed.append(chunk.chunk_n)
             report.frames_recovered += len(chunk.frame_number)
             report.frames_lost += chunk.lost

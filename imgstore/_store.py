@@ -170,6 +170,7 @@ class _ImgStore:
     def _unfinished_chunks(self) -> List[int]:
         """Chunks being written, or whose writer died: a journal but no index file yet.
 
+        Also a chunk the writer had only just made room for (an empty folder) when it died.
         A store at a URL is read as it was uploaded: finished (or repaired) chunks only, which
         spares a request per chunk.
         """
@@ -178,9 +179,16 @@ class _ImgStore:
         unfinished = []
         for chunk_n in self._chunk_numbers_on_disk():
             base = self._chunk_index_base(chunk_n)
-            if self._fs.exists(journal_path(base)) and not self._has_index_file(base):
+            if self._fs.exists(journal_path(base)):
+                if not self._has_index_file(base):
+                    unfinished.append(chunk_n)
+            elif self._chunk_is_empty(chunk_n) and not self._has_index_file(base):
                 unfinished.append(chunk_n)
         return unfinished
+
+    def _chunk_is_empty(self, chunk_n: int) -> bool:
+        """Layout hook: whether a chunk holds nothing at all (no frames, no index, no journal)."""
+        return False
 
     def _remove_chunk_data(self, chunk_n: int) -> None:
         """Delete a chunk's frames (used by ``empty``)."""
@@ -639,8 +647,10 @@ class _ImgStore:
 
         self._chunk_frame_numbers.append(number)
         self._chunk_frame_times.append(time)
-        self._written_min = float(np.nanmin((number, self._written_min)))
-        self._written_max = float(np.nanmax((number, self._written_max)))
+        if not number >= self._written_min:  # (NaN before the first frame: comparisons are False)
+            self._written_min = float(number)
+        if not number <= self._written_max:
+            self._written_max = float(number)
         if self._frame_n == 0:
             self._written_t0 = time
         self._written_tn = time

@@ -18,8 +18,9 @@ from imgstore.errors import UnsupportedFormatError
 from framecodes import decode_grid, make_grid_frame
 
 T0 = 1_600_000_000.0
-ODD_GREY = (37, 53)
-ODD_COLOR = (37, 53, 3)
+# odd, and wide enough for every encoder (libx265 needs 64 pixels)
+ODD_GREY = (37, 67)
+ODD_COLOR = (37, 67, 3)
 
 
 def _plain_formats() -> list[str]:

@@ -106,7 +106,7 @@ class _EncoderPool:
                 return
             frame_idx, path, img = task
             try:
-                _save_or_raise(self._save, path, img)
+                _save_or_raise(self._save, path, img, atomic=True)
             except Exception as exc:  # handed to the writing thread, which raises it
                 self._errors.append((frame_idx, exc))
             finally:
@@ -153,18 +153,22 @@ def _drain_live_pools() -> None:
         pool.drain()
 
 
-def _save_or_raise(save: SaveFn, path: str, img: np.ndarray) -> None:
+def _save_or_raise(save: SaveFn, path: str, img: np.ndarray, atomic: bool = False) -> None:
     """Write one frame file; any failure becomes a ``StoreWriteError`` naming the file.
 
-    The frame is written under a hidden name and renamed when complete, so a frame file that
-    exists is whole: a writer killed mid-frame leaves no truncated image that a decoder would
-    still half-read (libjpeg does), and recovery after a crash never serves one.
+    ``atomic`` (frames written on encoder threads, whose numbers are journaled before their files
+    are done): the frame is written under a hidden name and renamed when complete, so a frame
+    file that exists is whole. A writer killed mid-frame then leaves no truncated image that a
+    decoder would still half-read (libjpeg does). Frames written before ``add_image`` returns
+    need no rename: the journal lists them only once they are whole.
     """
     folder, name = os.path.split(path)
-    partial = os.path.join(folder, "." + name)  # same extension: OpenCV picks the encoder by it
+    # the hidden name keeps the extension: OpenCV picks the encoder by it
+    partial = os.path.join(folder, "." + name) if atomic else path
     try:
         save(partial, img)
-        os.replace(partial, path)
+        if atomic:
+            os.replace(partial, path)
     except StoreWriteError:
         raise
     except (OSError, cv2.error) as exc:

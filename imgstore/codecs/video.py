@@ -43,6 +43,8 @@ class VideoFormat:
     settings: Tuple[str, ...] = ("gop", "threads", "pix_fmt")
     #: OpenCV ``VideoWriter`` four-character code (None: no OpenCV equivalent)
     fourcc: Optional[str] = None
+    #: narrowest frame the encoder handles (libx265 corrupts memory below one 64-pixel CTU)
+    min_width: int = 2
 
     @property
     def dtypes(self) -> Tuple[str, ...]:
@@ -165,6 +167,7 @@ HEVC_MP4 = VideoFormat(
     allowed_pix_fmts=("yuv420p", "yuv444p", "gray"),
     defaults={"crf": 24, "preset": "veryfast", "gop": 50, "threads": 0},
     settings=("crf", "preset", "gop", "bframes", "pix_fmt", "threads"),
+    min_width=64,
 )
 AV1_MKV = VideoFormat(
     name="av1/mkv",
@@ -217,3 +220,11 @@ class VideoCodec(ChunkCodec):
 
     def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
         return even_shape(imgshape)
+
+    def check_image_type(self, imgshape: Tuple[int, ...], imgdtype: str) -> None:
+        super().check_image_type(imgshape, imgdtype)
+        if len(imgshape) >= 2 and imgshape[1] < self.format.min_width:
+            raise UnsupportedFormatError(
+                f"format '{self.name}' needs frames at least {self.format.min_width} pixels wide "
+                f"(got {imgshape[1]}): its encoder fails on narrower ones; choose another format"
+            )
