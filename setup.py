@@ -35,7 +35,7 @@ setup(
         # lazy arrays over stores, computed on a local or distributed cluster
         "dask": ["dask[array]>=2023.1", "distributed>=2023.1"],
         # stores read over HTTP(S), S3 and any other fsspec URL
-        "remote": ["fsspec>=2023.1", "aiohttp", "s3fs"],
+        "remote": ["fsspec>=2023.1", "aiohttp", "s3fs>=2024.1"],
         # the documentation site
         "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
         "test": [
@@ -51,7 +51,7 @@ setup(
             "xarray",
             "fsspec>=2023.1",
             "aiohttp",
-            "s3fs",
+            "s3fs>=2024.1",
             "moto[server]",
             "mkdocs>=1.5",
             "mkdocs-material>=9",
