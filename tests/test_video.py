@@ -502,7 +502,11 @@ def test_odd_sizes_are_cropped_to_even(tmp_path, fmt, shape):
         twin = _write_store(tmp_path / "even", fmt, even, 6, 4, frames=crops, **single)
         expected = [img for img, _ in _read_all(twin)]
     for i, ((img, _), exp) in enumerate(zip(read, expected)):
-        assert np.array_equal(img, exp), f"frame {i} is not the top-left crop"
+        if fmt == "hevc/mp4":  # x265 is not bit-deterministic (twins differ by <7 levels; a 1-pixel shift: ~18)
+            difference = np.abs(img.astype(int) - exp.astype(int)).mean()
+            assert difference < 10, f"frame {i} is not the top-left crop (mean difference {difference:.1f})"
+        else:
+            assert np.array_equal(img, exp), f"frame {i} is not the top-left crop"
 
 
 # ----------------------------------------------------------------------------------------------
