@@ -16,7 +16,7 @@ import os
 import struct
 import time as timelib
 import uuid as uuidlib
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -157,10 +157,10 @@ class _ImgStore:
         """Chunk numbers present in the store directory, ascending (indexed or not)."""
         raise NotImplementedError
 
-    def _indexed_chunks(self) -> List[Tuple[int, str]]:
+    def _indexed_chunks(self, unfinished: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
         """``(chunk_n, index path without extension)`` of the finished chunks whose frames can be read."""
-        unfinished = set(self._unfinished_chunks())
-        return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk() if n not in unfinished]
+        skip = set(self._unfinished_chunks() if unfinished is None else unfinished)
+        return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk() if n not in skip]
 
     def _has_index_file(self, base: str) -> bool:
         if not self._fs.remote:
@@ -763,21 +763,22 @@ class _ImgStore:
         With ``report``, says (once, when a store is opened) what was recovered and whether a
         writer is still at work or died without closing the store.
         """
-        finished = self._indexed_chunks()
+        unfinished = self._unfinished_chunks()  # looked for once: a stat per chunk
+        finished = self._indexed_chunks(unfinished)
         if self._fs.remote:
             index = load_remote_index(self._fs, finished)
         else:
             index = load_index(self._basedir, finished)  # through the store's index cache (see _indexcache)
         self._finished_chunks = tuple(n for n, _ in finished)
-        recovered = self._recover_unfinished()
+        recovered = self._recover_unfinished(unfinished)
         self._recovered_chunks = tuple(c.chunk_n for c in recovered)
         if report:
             self._report_recovery(recovered)
         return merged_index(index, [self._recovered_arrays(c) for c in recovered])
 
-    def _recover_unfinished(self) -> List[RecoveredChunk]:
+    def _recover_unfinished(self, unfinished: Optional[Sequence[int]] = None) -> List[RecoveredChunk]:
         recovered = []
-        for chunk_n in self._unfinished_chunks():
+        for chunk_n in self._unfinished_chunks() if unfinished is None else unfinished:
             chunk = self._recover_chunk(chunk_n)
             if chunk is not None:
                 recovered.append(chunk)
@@ -834,8 +835,10 @@ class _ImgStore:
         """
         self._require_mode("r", "refresh")
         before = self._table.frame_count
-        finished = [(n, base) for n, base in self._indexed_chunks() if n not in set(self._finished_chunks)]
-        recovered = self._recover_unfinished()
+        unfinished = self._unfinished_chunks()
+        known = set(self._finished_chunks)
+        finished = [(n, base) for n, base in self._indexed_chunks(unfinished) if n not in known]
+        recovered = self._recover_unfinished(unfinished)
         index = self._index
         if finished:
             new = self._load_finished_index(finished)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -112,9 +112,9 @@ class VideoImgStore(_ImgStore):
         suffixes = (self._extension, *INDEX_EXTENSIONS, *EXTRA_DATA_FILE_EXTENSIONS, JOURNAL_EXTENSION)
         return sorted({n for suffix in suffixes for n in _chunk_numbers_in(names, suffix)})
 
-    def _indexed_chunks(self) -> List[Tuple[int, str]]:
+    def _indexed_chunks(self, unfinished: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
         chunks = []
-        unfinished = set(self._unfinished_chunks())
+        unfinished = set(self._unfinished_chunks() if unfinished is None else unfinished)
         for chunk_n in self._chunk_numbers_on_disk():
             if chunk_n in unfinished:
                 continue
