@@ -769,7 +769,9 @@ class _ImgStore:
             index = load_remote_index(self._fs, finished)
         else:
             index = load_index(self._basedir, finished)  # through the store's index cache (see _indexcache)
-        self._finished_chunks = tuple(n for n, _ in finished)
+        # only chunks whose frames were loaded count as known: a chunk listed between a writer
+        # making it and journaling it, or whose index failed to load, is looked at again
+        self._finished_chunks = tuple(index.chunks)
         recovered = self._recover_unfinished(unfinished)
         self._recovered_chunks = tuple(c.chunk_n for c in recovered)
         if report:
@@ -849,7 +851,8 @@ class _ImgStore:
             [self._recovered_arrays(c) for c in recovered],
             drop=set(self._recovered_chunks) - {n for n, _ in finished},
         )
-        self._finished_chunks = tuple(sorted({*self._finished_chunks, *(n for n, _ in finished)}))
+        loaded = new.chunks if finished else ()
+        self._finished_chunks = tuple(sorted({*self._finished_chunks, *loaded}))
         self._recovered_chunks = tuple(c.chunk_n for c in recovered)
         if index is not self._index:
             reader_chunk = self._reader_chunk
