@@ -16,7 +16,7 @@ import os
 import struct
 import time as timelib
 import uuid as uuidlib
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -161,6 +161,12 @@ class _ImgStore:
         """``(chunk_n, index path without extension)`` of the finished chunks whose frames can be read."""
         skip = set(self._unfinished_chunks() if unfinished is None else unfinished)
         return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk() if n not in skip]
+
+    def _scan_chunks(self) -> Tuple[List[int], List[Tuple[int, str]]]:
+        """``(unfinished chunks, finished chunks with their index path without extension)``, as
+        ``_unfinished_chunks`` and ``_indexed_chunks`` give them, from one look at the store."""
+        unfinished = self._unfinished_chunks()
+        return unfinished, self._indexed_chunks(unfinished)
 
     def _has_index_file(self, base: str) -> bool:
         if not self._fs.remote:
@@ -763,8 +769,7 @@ class _ImgStore:
         With ``report``, says (once, when a store is opened) what was recovered and whether a
         writer is still at work or died without closing the store.
         """
-        unfinished = self._unfinished_chunks()  # looked for once: a stat per chunk
-        finished = self._indexed_chunks(unfinished)
+        unfinished, finished = self._scan_chunks()
         if self._fs.remote:
             index = load_remote_index(self._fs, finished)
         else:
@@ -837,9 +842,9 @@ class _ImgStore:
         """
         self._require_mode("r", "refresh")
         before = self._table.frame_count
-        unfinished = self._unfinished_chunks()
+        unfinished, finished = self._scan_chunks()
         known = set(self._finished_chunks)
-        finished = [(n, base) for n, base in self._indexed_chunks(unfinished) if n not in known]
+        finished = [(n, base) for n, base in finished if n not in known]
         recovered = self._recover_unfinished(unfinished)
         index = self._index
         if finished:
@@ -1144,6 +1149,23 @@ def _parse_dtype(imgdtype: Any) -> str:
 
 def _known_encoding(encoding: str) -> bool:
     return encoding in ENCODING_TO_CV2
+
+
+def chunk_files_in(names: Iterable[str], suffixes: Iterable[str]) -> Dict[int, Set[str]]:
+    """``{chunk number: the suffixes its files carry}`` from directory entries ``NNNNNN<suffix>``.
+
+    One pass over the names (a week-long video store lists 3,000 files or more).
+    """
+    wanted = set(suffixes)
+    files: Dict[int, Set[str]] = {}
+    for name in names:
+        stem, dot, rest = name.partition(".")
+        if not dot or dot + rest not in wanted:
+            continue
+        n = parse_chunk_name(stem)
+        if n is not None:
+            files.setdefault(n, set()).add(dot + rest)
+    return files
 
 
 def _chunk_numbers_in(names: List[str], suffix: str = "") -> List[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from . import codecs
 from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index, save_chunk_index, validate_chunk_arrays
 from ._journal import JOURNAL_EXTENSION
 from ._paths import chunk_name
-from ._store import _chunk_numbers_in, _ImgStore
+from ._store import _ImgStore, chunk_files_in
 from .codecs.video import even_shape
 from .constants import EXTRA_DATA_FILE_EXTENSIONS
 from .errors import ChunkIndexError, ImgStoreError
@@ -105,12 +105,33 @@ class VideoImgStore(_ImgStore):
     def _chunk_index_base(self, chunk_n: int) -> str:
         return self._fs.join(self._basedir, chunk_name(chunk_n))
 
-    def _chunk_numbers_on_disk(self) -> List[int]:
-        # a chunk is any chunk-named file: its video, its index, or only its extra data (the empty
-        # chunk after a full one has no video file, but may hold extra data of the last frame)
-        names = [e.name for e in self._fs.listdir(self._basedir) if not e.is_dir]
+    def _chunk_files(self) -> Dict[int, Set[str]]:
+        """``{chunk number: suffixes of its files}``, from one listing of the store directory.
+
+        A chunk is any chunk-named file: its video, its index, its journal, or only its extra data
+        (the empty chunk after a full one has no video file, but may hold extra data of the last frame).
+        """
+        names = (e.name for e in self._fs.listdir(self._basedir) if not e.is_dir)
         suffixes = (self._extension, *INDEX_EXTENSIONS, *EXTRA_DATA_FILE_EXTENSIONS, JOURNAL_EXTENSION)
-        return sorted({n for suffix in suffixes for n in _chunk_numbers_in(names, suffix)})
+        return chunk_files_in(names, suffixes)
+
+    def _chunk_numbers_on_disk(self) -> List[int]:
+        return sorted(self._chunk_files())
+
+    def _scan_chunks(self) -> Tuple[List[int], List[Tuple[int, str]]]:
+        # what each chunk holds comes from the one listing, not from a stat per file
+        if self._fs.remote:
+            return super()._scan_chunks()
+        unfinished, finished = [], []
+        for chunk_n, suffixes in sorted(self._chunk_files().items()):
+            indexed = any(extension in suffixes for extension in INDEX_EXTENSIONS)
+            if JOURNAL_EXTENSION in suffixes and not indexed:
+                unfinished.append(chunk_n)
+            elif self._extension in suffixes:
+                finished.append((chunk_n, self._chunk_index_base(chunk_n)))
+            elif indexed:
+                self._warn_if_video_missing(chunk_n)
+        return unfinished, finished
 
     def _indexed_chunks(self, unfinished: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
         chunks = []
@@ -118,18 +139,23 @@ class VideoImgStore(_ImgStore):
         for chunk_n in self._chunk_numbers_on_disk():
             if chunk_n in unfinished:
                 continue
-            base = self._chunk_index_base(chunk_n)
             if self._fs.remote or self._fs.exists(self._chunk_path(chunk_n)):
                 # (at a URL, a listed chunk whose video is missing fails when its frames are read)
-                chunks.append((chunk_n, base))
-            elif find_chunk_index(base) and _has_frames(base):
-                log.warning(
-                    "skipping chunk %d of %s: its index lists frames but %s is missing",
-                    chunk_n,
-                    self._basedir,
-                    os.path.basename(self._chunk_path(chunk_n)),
-                )
+                chunks.append((chunk_n, self._chunk_index_base(chunk_n)))
+            else:
+                self._warn_if_video_missing(chunk_n)
         return chunks
+
+    def _warn_if_video_missing(self, chunk_n: int) -> None:
+        """A chunk without its video is skipped; say so when its index lists frames."""
+        base = self._chunk_index_base(chunk_n)
+        if find_chunk_index(base) and _has_frames(base):
+            log.warning(
+                "skipping chunk %d of %s: its index lists frames but %s is missing",
+                chunk_n,
+                self._basedir,
+                os.path.basename(self._chunk_path(chunk_n)),
+            )
 
     def _remove_chunk_data(self, chunk_n: int) -> None:
         path = self._chunk_path(chunk_n)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 import imgstore
+from imgstore._store import chunk_files_in
 from imgstore.errors import ImgStoreError, UnsupportedFormatError
 
 from framecodes import decode_grid, make_grid_frame
@@ -39,6 +40,26 @@ def test_chunk_index_without_its_video_is_skipped_with_a_warning(tmp_path, caplo
     assert reader.chunks == [1] and reader.get_frame_metadata()["frame_number"] == [5, 6, 7, 8, 9]
     assert "000000.mp4 is missing" in caplog.text
     assert decode_grid(reader.get_next_image()[0]) == 5
+
+
+def test_chunk_files_are_told_apart_by_their_suffix():
+    names = ["000000.mp4", "000000.npz", "000001.mp4", "000001.journal", "000002.extra_data.json",
+             "metadata.yaml", "000003.mp4.tmp", "x00004.mp4", "000005", ".imgstore-index-cache", "000006.npz"]
+    files = chunk_files_in(names, (".mp4", ".npz", ".yaml", ".extra_data.json", ".journal"))
+    assert files == {0: {".mp4", ".npz"}, 1: {".mp4", ".journal"}, 2: {".extra_data.json"}, 6: {".npz"}}
+
+
+def test_one_listing_tells_finished_unfinished_and_videoless_chunks(tmp_path, caplog):
+    store = _write(tmp_path / "s", n=12, chunksize=5)  # chunks 0 and 1 finished, 2 being written
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    unfinished, finished = reader._scan_chunks()
+    assert unfinished == [2] and [n for n, _ in finished] == [0, 1]
+    assert finished[0][1] == str(tmp_path / "s" / "000000")
+    store.close()
+    os.unlink(tmp_path / "s" / "000001.mp4")
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert reader._scan_chunks() == ([], [(0, str(tmp_path / "s" / "000000")), (2, str(tmp_path / "s" / "000002"))])
+    assert "000001.mp4 is missing" in caplog.text
 
 
 def test_inserted_chunks_do_not_shift_later_chunk_boundaries(tmp_path):
