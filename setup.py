@@ -26,6 +26,9 @@ setup(
         "tzlocal>=4.0",
         "av>=12",
         "tqdm>=4.60",
+        # ISA-L's deflate: PNG frames written 3-4x faster than with OpenCV (optional where it has no wheels)
+        "isal>=1.6; platform_machine == 'x86_64' or platform_machine == 'AMD64' or platform_machine == 'aarch64'"
+        " or platform_machine == 'arm64'",
         "tzdata; platform_system == 'Windows'",
     ],
     extras_require={

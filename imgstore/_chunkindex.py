@@ -9,7 +9,7 @@ import re
 import struct
 import zipfile
 import zlib
-from typing import Dict, Mapping, Optional, Tuple
+from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import yaml
@@ -47,13 +47,28 @@ def _load_npz(path: str) -> Dict[str, object]:
     fast = read_npz_frame_arrays(path)
     if fast is not None:
         return dict(zip(FRAME_MD, fast))
+    return _np_load(path, path)
+
+
+def _np_load(source: Union[str, BinaryIO], path: str) -> Dict[str, object]:
+    """The frame arrays of an npz file (a path or a file object) through np.load, never unpickling."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(source, allow_pickle=False) as npz:
             return {key: npz[key] for key in FRAME_MD if key in npz.files}
     except ValueError as exc:  # object arrays: numpy refuses to unpickle them
         raise ChunkIndexError(f"{path}: unsafe or unreadable index arrays ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ChunkIndexError(f"{path}: truncated or corrupt index ({exc})") from None
+
+
+def parse_chunk_index(data: bytes, path: str) -> ChunkArrays:
+    """``(frame_number, frame_time)`` from the bytes of an index file (``path`` names it and says which kind)."""
+    if path.endswith(".npz"):
+        fast = npz_frame_arrays(memoryview(data))
+        raw = dict(zip(FRAME_MD, fast)) if fast is not None else _np_load(io.BytesIO(data), path)
+    else:
+        raw = _parse_yaml(data, path)
+    return validate_chunk_arrays(raw.get("frame_number"), raw.get("frame_time"), path)
 
 
 # -- reading npz files without np.load -----------------------------------------------------------
@@ -187,14 +202,18 @@ def _stored_npy(data: memoryview, key: str, crc: int, size: int, offset: int, na
 
 
 def _load_yaml(path: str) -> Dict[str, object]:
+    with open(path, "rb") as f:
+        return _parse_yaml(f, path)
+
+
+def _parse_yaml(data: Union[bytes, BinaryIO], path: str) -> Dict[str, object]:
     try:
-        with open(path, "rb") as f:
-            data = yaml.safe_load(f)
+        raw = yaml.safe_load(data)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ChunkIndexError(f"{path}: not a valid YAML index ({exc})") from None
-    if not isinstance(data, dict):
+    if not isinstance(raw, dict):
         raise ChunkIndexError(f"{path}: expected a mapping with {' and '.join(FRAME_MD)}")
-    return data
+    return raw
 
 
 def validate_chunk_arrays(frame_number: object, frame_time: object, path: str) -> ChunkArrays:

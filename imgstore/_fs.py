@@ -184,6 +184,19 @@ class RemoteFileSystem(LocalFileSystem):
 LOCAL = LocalFileSystem()
 
 
+#: flags of a file written with os.write, created or emptied (binary on Windows too)
+WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` with as few system calls as the OS allows, no user-space buffer:
+    once this returns, a crash of the process loses none of it."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
 def filesystem_for(store_dir: str, storage_options: Optional[Dict[str, Any]] = None) -> LocalFileSystem:
     """The file system a store directory lives on (``storage_options`` go to fsspec for URLs)."""
     return RemoteFileSystem(store_dir, storage_options) if is_url(store_dir) else LOCAL

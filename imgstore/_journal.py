@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._fs import WRITE_FLAGS, write_all
 from .errors import ChunkIndexError
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,16 @@ class ChunkJournal:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self._fd = os.open(path, WRITE_FLAGS | os.O_APPEND, 0o644)
         try:
-            _write_all(self._fd, MAGIC)
+            write_all(self._fd, MAGIC)
         except BaseException:
             os.close(self._fd)
             raise
 
     def append(self, frame_number: int, frame_time: float) -> None:
         payload = _PAYLOAD.pack(frame_number, frame_time)
-        _write_all(self._fd, payload + struct.pack("<I", zlib.crc32(payload)))
+        write_all(self._fd, payload + struct.pack("<I", zlib.crc32(payload)))
 
     def sync(self) -> None:
         """Make the records written so far durable against a power cut, not only a crash."""
@@ -77,13 +78,6 @@ class ChunkJournal:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def journal_path(index_base: str) -> str:

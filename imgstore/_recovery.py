@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import codecs
+from ._chunkindex import save_chunk_index
 from ._frameindex import FrameTable
-from ._journal import read_journal
+from ._journal import journal_path, read_journal
 from .errors import ChunkIndexError, FrameReadError
 from .index import ImgStoreIndex
 
@@ -96,6 +97,19 @@ def recover_chunk(chunk_n: int, journal: str, codec: codecs.ChunkCodec, chunk_pa
     n = readable_prefix(codec, chunk_path, imgshape, imgdtype, journaled) if journaled else 0
     return RecoveredChunk(chunk_n, contents.frame_number[:n], contents.frame_time[:n], journaled,
                           contents.damaged_tail)
+
+
+def write_recovered_index(index_base: str, chunk: RecoveredChunk, store_metadata: Dict[str, Any]) -> None:
+    """Finish an unfinished chunk: write its index from the recovered frames, then drop its journal.
+
+    In that order, so that a stop in between leaves a finished chunk with a stale journal (which
+    opening ignores and repair removes), never a chunk with neither.
+    """
+    save_chunk_index(index_base, chunk.frame_number, chunk.frame_time, extra=store_metadata)
+    try:
+        os.unlink(journal_path(index_base))
+    except FileNotFoundError:  # a chunk its writer left before writing anything has none
+        pass
 
 
 class ChunkArrays(NamedTuple):

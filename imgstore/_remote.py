@@ -2,24 +2,20 @@
 
 A local store's indexes are read (and cached) by ``_indexcache``; a URL store is read-only and
 cannot be stat-ed cheaply, so its index files are fetched in one concurrent batch (fsspec sends
-the requests together) and parsed as the local loader would: npz preferred over yaml, arrays
-checked, ``allow_pickle=False``.
+the requests together) and parsed by the local loader's parser: npz preferred over yaml, arrays
+checked, never unpickled.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import zipfile
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-import yaml
 
-from ._chunkindex import INDEX_EXTENSIONS, validate_chunk_arrays
+from ._chunkindex import INDEX_EXTENSIONS, parse_chunk_index
 from ._frameindex import FrameTable
 from ._fs import LocalFileSystem
-from .constants import FRAME_MD
 from .errors import ChunkIndexError
 from .index import ImgStoreIndex
 
@@ -68,23 +64,3 @@ def load_remote_index(fs: LocalFileSystem, chunks: Sequence[Tuple[int, str]]) ->
             times.append(frame_time)
             chunk_paths[chunk_n] = base
     return ImgStoreIndex(table=FrameTable(ids, numbers, times), chunk_paths=chunk_paths)
-
-
-def parse_chunk_index(data: bytes, path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """``(frame_number, frame_time)`` from the bytes of an ``index.npz`` or ``index.yaml``."""
-    if path.endswith(".npz"):
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                raw = {key: npz[key] for key in FRAME_MD if key in npz.files}
-        except ValueError as exc:
-            raise ChunkIndexError(f"{path}: unsafe or unreadable index arrays ({exc})") from None
-        except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            raise ChunkIndexError(f"{path}: truncated or corrupt index ({exc})") from None
-    else:
-        try:
-            raw = yaml.safe_load(data)
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ChunkIndexError(f"{path}: not a valid YAML index ({exc})") from None
-        if not isinstance(raw, dict):
-            raise ChunkIndexError(f"{path}: expected a mapping with {' and '.join(FRAME_MD)}")
-    return validate_chunk_arrays(raw.get("frame_number"), raw.get("frame_time"), path)

@@ -12,13 +12,14 @@ import os
 from dataclasses import dataclass, field
 from typing import List
 
-from ._chunkindex import find_chunk_index, save_chunk_index
+from ._chunkindex import find_chunk_index
 from ._extra import encode_record, read_records
 from ._factory import new_for_filename
 from ._fs import is_url
 from ._journal import journal_path
 from ._lock import describe_owner, read_owner, writer_state
 from ._metadata import write_file_atomic
+from ._recovery import write_recovered_index
 from .constants import STORE_LOCK_FILENAME
 from .errors import ImgStoreError, StoreLockedError
 from .index import ImgStoreIndex
@@ -85,10 +86,7 @@ def repair_store(path: str) -> RepairReport:
             )
         report = RepairReport(basedir)
         for chunk in store._recover_unfinished():
-            base = store._chunk_index_base(chunk.chunk_n)
-            save_chunk_index(base, chunk.frame_number, chunk.frame_time, extra=store._smd.to_dict())
-            if os.path.exists(journal_path(base)):
-                os.unlink(journal_path(base))
+            write_recovered_index(store._chunk_index_base(chunk.chunk_n), chunk, store._smd.to_dict())
             report.chunks_indexed.append(chunk.chunk_n)
             report.frames_recovered += len(chunk.frame_number)
             report.frames_lost += chunk.lost

@@ -37,7 +37,7 @@ from ._journal import ChunkJournal, journal_path
 from ._lock import WriterLock, describe_owner, read_owner, writer_state
 from ._metadata import StoreMetadata, plain_user_metadata, read_metadata, write_file_atomic, write_metadata
 from ._paths import chunk_name, parse_chunk_name
-from ._recovery import ChunkArrays, RecoveredChunk, merged_index, recover_chunk
+from ._recovery import ChunkArrays, RecoveredChunk, merged_index, recover_chunk, write_recovered_index
 from ._remote import load_remote_index
 from ._sensor import ENCODING_TO_CV2, decoder_for
 from ._timezone import (
@@ -598,8 +598,7 @@ class _ImgStore:
             if chunk is None:
                 continue
             try:
-                save_chunk_index(base, chunk.frame_number, chunk.frame_time, extra=self._smd.to_dict())
-                os.unlink(journal_path(base))
+                write_recovered_index(base, chunk, self._smd.to_dict())
             except OSError as exc:
                 raise StoreWriteError(
                     f"store {self._basedir}: cannot finish chunk {chunk_n}, damaged by a failed write "

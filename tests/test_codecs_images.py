@@ -165,12 +165,24 @@ def test_store_reports_the_failed_frame_file(tmp_path: Path, monkeypatch: pytest
     real = cv2.imwrite
 
     def imwrite(path: str, img: np.ndarray, params: list) -> bool:
-        return False if path.endswith("000002.png") else real(path, img, params)
+        return False if path.endswith("000002.jpg") else real(path, img, params)
 
     monkeypatch.setattr(images.cv2, "imwrite", imwrite)
-    store = imgstore.new_for_format("png", path=str(tmp_path / "s"), imgshape=(8, 8), imgdtype=np.uint8, chunksize=50)
-    with pytest.raises(StoreWriteError, match=r"000002\.png"):
+    store = imgstore.new_for_format("jpg", path=str(tmp_path / "s"), imgshape=(8, 8), imgdtype=np.uint8, chunksize=50)
+    with pytest.raises(StoreWriteError, match=r"000002\.jpg"):
         for i in range(40):
+            store.add_image(np.zeros((8, 8), np.uint8), i, T0 + i)
+            time.sleep(0.002)
+        store.close()
+
+
+def test_store_reports_a_png_frame_file_that_cannot_be_created(tmp_path: Path) -> None:
+    store = imgstore.new_for_format("png", path=str(tmp_path / "s"), imgshape=(8, 8), imgdtype=np.uint8, chunksize=50)
+    store.add_image(np.zeros((8, 8), np.uint8), 0, T0)
+    store.flush()
+    (tmp_path / "s" / "000000" / "000002.png").mkdir()  # frame 2's file cannot be created, or renamed to
+    with pytest.raises(StoreWriteError, match=r"000002\.png"):
+        for i in range(1, 40):
             store.add_image(np.zeros((8, 8), np.uint8), i, T0 + i)
             time.sleep(0.002)
         store.close()

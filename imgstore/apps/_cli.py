@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -45,16 +46,36 @@ def run(
         return EXIT_FAILED
 
 
-def whole_number(minimum: Optional[int] = None) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number, at least ``minimum`` when given."""
+def whole_number(minimum: Optional[int] = None, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number, at least ``minimum`` and at most ``maximum`` when given."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if minimum is not None and value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more: {text!r}")
+        too_low = minimum is not None and value < minimum
+        if too_low or (maximum is not None and value > maximum):
+            if minimum is not None and maximum is not None:
+                raise argparse.ArgumentTypeError(f"must be {minimum}..{maximum}: {text!r}")
+            bound = f"{minimum} or more" if too_low else f"{maximum} or less"
+            raise argparse.ArgumentTypeError(f"must be {bound}: {text!r}")
+        return value
+
+    return parse
+
+
+def positive_number(maximum: Optional[float] = None) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above 0, at most ``maximum`` when given."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (math.isfinite(value) and 0 < value <= (math.inf if maximum is None else maximum)):
+            limit = "" if maximum is None else f" and at most {maximum:g}"
+            raise argparse.ArgumentTypeError(f"must be above 0{limit}: {text!r}")
         return value
 
     return parse

@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._cli import ToolError, add_common_arguments, progress, run, whole_number
+from ._cli import ToolError, add_common_arguments, positive_number, progress, run, whole_number
 
 PROG = "imgstore-export"
 DEFAULT_FPS = 25
@@ -86,23 +86,8 @@ exit status: 0 success, 1 the export failed (unreadable store, output exists...)
 # argument types
 # ----------------------------------------------------------------------------------------------
 def _fps(text: str) -> Fraction:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= 1000):
-        raise argparse.ArgumentTypeError(f"frames per second must be above 0 and at most 1000: {text!r}")
+    positive_number(maximum=1000)(text)  # says what is wrong
     return Fraction(text.strip()).limit_denominator(100000)
-
-
-def _crf(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 51:
-        raise argparse.ArgumentTypeError(f"H.264 crf is 0..51: {text!r}")
-    return value
 
 
 def _time(text: str) -> Any:
@@ -408,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument(
         "--crf",
-        type=_crf,
+        type=whole_number(0, 51),
         metavar="Q",
         help=f"H.264 quality, 0 (best) .. 51 (smallest) (default {DEFAULT_CRF}; not for .avi)",
     )

@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from ..errors import ImgStoreError
-from ._cli import ToolError, add_common_arguments, progress, run, whole_number
+from ._cli import ToolError, add_common_arguments, positive_number, progress, run, whole_number
 from .sources import TESTSRC, Frame, Source, open_source
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,6 @@ def _format_name(value: str) -> str:
 
     base, color = split_format(value)
     return base + COLOR_SUFFIX if color else base
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
-    if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}")
-    return number
 
 
 def _crf(value: str) -> Any:
@@ -153,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = parser.add_argument_group(f"--source {TESTSRC}")
     synth.add_argument("--size", type=_size, metavar="WxH", help="frame size (default: 640x480)")
-    synth.add_argument("--fps", type=_positive_float, help="frame rate of the frame times (default: 25)")
+    synth.add_argument("--fps", type=positive_number(), help="frame rate of the frame times (default: 25)")
     synth.add_argument("--color", action="store_true", default=None, help="colour (BGR) frames (default: grey)")
     synth.add_argument(
         "--realtime", action="store_true", default=None, help="deliver frames at --fps (default: as fast as possible)"

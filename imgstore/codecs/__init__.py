@@ -11,6 +11,7 @@ from ..errors import MissingDependencyError, UnsupportedFormatError
 from .base import ChunkCodec, ChunkReader, ChunkWriter
 from .bpk import BloscpackCodec
 from .images import NpyCodec, OpenCVImageCodec
+from .png import PNGCodec
 from .video import ANY_READABLE, AV1_MKV, AVC1_MP4, FFV1_MKV, H264_MKV, HEVC_MP4, MJPEG_AVI
 from .video_av import PyAVVideoCodec
 from .video_cv import OpenCVVideoCodec
@@ -34,7 +35,7 @@ _CODECS: Dict[str, ChunkCodec] = {
     codec.name: codec
     for codec in (
         NpyCodec(),
-        OpenCVImageCodec("png", lossless=True, dtypes=("uint8", "uint16")),
+        PNGCodec(),
         OpenCVImageCodec("jpg", lossless=False),
         OpenCVImageCodec("tif", lossless=True, dtypes=("uint8", "uint16")),
         OpenCVImageCodec("bmp", lossless=True),
