@@ -261,19 +261,31 @@ def job_limit_npy_write(frames_file, count, workdir):
     return {"fps": count / seconds}
 
 
-def job_limit_imencode(frames_file, count, extension):
-    """cv2.imencode of every frame on one thread per core (OpenCV releases the GIL), no files."""
+def job_limit_imencode(frames_file, count, extension, workdir):
+    """OpenCV's encoder on one thread per core (it releases the GIL): cv2.imencode alone, then
+    cv2.imwrite of every frame to its own file (creating a file per frame costs too)."""
     import concurrent.futures
 
     import cv2
 
     frames = np.ascontiguousarray(_frames(frames_file))
     threads = len(os.sched_getaffinity(0))
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        t = time.perf_counter()
-        list(pool.map(lambda i: cv2.imencode("." + extension, frames[i % len(frames)]), range(count)))
-        seconds = time.perf_counter() - t
-    return {"fps": count / seconds, "threads": threads}
+    folder = os.path.join(workdir, "limit-imwrite")
+    os.makedirs(folder, exist_ok=True)
+    out = {"threads": threads}
+    jobs = {
+        "fps": lambda i: cv2.imencode("." + extension, frames[i % len(frames)]),
+        "fps_files": lambda i: cv2.imwrite(os.path.join(folder, f"{i:06d}.{extension}"), frames[i % len(frames)]),
+    }
+    try:
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            for name, job in jobs.items():
+                t = time.perf_counter()
+                list(pool.map(job, range(count)))
+                out[name] = count / (time.perf_counter() - t)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
 
 
 def job_limit_video_write(frames_file, count, codec, pix_fmt, options, thread_type, workdir):
