@@ -157,16 +157,14 @@ class _ImgStore:
         """Chunk numbers present in the store directory, ascending (indexed or not)."""
         raise NotImplementedError
 
-    def _indexed_chunks(self, unfinished: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
-        """``(chunk_n, index path without extension)`` of the finished chunks whose frames can be read."""
-        skip = set(self._unfinished_chunks() if unfinished is None else unfinished)
-        return [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk() if n not in skip]
-
     def _scan_chunks(self) -> Tuple[List[int], List[Tuple[int, str]]]:
-        """``(unfinished chunks, finished chunks with their index path without extension)``, as
-        ``_unfinished_chunks`` and ``_indexed_chunks`` give them, from one look at the store."""
+        """``(unfinished chunks, (chunk_n, index path without extension) of the finished ones)``.
+
+        Layout hook: this looks at each chunk's files; a video store lists its directory once.
+        """
         unfinished = self._unfinished_chunks()
-        return unfinished, self._indexed_chunks(unfinished)
+        skip = set(unfinished)
+        return unfinished, [(n, self._chunk_index_base(n)) for n in self._chunk_numbers_on_disk() if n not in skip]
 
     def _has_index_file(self, base: str) -> bool:
         if not self._fs.remote:
@@ -784,7 +782,7 @@ class _ImgStore:
 
     def _recover_unfinished(self, unfinished: Optional[Sequence[int]] = None) -> List[RecoveredChunk]:
         recovered = []
-        for chunk_n in self._unfinished_chunks() if unfinished is None else unfinished:
+        for chunk_n in self._scan_chunks()[0] if unfinished is None else unfinished:
             chunk = self._recover_chunk(chunk_n)
             if chunk is not None:
                 recovered.append(chunk)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -119,37 +119,28 @@ class VideoImgStore(_ImgStore):
         return sorted(self._chunk_files())
 
     def _scan_chunks(self) -> Tuple[List[int], List[Tuple[int, str]]]:
-        # what each chunk holds comes from the one listing, not from a stat per file
-        if self._fs.remote:
-            return super()._scan_chunks()
+        # what each chunk holds comes from one listing, not from a stat per file
         unfinished, finished = [], []
         for chunk_n, suffixes in sorted(self._chunk_files().items()):
             indexed = any(extension in suffixes for extension in INDEX_EXTENSIONS)
             if JOURNAL_EXTENSION in suffixes and not indexed:
-                unfinished.append(chunk_n)
+                if self._fs.remote:  # a store at a URL is read as uploaded: finished chunks only
+                    log.warning("skipping chunk %d of %s: unfinished (repair the store before uploading it)",
+                                chunk_n, self._basedir)
+                else:
+                    unfinished.append(chunk_n)
             elif self._extension in suffixes:
                 finished.append((chunk_n, self._chunk_index_base(chunk_n)))
             elif indexed:
                 self._warn_if_video_missing(chunk_n)
         return unfinished, finished
 
-    def _indexed_chunks(self, unfinished: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
-        chunks = []
-        unfinished = set(self._unfinished_chunks() if unfinished is None else unfinished)
-        for chunk_n in self._chunk_numbers_on_disk():
-            if chunk_n in unfinished:
-                continue
-            if self._fs.remote or self._fs.exists(self._chunk_path(chunk_n)):
-                # (at a URL, a listed chunk whose video is missing fails when its frames are read)
-                chunks.append((chunk_n, self._chunk_index_base(chunk_n)))
-            else:
-                self._warn_if_video_missing(chunk_n)
-        return chunks
-
     def _warn_if_video_missing(self, chunk_n: int) -> None:
         """A chunk without its video is skipped; say so when its index lists frames."""
         base = self._chunk_index_base(chunk_n)
-        if find_chunk_index(base) and _has_frames(base):
+        if self._fs.remote:
+            log.debug("skipping chunk %d of %s: no video file", chunk_n, self._basedir)
+        elif find_chunk_index(base) and _has_frames(base):
             log.warning(
                 "skipping chunk %d of %s: its index lists frames but %s is missing",
                 chunk_n,
