@@ -177,10 +177,9 @@ def _index_in_memory(sources: List[_Source]) -> Tuple[ImgStoreIndex, List[_Entry
     paths, entries = {}, []
     for source, arrays in _read_in_order(sources):
         if isinstance(arrays, ChunkIndexError):
-            exc = arrays
-            log.warning("skipping chunk %s: %s", source.chunk_n, exc)
+            log.warning("skipping chunk %s: %s", source.chunk_n, arrays)
             if source.cacheable:
-                entries.append(_Entry(source.chunk_n, source.key, builder.frame_count, 0, True, str(exc)))
+                entries.append(_Entry(source.chunk_n, source.key, builder.frame_count, 0, True, str(arrays)))
             continue
         numbers, times = arrays
         if source.cacheable:
@@ -223,7 +222,7 @@ def _will_need(source: _Source) -> None:
         os.close(fd)
 
 
-def _read_source(source: _Source, buffer: Optional[ReadBuffer] = None) -> Union[ChunkArrays, ChunkIndexError]:
+def _read_source(source: _Source, buffer: ReadBuffer) -> Union[ChunkArrays, ChunkIndexError]:
     try:
         return source.read(buffer)
     except ChunkIndexError as exc:

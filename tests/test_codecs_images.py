@@ -29,6 +29,11 @@ def slow_npy_save(path: str, img: np.ndarray) -> None:
     np.save(path, img)
 
 
+def npy_save_after_50_ms(path: str, img: np.ndarray) -> None:
+    time.sleep(0.05)  # frames stay in flight long enough for close() and flush() to have to wait
+    np.save(path, img)
+
+
 def test_threaded_writer_keeps_order_and_copies_frames(tmp_path: Path) -> None:
     writer = ImageFolderWriter(str(tmp_path), "npy", slow_npy_save, threads=3)
     buffer = np.zeros((4, 4), np.uint8)  # one buffer, reused for every frame as a camera loop does
@@ -41,11 +46,7 @@ def test_threaded_writer_keeps_order_and_copies_frames(tmp_path: Path) -> None:
 
 
 def test_close_waits_for_every_frame(tmp_path: Path) -> None:
-    def slow(path: str, img: np.ndarray) -> None:
-        time.sleep(0.05)
-        np.save(path, img)
-
-    writer = ImageFolderWriter(str(tmp_path), "npy", slow, threads=2)
+    writer = ImageFolderWriter(str(tmp_path), "npy", npy_save_after_50_ms, threads=2)
     for i in range(6):
         writer.write(np.full((2, 2), i, np.uint8))
     writer.close()
@@ -53,11 +54,7 @@ def test_close_waits_for_every_frame(tmp_path: Path) -> None:
 
 
 def test_flush_waits_for_the_frames_in_flight(tmp_path: Path) -> None:
-    def slow(path: str, img: np.ndarray) -> None:
-        time.sleep(0.05)
-        np.save(path, img)
-
-    writer = ImageFolderWriter(str(tmp_path), "npy", slow, threads=2)
+    writer = ImageFolderWriter(str(tmp_path), "npy", npy_save_after_50_ms, threads=2)
     for i in range(5):
         writer.write(np.full((2, 2), i, np.uint8))
     writer.flush()
