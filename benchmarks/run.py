@@ -366,21 +366,27 @@ def write_limit_job(fmt: str, frames_file: str, count: int, kind: str, workdir: 
     if fmt in ("png", "jpg"):
         return {"job": "limit_imencode", "frames_file": frames_file, "count": count, "extension": fmt,
                 "workdir": workdir}
-    codec, pix_fmt, options, thread_type = {
-        "mjpeg/avi": ("mjpeg", "yuvj420p", {}, "FRAME"),
+    if fmt == "mjpeg/avi":  # the store's JPEGs come from cv2.imencode at the quality its default maps to
+        from imgstore.codecs.mjpeg import jpeg_quality
+        from imgstore.codecs.video import MJPEG_AVI
+
+        return {"job": "limit_imencode", "frames_file": frames_file, "count": count, "extension": "jpg",
+                "quality": jpeg_quality(MJPEG_AVI.defaults["quality"]), "to_files": False, "workdir": workdir}
+    codec, pix_fmt, options = {
         "avc1/mp4": ("libx264", "gray" if kind == "grey" else "yuv420p",
-                     {"crf": "20", "preset": "veryfast", "g": "50", "sc_threshold": "0"}, None),
-        "ffv1/mkv": ("ffv1", "gray" if kind == "grey" else "bgr0", {"g": "1"}, None),
+                     {"crf": "20", "preset": "veryfast", "g": "50", "sc_threshold": "0"}),
+        "ffv1/mkv": ("ffv1", "gray" if kind == "grey" else "bgr0", {"g": "1"}),
     }[fmt]
     return {"job": "limit_video_write", "frames_file": frames_file, "count": count, "codec": codec,
-            "pix_fmt": pix_fmt, "options": options, "thread_type": thread_type, "workdir": workdir}
+            "pix_fmt": pix_fmt, "options": options, "workdir": workdir}
 
 
 def limit_cell(fmt: str, result: Dict[str, Any]) -> str:
     if fmt == "npy":
         return f"np.save {result['fps']:,.0f}"
-    if fmt in ("png", "jpg"):
-        return f"imencode x{result['threads']} {result['fps']:,.0f}, to files {result['fps_files']:,.0f}"
+    if fmt in ("png", "jpg", "mjpeg/avi"):
+        files = f", to files {result['fps_files']:,.0f}" if "fps_files" in result else ""
+        return f"imencode x{result['threads']} {result['fps']:,.0f}{files}"
     return f"PyAV {result['fps']:,.0f}"
 
 

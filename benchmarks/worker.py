@@ -261,9 +261,10 @@ def job_limit_npy_write(frames_file, count, workdir):
     return {"fps": count / seconds}
 
 
-def job_limit_imencode(frames_file, count, extension, workdir):
+def job_limit_imencode(frames_file, count, extension, workdir, quality=None, to_files=True):
     """OpenCV's encoder on one thread per core (it releases the GIL): cv2.imencode alone, then
-    cv2.imwrite of every frame to its own file (creating a file per frame costs too)."""
+    (``to_files``) cv2.imwrite of every frame to its own file (creating a file per frame costs too).
+    ``quality``: the JPEG quality, when not OpenCV's default."""
     import concurrent.futures
 
     import cv2
@@ -273,10 +274,15 @@ def job_limit_imencode(frames_file, count, extension, workdir):
     folder = os.path.join(workdir, "limit-imwrite")
     os.makedirs(folder, exist_ok=True)
     out = {"threads": threads}
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if quality else []
     jobs = {
-        "fps": lambda i: cv2.imencode("." + extension, frames[i % len(frames)]),
-        "fps_files": lambda i: cv2.imwrite(os.path.join(folder, f"{i:06d}.{extension}"), frames[i % len(frames)]),
+        "fps": lambda i: cv2.imencode("." + extension, frames[i % len(frames)], params),
+        "fps_files": lambda i: cv2.imwrite(
+            os.path.join(folder, f"{i:06d}.{extension}"), frames[i % len(frames)], params
+        ),
     }
+    if not to_files:
+        del jobs["fps_files"]
     try:
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             for name, job in jobs.items():
@@ -288,7 +294,7 @@ def job_limit_imencode(frames_file, count, extension, workdir):
     return out
 
 
-def job_limit_video_write(frames_file, count, codec, pix_fmt, options, thread_type, workdir):
+def job_limit_video_write(frames_file, count, codec, pix_fmt, options, workdir):
     """PyAV encoding of the frames into a file, as our writer configures the encoder."""
     from fractions import Fraction
 
@@ -303,9 +309,6 @@ def job_limit_video_write(frames_file, count, codec, pix_fmt, options, thread_ty
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt
         stream.codec_context.time_base = Fraction(1, 25)
-        if thread_type:
-            stream.codec_context.thread_type = thread_type
-            stream.codec_context.thread_count = len(os.sched_getaffinity(0))
         for i in range(count):
             frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format=kind)
             frame.pts = i

@@ -8,13 +8,17 @@ import os
 import re
 import struct
 import zipfile
-import zlib
 from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import yaml
 
 from ._metadata import write_file_atomic
+
+try:  # ISA-L's CRC-32 (the same values) is 3-4x faster than zlib's: a week's index files hold 240 MB
+    from isal.isal_zlib import crc32
+except ImportError:  # not installed on this platform
+    from zlib import crc32
 from .constants import FRAME_MD
 from .errors import ChunkIndexError
 
@@ -186,7 +190,7 @@ def _stored_npy(data: memoryview, key: str, crc: int, size: int, offset: int, na
     if local[0] != b"PK\x03\x04" or bytes(data[offset + _ZIP_LOCAL.size : offset + _ZIP_LOCAL.size + local[9]]) != name:
         return None
     member = data[start : start + size]
-    if len(member) != size or size < 12 or bytes(member[:6]) != _NPY_MAGIC or zlib.crc32(member) != crc:
+    if len(member) != size or size < 12 or bytes(member[:6]) != _NPY_MAGIC or crc32(member) != crc:
         return None
     header_at = {1: 10, 2: 12, 3: 12}.get(member[6])
     if header_at is None:

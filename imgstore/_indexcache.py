@@ -62,8 +62,9 @@ _NUMBER_DTYPES = {"<i8": np.dtype("<i8"), "<f8": np.dtype("<f8")}
 _TIME_DTYPE = np.dtype("<f8")
 
 #: how many index files ahead of the one being parsed the kernel is asked to read: on a cold page
-#: cache, a week's 1,500 files are then read from the disk concurrently, not one by one
-READ_AHEAD = 32
+#: cache, a week's 1,500 files are then read from the disk concurrently, not one by one (256 files
+#: of a 10,000-frame chunk are 40 MB; 32 ahead opened such a store in 0.75 s, 256 ahead in 0.65 s)
+READ_AHEAD = 256
 
 #: ``_chunk_key`` of a chunk with a journal: read afresh every time, never cached
 VOLATILE = "volatile"

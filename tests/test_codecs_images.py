@@ -92,6 +92,36 @@ def test_frames_in_flight_are_bounded(tmp_path: Path) -> None:
     assert len(os.listdir(tmp_path)) == 20
 
 
+def test_one_stalled_frame_holds_the_writer_back(tmp_path: Path) -> None:
+    """Frames in flight count from the oldest unfinished one: while frame 0 stalls on one thread,
+    the other thread saves frames 1-3 and then the writer waits, so a crash at that moment loses
+    at most four frames after the last whole one (recovery stops at the first missing file)."""
+    gate = threading.Event()
+
+    def first_frame_stalls(path: str, img: np.ndarray) -> None:
+        if path.endswith("000000.npy"):
+            gate.wait(5)
+        np.save(path, img)
+
+    writer = ImageFolderWriter(str(tmp_path), "npy", first_frame_stalls, threads=2)
+    accepted: List[int] = []
+
+    def feed() -> None:
+        for i in range(20):
+            writer.write(np.full((2, 2), i, np.uint8))
+            accepted.append(i)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    time.sleep(0.3)
+    assert accepted == [0, 1, 2, 3]
+    assert sorted(os.listdir(tmp_path)) == [f"{i:06d}.npy" for i in (1, 2, 3)]
+    gate.set()
+    feeder.join(10)
+    writer.close()
+    assert sorted(os.listdir(tmp_path)) == [f"{i:06d}.npy" for i in range(20)]
+
+
 def test_error_surfaces_at_a_later_write_naming_the_file(tmp_path: Path) -> None:
     def failing(path: str, img: np.ndarray) -> None:
         if path.endswith("000003.npy"):

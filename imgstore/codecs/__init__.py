@@ -11,6 +11,7 @@ from ..errors import MissingDependencyError, UnsupportedFormatError
 from .base import ChunkCodec, ChunkReader, ChunkWriter
 from .bpk import BloscpackCodec
 from .images import NpyCodec, OpenCVImageCodec
+from .mjpeg import MjpegVideoCodec
 from .png import PNGCodec
 from .video import ANY_READABLE, AV1_MKV, AVC1_MP4, FFV1_MKV, H264_MKV, HEVC_MP4, MJPEG_AVI
 from .video_av import PyAVVideoCodec
@@ -42,7 +43,7 @@ _CODECS: Dict[str, ChunkCodec] = {
         OpenCVImageCodec("ppm", lossless=True, force="color"),
         OpenCVImageCodec("pgm", lossless=True, force="grey"),
         BloscpackCodec(),
-        PyAVVideoCodec(MJPEG_AVI),
+        MjpegVideoCodec(MJPEG_AVI),
         PyAVVideoCodec(AVC1_MP4),
         PyAVVideoCodec(H264_MKV),
         PyAVVideoCodec(FFV1_MKV),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import concurrent.futures
 import math
 import os
@@ -13,7 +14,7 @@ import queue
 import re
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -78,19 +79,19 @@ class ImageFolderWriter(ChunkWriter):
 
 
 class _EncoderPool:
-    """Threads saving frame files, at most ``2 * threads`` in flight; errors kept by frame.
+    """Threads saving frame files; errors kept by frame.
 
-    Plain queues rather than an executor: a frame costs a few microseconds of hand-over, not
-    a future and its condition variable (which matters at 1,500 frames/s on two cores).
+    At most ``2 * threads`` frames are in flight, counted from the oldest unfinished one: a frame
+    stalled on one thread holds the next submissions back, so a writer killed at any moment
+    leaves at most that many frames unwritten after its last whole one (recovery keeps the
+    frames up to the first missing file, so frames written past a gap would be lost anyway).
     """
 
     def __init__(self, save: SaveFn, threads: int) -> None:
         self._save = save
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self._slots: queue.SimpleQueue = queue.SimpleQueue()  # one token per frame that may be in flight
-        self._capacity = 2 * threads
-        for _ in range(self._capacity):
-            self._slots.put(None)
+        self._window = 2 * threads
+        self._in_flight: Deque[threading.Event] = collections.deque()  # oldest first; set when done
         self._errors: List[Tuple[int, BaseException]] = []
         self._threads = [
             threading.Thread(target=self._work, name=f"imgstore-encode-{n}", daemon=True) for n in range(threads)
@@ -104,18 +105,22 @@ class _EncoderPool:
             task = self._tasks.get()
             if task is None:
                 return
-            frame_idx, path, img = task
+            frame_idx, path, img, done = task
             try:
                 _save_or_raise(self._save, path, img, atomic=True)
             except Exception as exc:  # handed to the writing thread, which raises it
                 self._errors.append((frame_idx, exc))
             finally:
-                self._slots.put(None)
+                done.set()
 
     def submit(self, frame_idx: int, path: str, img: np.ndarray) -> None:
         self._raise_first_error()
-        self._slots.get()  # waits while the most frames are in flight
-        self._tasks.put((frame_idx, path, img))
+        in_flight = self._in_flight
+        while in_flight and (in_flight[0].is_set() or len(in_flight) >= self._window):
+            in_flight.popleft().wait()  # waits while the oldest frame holds the window full
+        done = threading.Event()
+        in_flight.append(done)
+        self._tasks.put((frame_idx, path, img, done))
 
     def _raise_first_error(self) -> None:
         if self._errors:
@@ -123,10 +128,9 @@ class _EncoderPool:
             raise self._errors.pop(0)[1]
 
     def flush(self) -> None:
-        """Wait until no frame is in flight (every slot is back), then report the first error."""
-        taken = [self._slots.get() for _ in range(self._capacity)]
-        for slot in taken:
-            self._slots.put(slot)
+        """Wait until no frame is in flight, then report the first error."""
+        while self._in_flight:
+            self._in_flight.popleft().wait()
         self._raise_first_error()
 
     def close(self) -> None:

@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 #: numpy layout each kind of frame is handed to / taken from FFmpeg in
 _NDARRAY_FORMATS = {"grey": "gray", "grey16": "gray16le", "color": "bgr24", "color16": "bgr48le"}
 #: FFmpeg's AVCOL_RANGE_JPEG: full-range pixel values
-_FULL_RANGE = 2
+FULL_RANGE = 2
 #: most frames an encoder delays decoding behind presentation (B-frame pyramids stay far below)
 _MAX_REORDER = 64
 
 
-def _av() -> Any:
+def pyav() -> Any:
+    """PyAV, imported on first use so that importing imgstore stays light."""
     import av
 
     return av
@@ -46,7 +47,7 @@ class PyAVVideoCodec(VideoCodec):
     backend = "av"
 
     def _probe(self) -> bool:
-        return _can_encode(self.format)
+        return can_encode(self.format)
 
     def check_options(self, imgshape: Shape, imgdtype: str, options: Mapping[str, Any]) -> None:
         resolve_settings(self.format, imgshape, imgdtype, options)
@@ -70,17 +71,17 @@ class PyAVVideoCodec(VideoCodec):
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:
             return len(packet_index(chunk_path).pts)
-        except _av().FFmpegError as exc:
+        except pyav().FFmpegError as exc:
             raise FrameReadError(f"{chunk_path} is not a readable video ({exc})") from None
 
 
-def _can_encode(fmt: VideoFormat) -> bool:
-    """Whether this FFmpeg build really encodes the format: write two frames in memory."""
+def can_encode(fmt: VideoFormat, writer_class: Optional[type] = None) -> bool:
+    """Whether this install really writes the format: write two frames in memory with ``writer_class``."""
     try:
-        if fmt.encoder not in _av().codecs_available:
+        if fmt.encoder not in pyav().codecs_available:
             raise LookupError(f"no {fmt.encoder} encoder in this FFmpeg build")
         buffer = io.BytesIO()
-        writer = PyAVChunkWriter(buffer, fmt, (64, 64, 3), "uint8", None)
+        writer = (writer_class or PyAVChunkWriter)(buffer, fmt, (64, 64, 3), "uint8", None)
         for _ in range(2):
             writer.write(np.zeros((64, 64, 3), np.uint8))
         writer.close()
@@ -124,70 +125,6 @@ def crash_safe_muxer_options(container: str) -> dict:
     return options
 
 
-#: intra-only encoders that FFmpeg runs with frame threads
-_FRAME_THREADED_ENCODERS = frozenset({"mjpeg"})
-#: full-range YUV formats whose luma plane of a grey image is the image itself
-_FULL_RANGE_YUV = frozenset({"yuvj420p", "yuvj422p", "yuvj444p"})
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _yuvj_frame_from_grey(img: np.ndarray, pix_fmt: str) -> Any:
-    """A full-range YUV frame of a grey image, built directly (what swscale would give, without it)."""
-    height, width = img.shape
-    frame = _av().VideoFrame(width, height, pix_fmt)
-    luma, *chroma = frame.planes
-    np.frombuffer(luma, np.uint8).reshape(-1, luma.line_size)[:height, :width] = img
-    for plane in chroma:
-        np.frombuffer(plane, np.uint8)[:] = 128
-    return frame
-
-
-class _FrameThreadedEncoder:
-    """An intra-only encoder on frame threads, one per core, that can be emptied at any time.
-
-    FFmpeg's frame threads hand a frame's packet back only after the next frames went in, and an
-    encoder gives up the frames it holds only by ending its stream. So this is a codec context
-    of its own, set up as the chunk's stream is, whose packets go to that stream; ``flush`` ends
-    it and starts a fresh one. Every frame being coded on its own, the packets are exactly
-    those of one encoder that ran without a break.
-    """
-
-    def __init__(self, like: Any, threads: int) -> None:
-        self._like = like
-        self._threads = threads or _cores()
-        self._context = self._new()
-
-    def _new(self) -> Any:
-        like = self._like
-        context = _av().CodecContext.create(like.name, "w")
-        context.width, context.height, context.pix_fmt = like.width, like.height, like.pix_fmt
-        context.time_base = like.time_base
-        context.qmin, context.qmax = like.qmin, like.qmax
-        context.color_range = like.color_range
-        context.options = dict(like.options)
-        context.thread_type = "FRAME"
-        context.thread_count = self._threads
-        context.open()
-        return context
-
-    def encode(self, frame: Any) -> List[Any]:
-        return self._context.encode(frame)
-
-    def flush(self) -> List[Any]:
-        packets = self.drain()
-        self._context = self._new()
-        return packets
-
-    def drain(self) -> List[Any]:
-        return self._context.encode(None)
-
-
 class PyAVChunkWriter(ChunkWriter):
     """Encodes frames into one video file with PyAV."""
 
@@ -199,7 +136,7 @@ class PyAVChunkWriter(ChunkWriter):
         imgdtype: str,
         options: Optional[Mapping[str, Any]],
     ) -> None:
-        av = _av()
+        av = pyav()
         settings = resolve_settings(fmt, imgshape, imgdtype, options)
         if fmt.encoder == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner unless told not to
@@ -214,48 +151,25 @@ class PyAVChunkWriter(ChunkWriter):
             # decoders (PyAV's and OpenCV's alike) stretch it as if it were limited-range luma
             self._full_range = settings["pix_fmt"].startswith("gray")
             if self._full_range:
-                stream.codec_context.color_range = _FULL_RANGE
+                stream.codec_context.color_range = FULL_RANGE
             if "gop" in settings:
                 stream.codec_context.gop_size = int(settings["gop"])
-            if "quality" in settings:  # MJPEG: fixed quantiser scale
-                stream.codec_context.qmin = stream.codec_context.qmax = int(settings["quality"])
             stream.codec_context.thread_count = int(settings.get("threads", 0))
             stream.codec_context.time_base = Fraction(1, NOMINAL_FPS)
         except BaseException:
             self._container.close()
             raise
         self._stream = stream
-        self._frame_threads: Optional[_FrameThreadedEncoder] = None
-        if fmt.encoder in _FRAME_THREADED_ENCODERS:
-            self._frame_threads = _FrameThreadedEncoder(stream.codec_context, int(settings.get("threads", 0)))
         self._count = 0
         self._last_dts: Optional[int] = None
-        # grey into full-range YUV (MJPEG): luma is the image itself, chroma is neutral
-        self._grey_as_yuvj = self._kind == "grey" and settings["pix_fmt"] in _FULL_RANGE_YUV
 
     def write(self, img: np.ndarray) -> None:
-        av = _av()
-        if self._grey_as_yuvj:
-            frame = _yuvj_frame_from_grey(img, self._stream.pix_fmt)
-        else:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
+        frame = pyav().VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
         frame.pts = self._count
         if self._full_range:
-            frame.color_range = _FULL_RANGE
+            frame.color_range = FULL_RANGE
         self._count += 1
-        if self._frame_threads is not None:
-            self._mux_all(self._frame_threads.encode(frame))
-        else:
-            self._mux_all(self._stream.encode(frame))
-
-    def flush(self) -> None:
-        """Push out the frames the encoder's threads still hold (a video lookahead keeps its frames)."""
-        if self._frame_threads is not None:
-            self._mux_all(self._frame_threads.flush())
-
-    def _mux_all(self, packets: List[Any]) -> None:
-        for packet in packets:
-            packet.stream = self._stream
+        for packet in self._stream.encode(frame):
             self._mux(packet)
 
     def _mux(self, packet: Any) -> None:
@@ -274,8 +188,6 @@ class PyAVChunkWriter(ChunkWriter):
 
     def close(self) -> None:
         try:
-            if self._frame_threads is not None:
-                self._mux_all(self._frame_threads.drain())
             for packet in self._stream.encode(None):
                 self._mux(packet)
         finally:
@@ -309,7 +221,7 @@ def _packet_index(
     AVI with its index) is not demuxed: its index is read from the container's own, so that one
     frame costs a few requests rather than the whole chunk.
     """
-    av = _av()
+    av = pyav()
     if fs.remote and expected:
         with av.open(fs.open(path)) as container:
             index = _index_from_entries(container, container.streams.video[0], expected)
@@ -403,7 +315,7 @@ class PyAVChunkReader(ChunkReader):
     def __init__(
         self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None, fs: LocalFileSystem = LOCAL
     ) -> None:
-        av = _av()
+        av = pyav()
         self._fs = fs
         if not fs.isfile(path):
             raise FrameReadError(f"video chunk {path} is missing")
@@ -498,7 +410,7 @@ class PyAVChunkReader(ChunkReader):
     def _decode(self, packet: Any) -> List[Any]:
         try:
             return self._codec.decode(packet)
-        except _av().FFmpegError as exc:
+        except pyav().FFmpegError as exc:
             self._packets = None
             raise FrameReadError(f"video chunk {self._path}: cannot decode near frame {self._next} ({exc})") from None
 
@@ -556,4 +468,4 @@ _LUMA_IF_FULL_RANGE = frozenset({"yuv420p", "yuv422p", "yuv444p"})
 
 def _full_range_luma(frame: Any) -> bool:
     name = frame.format.name
-    return name in _FULL_RANGE_LUMA or (name in _LUMA_IF_FULL_RANGE and frame.color_range == _FULL_RANGE)
+    return name in _FULL_RANGE_LUMA or (name in _LUMA_IF_FULL_RANGE and frame.color_range == FULL_RANGE)

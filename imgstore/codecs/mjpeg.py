@@ -1,0 +1,145 @@
+"""MJPEG video chunks whose JPEGs come from libjpeg-turbo (through OpenCV), muxed into AVI by PyAV.
+
+FFmpeg's own MJPEG encoder manages about 400 frames/s per core at 640x480; libjpeg-turbo, which
+OpenCV's ``imencode`` uses and which releases the GIL, about three times that, and its threads
+run side by side. So frames are encoded on a small thread pool and their JPEGs muxed in order as
+the packets of an ordinary MJPEG AVI, which FFmpeg, OpenCV and upstream imgstore read as before.
+Reading is the PyAV backend's, unchanged.
+
+Grey frames are stored as one-component (greyscale) JPEGs: no colour planes to encode or store.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+from fractions import Fraction
+from typing import Any, BinaryIO, Deque, Mapping, Optional, Union
+
+import cv2
+import numpy as np
+
+from ..errors import StoreWriteError
+from .base import ChunkWriter, Shape
+from .images import encode_threads
+from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
+from .video_av import FULL_RANGE, PyAVVideoCodec, can_encode, crash_safe_muxer_options, pyav
+
+log = logging.getLogger(__name__)
+
+#: libjpeg quality for each ``quality`` setting 2..31 (FFmpeg's MJPEG quantiser scale, which the
+#: setting meant when FFmpeg encoded): the lowest whose frames are at least as close to the
+#: original (PSNR) as FFmpeg's at that scale, on camera-like frames (grey and colour, 640x480 and
+#: 1280x1024, sensor noise included); ``tests/test_codecs_mjpeg.py`` checks it against FFmpeg
+_JPEG_QUALITY = (91, 86, 81, 76, 71, 66, 60, 56, 50, 45, 41, 37, 34, 31, 29, 27, 25, 23, 22, 21, 20, 19, 18, 18, 17,
+                 17, 16, 16, 15, 15)  # fmt: skip
+#: libjpeg sampling factors for each stored pixel format (one-component greyscale needs none)
+_SAMPLING = {"yuvj420p": 0x221111, "yuvj422p": 0x211111, "yuvj444p": 0x111111}
+
+
+def jpeg_quality(quality: int) -> int:
+    """libjpeg's quality (1-100) for the store's MJPEG ``quality`` setting (2 best .. 31 smallest)."""
+    return _JPEG_QUALITY[int(quality) - 2]
+
+
+class MjpegVideoCodec(PyAVVideoCodec):
+    """``mjpeg/avi`` written with libjpeg-turbo on a thread pool; read by the PyAV backend."""
+
+    def _probe(self) -> bool:
+        return can_encode(self.format, MjpegChunkWriter)
+
+    def open_writer(
+        self, chunk_path: str, imgshape: Shape, imgdtype: str, options: Optional[Mapping[str, Any]] = None
+    ) -> ChunkWriter:
+        return MjpegChunkWriter(chunk_path, self.format, imgshape, imgdtype, options)
+
+
+class MjpegChunkWriter(ChunkWriter):
+    """Encodes frames to JPEG on ``threads`` threads and muxes them, in order, into one AVI file.
+
+    At most two frames per thread are in flight; ``flush`` waits for them and muxes them, and
+    every muxed packet goes straight to the file (``flush_packets``), so a crash loses only the
+    frames still being encoded.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, BinaryIO],
+        fmt: VideoFormat,
+        imgshape: Shape,
+        imgdtype: str,
+        options: Optional[Mapping[str, Any]],
+    ) -> None:
+        av = pyav()
+        settings = resolve_settings(fmt, imgshape, imgdtype, options)
+        self._path = path
+        pix_fmt = settings["pix_fmt"]
+        self._params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality(settings["quality"])]
+        if pix_fmt in _SAMPLING:
+            self._params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SAMPLING[pix_fmt]]
+        # grey frames asked to be stored in a colour format go to libjpeg as BGR (its luma is the grey itself)
+        self._grey_to_colour = frame_kind(imgshape, imgdtype) == "grey" and pix_fmt != "gray"
+        self._container = av.open(path, "w", format=fmt.container, options=crash_safe_muxer_options(fmt.container))
+        try:
+            stream = self._container.add_stream(fmt.encoder, rate=NOMINAL_FPS)
+            stream.width, stream.height = int(imgshape[1]), int(imgshape[0])
+            # what the header declares; each JPEG says what it holds. FFmpeg opens its (unused)
+            # encoder with these, so they must be a format it encodes, on one thread
+            stream.pix_fmt = pix_fmt if pix_fmt in _SAMPLING else "yuvj420p"
+            stream.codec_context.color_range = FULL_RANGE
+            stream.codec_context.thread_count = 1
+            stream.codec_context.time_base = Fraction(1, NOMINAL_FPS)
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream = stream
+        self._time_base = Fraction(1, NOMINAL_FPS)
+        threads = int(settings.get("threads", 0)) or encode_threads()
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, "imgstore-mjpeg") if threads > 1 else None
+        self._max_pending = 2 * threads
+        self._pending: Deque[concurrent.futures.Future] = collections.deque()
+        self._count = 0
+
+    def _encode(self, img: np.ndarray) -> np.ndarray:
+        if self._grey_to_colour:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        ok, jpeg = cv2.imencode(".jpg", img, self._params)
+        if not ok:
+            raise StoreWriteError(f"{self._path}: OpenCV could not encode a {img.shape} frame as JPEG")
+        return jpeg
+
+    def write(self, img: np.ndarray) -> None:
+        if self._pool is None:
+            self._mux(self._encode(img))
+            return
+        # a copy: the caller may refill its buffer as soon as this returns
+        self._pending.append(self._pool.submit(self._encode, np.array(img)))
+        while len(self._pending) > self._max_pending:
+            self._mux(self._pending.popleft().result())
+
+    def flush(self) -> None:
+        """Mux every frame handed over so far (each packet reaches the file as it is muxed)."""
+        while self._pending:
+            self._mux(self._pending.popleft().result())
+
+    def _mux(self, jpeg: np.ndarray) -> None:
+        packet = pyav().Packet(jpeg)
+        packet.stream = self._stream
+        packet.time_base = self._time_base
+        packet.pts = packet.dts = self._count
+        packet.duration = 1
+        packet.is_keyframe = True
+        self._container.mux(packet)
+        self._count += 1
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                for future in self._pending:  # frames after a failed one: nothing left to mux them into
+                    future.cancel()
+                self._pool.shutdown(wait=True)
+            self._container.close()
+
