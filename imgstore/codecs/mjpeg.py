@@ -1,8 +1,8 @@
 """MJPEG video chunks whose JPEGs come from libjpeg-turbo (through OpenCV), muxed into AVI by PyAV.
 
-FFmpeg's own MJPEG encoder manages about 400 frames/s per core at 640x480; libjpeg-turbo, which
-OpenCV's ``imencode`` uses and which releases the GIL, about three times that, and its threads
-run side by side. So frames are encoded on a small thread pool and their JPEGs muxed in order as
+FFmpeg's own MJPEG encoder manages about 400 frames/s per core at 640x480 grey; libjpeg-turbo,
+which OpenCV's ``imencode`` uses and which releases the GIL, about 2.5 times that, and its
+threads run side by side. So frames are encoded on a small thread pool and their JPEGs muxed in order as
 the packets of an ordinary MJPEG AVI, which FFmpeg, OpenCV and upstream imgstore read as before.
 Reading is the PyAV backend's, unchanged.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import logging
 from fractions import Fraction
 from typing import Any, BinaryIO, Deque, Mapping, Optional, Union
 
@@ -25,8 +24,6 @@ from .base import ChunkWriter, Shape
 from .images import encode_threads
 from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
 from .video_av import FULL_RANGE, PyAVVideoCodec, can_encode, crash_safe_muxer_options, pyav
-
-log = logging.getLogger(__name__)
 
 #: libjpeg quality for each ``quality`` setting 2..31 (FFmpeg's MJPEG quantiser scale, which the
 #: setting meant when FFmpeg encoded): the lowest whose frames are at least as close to the
