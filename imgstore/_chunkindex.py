@@ -14,13 +14,13 @@ import numpy as np
 import yaml
 
 from ._metadata import write_file_atomic
+from .constants import FRAME_MD
+from .errors import ChunkIndexError
 
 try:  # ISA-L's CRC-32 (the same values) is 3-4x faster than zlib's: a week's index files hold 240 MB
     from isal.isal_zlib import crc32
 except ImportError:  # not installed on this platform
     from zlib import crc32
-from .constants import FRAME_MD
-from .errors import ChunkIndexError
 
 log = logging.getLogger(__name__)
 
