@@ -5,16 +5,12 @@
 
 from __future__ import annotations
 
-import atexit
 import collections
 import concurrent.futures
 import math
 import os
-import queue
 import re
-import threading
-import weakref
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, Mapping, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -47,9 +43,10 @@ class ImageFolderWriter(ChunkWriter):
     With ``threads``, frames are encoded and written by that many threads (OpenCV's encoders
     run without the GIL), so compressing formats use every core. Each frame's file name is fixed
     when it is handed over, so the order never depends on which thread finishes first; at most
-    ``2 * threads`` frames are in flight, each a private copy of the caller's image (which may
-    be reused at once). A frame that could not be written raises ``StoreWriteError`` naming its
-    file at the next ``write``, or at ``close``, which returns once every file is written.
+    ``2 * threads`` frames are in flight (see ``OrderedPool``), each a private copy of the
+    caller's image (which may be reused at once). A frame that could not be written raises
+    ``StoreWriteError`` naming its file at a later ``write``, or at ``close``, which returns once
+    every file is written.
     """
 
     def __init__(self, folder: str, extension: str, save: SaveFn, threads: int = 0) -> None:
@@ -57,20 +54,23 @@ class ImageFolderWriter(ChunkWriter):
         self._extension = extension
         self._save = save
         self._count = 0
-        self._pool = _EncoderPool(save, threads) if threads else None
+        self._pool = OrderedPool(threads, "imgstore-encode") if threads else None
 
     def write(self, img: np.ndarray) -> None:
         path = os.path.join(self._folder, frame_filename(self._count, self._extension))
         if self._pool is None:
             _save_or_raise(self._save, path, img)
         else:
-            self._pool.submit(self._count, path, np.array(img))
+            for _ in self._pool.finished():  # raises the error of a frame that failed
+                pass
+            self._pool.submit(_save_or_raise, self._save, path, np.array(img), True)
         self._count += 1
 
     def flush(self) -> None:
         """Return once every frame handed over is in its file; raise the first error, if any."""
         if self._pool is not None:
-            self._pool.flush()
+            for _ in self._pool.drain():
+                pass
 
     def close(self) -> None:
         """Return once every frame is in its file; raise the first error, if any."""
@@ -78,83 +78,47 @@ class ImageFolderWriter(ChunkWriter):
             self._pool.close()
 
 
-class _EncoderPool:
-    """Threads saving frame files; errors kept by frame.
+class OrderedPool:
+    """Calls run on threads, their results handed back in the order the calls were made.
 
-    At most ``2 * threads`` frames are in flight, counted from the oldest unfinished one: a frame
-    stalled on one thread holds the next submissions back, so a writer killed at any moment
-    leaves at most that many frames unwritten after its last whole one (recovery keeps the
-    frames up to the first missing file, so frames written past a gap would be lost anyway).
+    At most ``2 * threads`` calls are in flight, counted from the oldest unfinished one: a call
+    stalled on one thread holds the next ones back. So a writer killed at any moment leaves at
+    most that many frames unwritten after its last whole one (recovery keeps frames up to the
+    first missing one, so frames written past a gap would be lost anyway). A call's error is
+    raised when its turn comes. Calls handed over are carried out even if the program ends
+    without ``close`` (the executor's threads finish their queue at exit).
     """
 
-    def __init__(self, save: SaveFn, threads: int) -> None:
-        self._save = save
-        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+    def __init__(self, threads: int, name: str) -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(threads, name)
         self._window = 2 * threads
-        self._in_flight: Deque[threading.Event] = collections.deque()  # oldest first; set when done
-        self._errors: List[Tuple[int, BaseException]] = []
-        self._threads = [
-            threading.Thread(target=self._work, name=f"imgstore-encode-{n}", daemon=True) for n in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
-        _LIVE_POOLS.add(self)
+        self._pending: Deque[concurrent.futures.Future] = collections.deque()  # oldest first
 
-    def _work(self) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            frame_idx, path, img, done = task
-            try:
-                _save_or_raise(self._save, path, img, atomic=True)
-            except Exception as exc:  # handed to the writing thread, which raises it
-                self._errors.append((frame_idx, exc))
-            finally:
-                done.set()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Hand over one call; take the results ``finished`` gives first, so that there is room."""
+        self._pending.append(self._executor.submit(fn, *args))
 
-    def submit(self, frame_idx: int, path: str, img: np.ndarray) -> None:
-        self._raise_first_error()
-        in_flight = self._in_flight
-        while in_flight and (in_flight[0].is_set() or len(in_flight) >= self._window):
-            in_flight.popleft().wait()  # waits while the oldest frame holds the window full
-        done = threading.Event()
-        in_flight.append(done)
-        self._tasks.put((frame_idx, path, img, done))
+    def finished(self) -> Iterator[Any]:
+        """Results of the oldest calls that are done, and, while the window is full, of the oldest
+        after waiting for it: everything ``submit`` needs taken first."""
+        pending = self._pending
+        while pending and (pending[0].done() or len(pending) >= self._window):
+            yield pending.popleft().result()
 
-    def _raise_first_error(self) -> None:
-        if self._errors:
-            self._errors.sort(key=lambda error: error[0])
-            raise self._errors.pop(0)[1]
+    def drain(self) -> Iterator[Any]:
+        """The results of every call handed over, in order, waiting for each."""
+        while self._pending:
+            yield self._pending.popleft().result()
 
-    def flush(self) -> None:
-        """Wait until no frame is in flight, then report the first error."""
-        while self._in_flight:
-            self._in_flight.popleft().wait()
-        self._raise_first_error()
-
-    def close(self) -> None:
-        self.drain()
-        self._raise_first_error()
-
-    def drain(self) -> None:
-        """Let every frame handed over finish, and stop the threads."""
-        for _ in self._threads:
-            self._tasks.put(None)
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-        _LIVE_POOLS.discard(self)
-
-
-#: pools not yet closed: their frames are still written if the program ends without close()
-_LIVE_POOLS: weakref.WeakSet[_EncoderPool] = weakref.WeakSet()
-
-
-@atexit.register
-def _drain_live_pools() -> None:
-    for pool in list(_LIVE_POOLS):
-        pool.drain()
+    def close(self, take: Optional[Callable[[Any], None]] = None) -> None:
+        """Hand every remaining result to ``take``, then stop the threads once every call has run
+        (also when a result or ``take`` raised: that error is raised after)."""
+        try:
+            for result in self.drain():
+                if take is not None:
+                    take(result)
+        finally:
+            self._executor.shutdown(wait=True)
 
 
 def _save_or_raise(save: SaveFn, path: str, img: np.ndarray, atomic: bool = False) -> None:

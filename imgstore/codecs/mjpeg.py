@@ -11,17 +11,15 @@ Grey frames are stored as one-component (greyscale) JPEGs: no colour planes to e
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 from fractions import Fraction
-from typing import Any, BinaryIO, Deque, Mapping, Optional, Union
+from typing import Any, BinaryIO, Mapping, Optional, Union
 
 import cv2
 import numpy as np
 
 from ..errors import StoreWriteError
 from .base import ChunkWriter, Shape
-from .images import encode_threads
+from .images import OrderedPool, encode_threads
 from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
 from .video_av import FULL_RANGE, PyAVVideoCodec, can_encode, crash_safe_muxer_options, pyav
 
@@ -77,6 +75,7 @@ class MjpegChunkWriter(ChunkWriter):
             self._params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SAMPLING[pix_fmt]]
         # grey frames asked to be stored in a colour format go to libjpeg as BGR (its luma is the grey itself)
         self._grey_to_colour = frame_kind(imgshape, imgdtype) == "grey" and pix_fmt != "gray"
+        self._time_base = Fraction(1, NOMINAL_FPS)
         self._container = av.open(path, "w", format=fmt.container, options=crash_safe_muxer_options(fmt.container))
         try:
             stream = self._container.add_stream(fmt.encoder, rate=NOMINAL_FPS)
@@ -86,16 +85,13 @@ class MjpegChunkWriter(ChunkWriter):
             stream.pix_fmt = pix_fmt if pix_fmt in _SAMPLING else "yuvj420p"
             stream.codec_context.color_range = FULL_RANGE
             stream.codec_context.thread_count = 1
-            stream.codec_context.time_base = Fraction(1, NOMINAL_FPS)
+            stream.codec_context.time_base = self._time_base
         except BaseException:
             self._container.close()
             raise
         self._stream = stream
-        self._time_base = Fraction(1, NOMINAL_FPS)
         threads = int(settings.get("threads", 0)) or encode_threads()
-        self._pool = concurrent.futures.ThreadPoolExecutor(threads, "imgstore-mjpeg") if threads > 1 else None
-        self._max_pending = 2 * threads
-        self._pending: Deque[concurrent.futures.Future] = collections.deque()
+        self._pool = OrderedPool(threads, "imgstore-mjpeg") if threads > 1 else None
         self._count = 0
 
     def _encode(self, img: np.ndarray) -> np.ndarray:
@@ -110,15 +106,15 @@ class MjpegChunkWriter(ChunkWriter):
         if self._pool is None:
             self._mux(self._encode(img))
             return
-        # a copy: the caller may refill its buffer as soon as this returns
-        self._pending.append(self._pool.submit(self._encode, np.array(img)))
-        while len(self._pending) > self._max_pending:
-            self._mux(self._pending.popleft().result())
+        for jpeg in self._pool.finished():
+            self._mux(jpeg)
+        self._pool.submit(self._encode, np.array(img))  # a copy: the caller may refill its buffer at once
 
     def flush(self) -> None:
         """Mux every frame handed over so far (each packet reaches the file as it is muxed)."""
-        while self._pending:
-            self._mux(self._pending.popleft().result())
+        if self._pool is not None:
+            for jpeg in self._pool.drain():
+                self._mux(jpeg)
 
     def _mux(self, jpeg: np.ndarray) -> None:
         packet = pyav().Packet(jpeg)
@@ -132,11 +128,7 @@ class MjpegChunkWriter(ChunkWriter):
 
     def close(self) -> None:
         try:
-            self.flush()
-        finally:
             if self._pool is not None:
-                for future in self._pending:  # frames after a failed one: nothing left to mux them into
-                    future.cancel()
-                self._pool.shutdown(wait=True)
+                self._pool.close(self._mux)
+        finally:
             self._container.close()
-
