@@ -9,8 +9,8 @@ from typing import Any, List
 from ._paths import chunk_name
 from ._store import _chunk_numbers_in, _ImgStore
 
-#: arguments of other store classes that upstream accepted (and ignored) here
-_IGNORED_ARGUMENTS = ("videosize", "seek", "gpu_id")
+#: arguments upstream accepted and ignored here (its '+color' formats set the write encoding)
+_IGNORED_ARGUMENTS = ("videosize", "seek", "gpu_id", "write_encode_encoding")
 
 
 class DirectoryImgStore(_ImgStore):

@@ -41,6 +41,11 @@ class ExtraDataWriter:
         else:
             write_all(self._fd, (",\n" + text).encode("utf-8"))
 
+    @property
+    def started(self) -> bool:
+        """Whether a record was written (the file exists)."""
+        return self._fd >= 0
+
     def close(self) -> None:
         if self._fd >= 0:
             try:

@@ -56,7 +56,8 @@ def new_for_format(fmt: str, path: Any = None, **kwargs: Any) -> _ImgStore:
         ) from None
     cls = STORE_CLASSES[codec.store_class]
     kwargs.setdefault("imgdtype", np.uint8)
-    return cls(basedir=basedir, format=fmt, **kwargs)
+    kwargs["format"] = fmt  # the format named first wins over one in the keywords, as upstream
+    return cls(basedir=basedir, **kwargs)
 
 
 def extract_only_frame(path: Any, frame_index: int) -> np.ndarray:

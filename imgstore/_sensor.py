@@ -8,24 +8,25 @@ from typing import Callable, Dict, Optional
 import cv2
 import numpy as np
 
-# OpenCV names its conversions COLOR_<source>2BGR[_<variant>]; the encoding name is derived from
-# them: 'cv_' + source lower-cased without underscores, plus '_' + variant for non-Bayer variants
-# (Bayer variants such as _VNG/_EA are demosaicing methods of the same encoding, so left out).
-_CONVERSION_RE = re.compile(r"^COLOR_(?P<source>[A-Za-z0-9_]+)2BGR(?:$|_(?P<variant>[A-Za-z0-9]*))")
+#: OpenCV's names of conversions to BGR, ``COLOR_<codec>2BGR[_<method>]`` (the groups are named
+#: as upstream's ``ImageCodecProcessor.CV2_CODEC_RE`` names them; ``method`` keeps its underscore).
+#: The encoding name is 'cv_' + codec lower-cased without underscores, plus the method for
+#: non-Bayer conversions (Bayer methods such as _VNG/_EA demosaic the same encoding: left out).
+CONVERSION_RE = re.compile(r"^COLOR_(?P<codec>[A-Za-z0-9_]+)2BGR($|(?P<method>_[A-Za-z0-9]*))")
 
 
 def _discover_codes() -> Dict[str, int]:
     codes: Dict[str, int] = {}
     for attr in dir(cv2):
-        match = _CONVERSION_RE.match(attr)
+        match = CONVERSION_RE.match(attr)
         if not match:
             continue
-        code = "cv_" + match.group("source").lower().replace("_", "")
-        variant = match.group("variant")
-        if variant is not None:
+        code = "cv_" + match.group("codec").lower().replace("_", "")
+        method = match.group("method")
+        if method is not None:
             if "bayer" in code:
                 continue
-            code += "_" + variant.lower()
+            code += method.lower()
         codes[code] = int(getattr(cv2, attr))
     return codes
 

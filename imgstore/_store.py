@@ -106,6 +106,7 @@ class _ImgStore:
         chunksize: Optional[int] = None,
         metadata: Optional[Dict[str, Any]] = None,
         encoding: Optional[str] = None,
+        write_encode_encoding: Optional[str] = None,
         format: Optional[str] = None,
         index: Optional[ImgStoreIndex] = None,
         writer_options: Optional[Dict[str, Any]] = None,
@@ -136,9 +137,15 @@ class _ImgStore:
         self.frame_number: Any = math.nan
         #: time of the frame read or added last (NaN before the first), as upstream exposes it
         self.frame_time: float = math.nan
+        #: upstream's (chunk number, index path without extension) of every chunk found when the
+        #: store was opened for reading; None when writing, or when opened with a given index
+        #: until ``_iter_chunk_n_and_chunk_paths`` looks
+        self._chunk_n_and_chunk_paths: Optional[List[Tuple[int, str]]] = None
+        #: the chunk being written, or the chunk of the frame read last
+        self._chunk_n = 0
 
         if mode == "w":
-            self._init_write(imgshape, imgdtype, chunksize, metadata, encoding, format)
+            self._init_write(imgshape, imgdtype, chunksize, metadata, encoding, write_encode_encoding, format)
         else:
             self._init_read(index)
 
@@ -190,6 +197,9 @@ class _ImgStore:
                 unfinished.append(chunk_n)
         return unfinished
 
+    def _write_empty_chunk(self, chunk_n: int) -> None:
+        """Layout hook: leave the files of a chunk that ends with no frames, as upstream leaves them."""
+
     def _chunk_is_empty(self, chunk_n: int) -> bool:
         """Layout hook: whether a chunk holds nothing at all (no frames, no index, no journal)."""
         return False
@@ -213,7 +223,9 @@ class _ImgStore:
         """The codec that reads a store of ``fmt``."""
         return codecs.get_reader_codec(fmt, type(self).__name__)
 
-    def _init_write(self, imgshape: Any, imgdtype: Any, chunksize: Any, metadata: Any, encoding: Any, fmt: Any) -> None:
+    def _init_write(
+        self, imgshape: Any, imgdtype: Any, chunksize: Any, metadata: Any, encoding: Any, write_encoding: Any, fmt: Any
+    ) -> None:
         if imgshape is None or fmt is None or imgdtype is None:
             raise ImgStoreError("imgshape, imgdtype and format must be given to write a store")
         self._codec = self._writer_codec(fmt)
@@ -224,15 +236,17 @@ class _ImgStore:
             chunksize = self._codec.default_chunksize
         if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 1:
             raise ImgStoreError(f"chunksize must be a positive integer, got {chunksize!r}")
-        if encoding and not _known_encoding(encoding):
-            raise ImgStoreError(f"unsupported store image encoding: {encoding!r}")
+        for name in (encoding, write_encoding):
+            if name and not _known_encoding(name):
+                raise ImgStoreError(f"unsupported store image encoding: {name!r}")
 
         # 'png+color' with an encoding: convert to colour before writing, store no encoding
-        write_shape = self._codec.written_shape(input_shape)
         if color_variant and encoding:
-            self._encode_image = decoder_for(encoding)
+            write_encoding, encoding = encoding, None
+        write_shape = self._codec.written_shape(input_shape)
+        if write_encoding:  # frames are converted to colour before they are written
+            self._encode_image = decoder_for(write_encoding)
             write_shape = (write_shape[0], write_shape[1], 3)
-            encoding = None
         self._codec.check_image_type(write_shape, dtype)
         self._codec.check_options(write_shape, dtype, self._writer_options)
 
@@ -309,9 +323,26 @@ class _ImgStore:
         self._recovered_chunks: Tuple[int, ...] = ()
         if index is None:
             index = self._build_index_from_disk(report=True)
+            self._chunk_n_and_chunk_paths = self._chunks_and_index_paths()
         elif not isinstance(index, ImgStoreIndex):
             raise TypeError(f"index must be an ImgStoreIndex, got {type(index).__name__}")
         self._set_index(index)
+
+    def _chunks_and_index_paths(self) -> List[Tuple[int, str]]:
+        """``(chunk number, index path without extension)`` of every chunk that was read."""
+        return [(n, self._chunk_index_base(n)) for n in sorted({*self._finished_chunks, *self._recovered_chunks})]
+
+    def _iter_chunk_n_and_chunk_paths(self) -> Iterator[Tuple[int, str]]:
+        """Upstream's ``(chunk_n, index path without extension)`` of each chunk, ascending.
+
+        Looked up on disk the first time when the store was opened with a given index.
+        """
+        if self._chunk_n_and_chunk_paths is None:
+            unfinished, finished = self._scan_chunks()
+            found = {n: base for n, base in finished}
+            found.update((n, self._chunk_index_base(n)) for n in unfinished)
+            self._chunk_n_and_chunk_paths = sorted(found.items())
+        yield from sorted(self._chunk_n_and_chunk_paths, key=operator.itemgetter(0))
 
     def _readability_check(self, smd_class: str, smd_version: int) -> bool:
         if smd_class not in self._readable_classes:
@@ -395,6 +426,7 @@ class _ImgStore:
 
     @property
     def lossless(self) -> bool:
+        """Whether the format stores pixels exactly (after the conversion it may need: ``pgm`` is grey)."""
         return self._codec.lossless
 
     @property
@@ -414,11 +446,17 @@ class _ImgStore:
 
     @property
     def frame_time_min(self) -> float:
-        return self._index.frame_time_min if self._mode == "r" else self._written_t0
+        """Time of the earliest frame (0.0 for an empty store, as upstream's index gives)."""
+        if self._mode == "r":
+            return self._index.frame_time_min
+        return self._written_t0 if self._frame_n else 0.0
 
     @property
     def frame_time_max(self) -> float:
-        return self._index.frame_time_max if self._mode == "r" else self._written_tn
+        """Time of the latest frame (0.0 for an empty store)."""
+        if self._mode == "r":
+            return self._index.frame_time_max
+        return self._written_tn if self._frame_n else 0.0
 
     @property
     def duration(self) -> float:
@@ -513,6 +551,8 @@ class _ImgStore:
         # each frame's number and time, durable as soon as the frame is written (see _journal)
         self._journal = ChunkJournal(journal_path(self._chunk_index_base(chunk_n)))
         self._chunk_damaged = False  # a write failed: the chunk's data may be shorter than its frame list
+        #: left out altogether if it stays empty (the chunk after an inserted one, as upstream)
+        self._chunk_optional = False
 
     def _finish_chunk(self) -> None:
         """Close the chunk's writer, then write its index and close its extra data.
@@ -524,8 +564,13 @@ class _ImgStore:
             self._abandon_chunk()
             return
         base = self._chunk_index_base(self._chunk_n)
+        if self._chunk_optional and not self._chunk_frame_numbers and not self._extra_writer.started:
+            self._journal.remove()
+            return
         try:
             self._close_writer()
+            if not self._chunk_frame_numbers:
+                self._write_empty_chunk(self._chunk_n)
             save_chunk_index(
                 base,
                 np.asarray(self._chunk_frame_numbers),
@@ -650,19 +695,25 @@ class _ImgStore:
 
         self._chunk_frame_numbers.append(number)
         self._chunk_frame_times.append(time)
-        if not number >= self._written_min:  # (NaN before the first frame: comparisons are False)
-            self._written_min = float(number)
-        if not number <= self._written_max:
-            self._written_max = float(number)
-        if self._frame_n == 0:
-            self._written_t0 = time
-        self._written_tn = time
-        self.frame_number = number
-        self.frame_time = time
-        self._frame_n += 1
+        self._count_written((number,), (time,))
         if len(self._chunk_frame_numbers) == self._smd.chunksize:
             self._finish_chunk()
             self._start_next_chunk()
+
+    def _count_written(self, numbers: Sequence[Any], times: Sequence[float]) -> None:
+        """Take frames just written (their numbers and times, in order) into the running statistics:
+        frame range, first and last time, count; the last one becomes the current frame."""
+        low, high = min(numbers), max(numbers)
+        if not low >= self._written_min:  # (NaN before the first frame: comparisons are False)
+            self._written_min = float(low)
+        if not high <= self._written_max:
+            self._written_max = float(high)
+        if self._frame_n == 0:
+            self._written_t0 = float(times[0])
+        self._written_tn = float(times[-1])
+        self.frame_number = numbers[-1]
+        self.frame_time = float(times[-1])
+        self._frame_n += len(numbers)
 
     def _close_writer(self) -> None:
         if self._writer is not None:
@@ -856,6 +907,8 @@ class _ImgStore:
         loaded = new.chunks if finished else ()
         self._finished_chunks = tuple(sorted({*self._finished_chunks, *loaded}))
         self._recovered_chunks = tuple(c.chunk_n for c in recovered)
+        if self._chunk_n_and_chunk_paths is not None:
+            self._chunk_n_and_chunk_paths = self._chunks_and_index_paths()
         if index is not self._index:
             reader_chunk = self._reader_chunk
             if reader_chunk >= 0 and index.table.chunk_slice(reader_chunk) != self._table.chunk_slice(reader_chunk):
@@ -888,6 +941,7 @@ class _ImgStore:
                     self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype, count
                 )
             self._reader_chunk = chunk_n
+        self._chunk_n = chunk_n
         img = self._decode_image(self._reader.read(frame_idx))
         number = self._table.frame_number[frame_index].item()
         time = self._table.frame_time[frame_index].item()

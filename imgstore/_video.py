@@ -26,7 +26,8 @@ _IGNORED_ARGUMENTS = ("seek", "gpu_id", "videosize")
 ENCODER_SETTING_NAMES = ("crf", "preset", "gop", "bframes", "quality", "pix_fmt", "threads")
 #: what the base store takes
 _STORE_ARGUMENTS = {
-    "basedir", "mode", "imgshape", "imgdtype", "chunksize", "metadata", "encoding", "format", "index", "storage_options"
+    "basedir", "mode", "imgshape", "imgdtype", "chunksize", "metadata", "encoding", "write_encode_encoding", "format",
+    "index", "storage_options",
 }
 
 
@@ -148,6 +149,13 @@ class VideoImgStore(_ImgStore):
                 os.path.basename(self._chunk_path(chunk_n)),
             )
 
+    def _write_empty_chunk(self, chunk_n: int) -> None:
+        # an empty video file, as upstream's writer leaves for a chunk it opened but gave no frame:
+        # upstream finds a chunk's extra data only beside its video file
+        self._codec.open_writer(
+            self._chunk_path(chunk_n), self._smd.imgshape, self._smd.imgdtype, self._writer_options
+        ).close()
+
     def _remove_chunk_data(self, chunk_n: int) -> None:
         path = self._chunk_path(chunk_n)
         if os.path.exists(path):
@@ -176,8 +184,10 @@ class VideoImgStore(_ImgStore):
         save_chunk_index(self._chunk_index_base(chunk_n), numbers, times, extra=self._smd.to_dict())
         self._journal.remove()  # the chunk is complete: its index holds every frame
         self._extra_writer.close()
-        self._frame_n += len(numbers)
+        if len(numbers):
+            self._count_written(numbers.tolist(), times.tolist())
         self._start_chunk(chunk_n + 1)
+        self._chunk_optional = True
 
 
 def _has_frames(index_base: str) -> bool:

@@ -18,9 +18,10 @@ import numpy as np
 
 from ._chunkindex import load_chunk_index
 from ._frameindex import NOT_FOUND, FrameTable, FrameTableBuilder, as_frame_index, as_frame_number, as_query_time
+from .constants import FRAME_MD
 from .errors import ChunkIndexError, IndexFileError
 
-__all__ = ["ImgStoreIndex"]
+__all__ = ["FRAME_MD", "ImgStoreIndex"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class ImgStoreIndex:
     """Frame numbers and times of every frame in a store, by chunk, with fast lookups."""
 
     VERSION = "1"
+    #: upstream's class-level logger, kept for code that logs through it
+    log = logging.getLogger(__name__)
 
     def __init__(
         self,
@@ -50,7 +53,8 @@ class ImgStoreIndex:
         self._table = table if table is not None else FrameTable([], [], [])
         self._chunk_paths = dict(chunk_paths or {})
         self.frame_min, self.frame_max = self._table.number_range()
-        self.frame_time_min, self.frame_time_max = self._table.time_range()
+        # an empty index has no frame numbers (NaN) but spans no time (0.0), as upstream's
+        self.frame_time_min, self.frame_time_max = self._table.time_range() if self._table.frame_count else (0.0, 0.0)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -96,16 +100,22 @@ class ImgStoreIndex:
         """Build from per-chunk arrays already in memory (chunks in ascending order)."""
         return cls(table=FrameTable(chunk_ids, frame_numbers, frame_times))
 
+    @classmethod
+    def create_database(cls, conn: sqlite3.Connection) -> None:
+        """Create upstream's ``.index.sqlite`` tables (empty, with this index version) in ``conn``."""
+        with conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("INSERT INTO index_information VALUES (?, ?)", ("version", cls.VERSION))
+
     # -- export -------------------------------------------------------------------------------
     def to_file(self, path: str) -> None:
         """Write the index as ``.index.sqlite`` in upstream's schema, atomically."""
         tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
         db = sqlite3.connect(tmp)
         try:
+            self.create_database(db)
             with db:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute("INSERT INTO index_information VALUES (?, ?)", ("version", self.VERSION))
                 db.executemany("INSERT INTO frames VALUES (?,?,?,?)", self._frame_rows())
                 db.executemany(
                     "INSERT INTO chunks VALUES (?, ?)", [(c, self._chunk_paths.get(c, "")) for c in self.chunks]
@@ -130,7 +140,7 @@ class ImgStoreIndex:
     def _summary_rows(self) -> List[Tuple[str, float]]:
         # upstream writes +-inf for an empty index; keep that so it reads ours unchanged
         def value(v: float, empty: float) -> float:
-            return empty if math.isnan(v) else v
+            return empty if math.isnan(v) or not self.frame_count else v
 
         return [
             ("frame_time_min", value(self.frame_time_min, math.inf)),

@@ -1,22 +1,58 @@
-"""Store classes and factories at upstream's import path ``imgstore.stores``."""
+"""Store classes and factories at upstream's import path ``imgstore.stores``.
+
+Besides the stores, upstream's module also exposes the helpers it imported (index, codec
+processor, colour conversion, time zones, Motif extra data); scripts import them from here, so
+they are re-exported unchanged.
+"""
+
+from subprocess import DEVNULL
 
 from ._directory import DirectoryImgStore
+from ._extra import motif_extra_data_h5_attrs, motif_extra_data_h5_to_df, motif_extra_data_json_to_df
 from ._factory import STORE_CLASSES, extract_only_frame, get_supported_formats, new_for_filename, new_for_format
 from ._store import _ImgStore
 from ._video import VideoImgStore
-from .constants import STORE_INDEX_FILENAME, STORE_LOCK_FILENAME, STORE_MD_FILENAME, STORE_MD_KEY
+from .constants import (
+    EXTRA_DATA_FILE_EXTENSIONS,
+    STORE_INDEX_FILENAME,
+    STORE_LOCK_FILENAME,
+    STORE_MD_FILENAME,
+    STORE_MD_KEY,
+)
+from .index import ImgStoreIndex
+from .util import (
+    FourCC,
+    ImageCodecProcessor,
+    JsonCustomEncoder,
+    ZoneInfo,  # noqa: F401 - the standard class, which upstream's module exposes too
+    ensure_color,
+    ensure_grayscale,
+    get_local_timezone_zoneinfo,
+)
 
 __all__ = [
+    "DEVNULL",
+    "EXTRA_DATA_FILE_EXTENSIONS",
     "STORE_CLASSES",
     "STORE_INDEX_FILENAME",
     "STORE_LOCK_FILENAME",
     "STORE_MD_FILENAME",
     "STORE_MD_KEY",
     "DirectoryImgStore",
+    "FourCC",
+    "ImageCodecProcessor",
+    "ImgStoreIndex",
+    "JsonCustomEncoder",
     "VideoImgStore",
     "_ImgStore",
+    "ensure_color",
+    "ensure_grayscale",
     "extract_only_frame",
+    "get_local_timezone_zoneinfo",
     "get_supported_formats",
+    "motif_extra_data_h5_attrs",
+    "motif_extra_data_h5_to_df",
+    "motif_extra_data_json_to_df",
     "new_for_filename",
     "new_for_format",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 from typing import Any, Optional
+from zoneinfo import ZoneInfo  # noqa: F401 - upstream's module exposes the class under this name
 
 import cv2
 import numpy as np
@@ -45,6 +46,9 @@ class ImageCodecProcessor:
     Encodings are named ``cv_<opencv source name>``, e.g. ``cv_bayerbg``; ``autoconvert`` is the
     conversion for the default encoding (identity when none is set).
     """
+
+    #: matches OpenCV's ``COLOR_<codec>2BGR[_<method>]`` constant names
+    CV2_CODEC_RE = _sensor.CONVERSION_RE
 
     def __init__(self) -> None:
         self._default_code: Optional[str] = None

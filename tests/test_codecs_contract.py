@@ -65,7 +65,7 @@ def _write(path, fmt, shape, dtype, numbers, chunksize=5, **kwargs):
 
 def _assert_same_frame(codec, got: np.ndarray, written: np.ndarray, frame_id: int) -> None:
     h, w = got.shape[:2]
-    expected = written[:h, :w]
+    expected = codec.as_stored(written)[:h, :w]
     assert got.shape == expected.shape and got.dtype == expected.dtype
     if codec.lossless:
         np.testing.assert_array_equal(got, expected)
@@ -205,9 +205,14 @@ def test_registry_lists_upstream_directory_formats():
     assert imgstore.get_supported_formats()[: len(formats)] == imgstore.DirectoryImgStore.supported_formats()
 
 
-def test_grey_only_and_color_only_formats(tmp_path):
-    with pytest.raises(UnsupportedFormatError, match="pgm"):
-        imgstore.new_for_format("pgm", path=str(tmp_path / "pgm"), imgshape=ODD_COLOR)
+def test_grey_only_and_color_only_formats(tmp_path, caplog):
+    """pgm keeps colour frames as grey (a warning says so), ppm grey ones as colour; reads give the store's shape."""
+    frames = _write(tmp_path / "pgm", "pgm", ODD_COLOR, "uint8", [0, 1])
+    assert "stored grey" in caplog.text
+    store = imgstore.new_for_filename(str(tmp_path / "pgm"))
+    grey = cv2.cvtColor(frames[1], cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(store.get_image(1)[0], np.dstack([grey, grey, grey]))
+    assert cv2.imread(str(tmp_path / "pgm" / "000000" / "000001.pgm"), cv2.IMREAD_UNCHANGED).ndim == 2
     frames = _write(tmp_path / "ppm", "ppm", ODD_GREY, "uint8", [0, 1])  # stored as colour, read as grey
     store = imgstore.new_for_filename(str(tmp_path / "ppm"))
     np.testing.assert_array_equal(store.get_image(1)[0], frames[1])

@@ -111,8 +111,8 @@ CASES = [
     Case("ppm_gray_u8", "ppm", (31, 45), chunksize=4, count=9),
     Case("ppm_color_u8", "ppm", (31, 45, 3), chunksize=4, count=9, numbers="gaps"),
     Case("pgm_gray_u8", "pgm", (31, 45), chunksize=4, count=9, int_times=True),
-    # pgm with a colour shape is left out: upstream stores grey and reads back 3-channel grey;
-    # we refuse it at creation (see test_codecs_contract.test_grey_only_and_color_only_formats)
+    # colour into pgm: stored grey (OpenCV's weights), read back as three equal channels
+    Case("pgm_color_u8", "pgm", (31, 45, 3), chunksize=4, count=9, numbers="gaps"),
     Case(
         "pngcolor_bayer",
         "png+color",
@@ -275,6 +275,8 @@ def stored_image(case: Case, frame: np.ndarray) -> np.ndarray:
     img = frame
     if case.encoding:  # '+color' formats demosaic before writing
         img = cv2.cvtColor(img, BAYER_CODES[case.encoding])
+    if case.fmt == "pgm" and img.ndim == 3:  # grey on disk, three equal channels when read
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     return img  # ppm is always colour, but a grey store reads it back grey, unchanged
 
 

@@ -8,6 +8,7 @@ on files with B-frames, so its sequential reads are what must match.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -118,3 +119,28 @@ def test_ffprobe_reads_our_chunks(tmp_path, fmt):
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert out == "64,48,10", f"ffprobe on {chunk.name}: {out}"
+
+
+@pytest.mark.parametrize("count", [0, 10])
+def test_a_store_ending_on_a_full_chunk_has_upstreams_files(tmp_path, count):
+    """With no frame, or a frame count that fills its last chunk, upstream ends the store with an
+    empty chunk (an index and a video file without frames); ours ends the same, and upstream then
+    finds the extra data added after the last frame there."""
+    extra = [{"after": count - 1, "data": {"label": "after-last"}}] if count else []
+    specs = {
+        side: {**_spec(tmp_path / side, "mjpeg/avi", SHAPES["grey"], count=count), "chunksize": 5, "extra": extra}
+        for side in ("ours", "theirs")
+    }
+    result = run_script("write_store.py", [specs["theirs"]])[specs["theirs"]["path"]]
+    assert "error" not in result, result.get("error")
+    WRITER.write_store(imgstore, specs["ours"])
+    assert sorted(os.listdir(tmp_path / "ours")) == sorted(os.listdir(tmp_path / "theirs"))
+    dump = run_script("read_store.py", [specs["ours"]["path"]])[specs["ours"]["path"]]
+    assert "error" not in dump, dump.get("error")
+    assert dump["props"]["frame_count"] == count
+    ours = READER.dump_store(imgstore, specs["ours"]["path"])
+    assert dump["props"]["frame_time_min"] == ours["props"]["frame_time_min"]
+    if count:
+        assert [r["label"] for r in dump["extra_data"]["records"]] == ["after-last"]
+    else:
+        assert dump["extra_data"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgstore.errors import IndexFileError
-from imgstore.index import ImgStoreIndex
+from imgstore.index import FRAME_MD, ImgStoreIndex
 
 
 def _index(chunks: list[list[int]], times: list[list[float]] | None = None) -> ImgStoreIndex:
@@ -170,3 +171,17 @@ def test_infinite_queries():
     assert index.find_chunk_nearest("frame_number", float("inf")) == (0, 0)
     assert index.find_chunk_nearest("frame_number", float("-inf")) == (0, 1)
     assert index.find_chunk("frame_number", float("inf")) == (-1, -1)
+
+
+def test_create_database_makes_upstreams_empty_index(tmp_path):
+    """``ImgStoreIndex.create_database`` lays out upstream's tables; the empty index reads back empty."""
+    path = tmp_path / "empty.sqlite"
+    conn = sqlite3.connect(path)
+    ImgStoreIndex.create_database(conn)
+    conn.close()
+    conn = sqlite3.connect(path)
+    tables = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    assert tables == ["chunks", "frames", "index_information", "summary"]
+    index = ImgStoreIndex(conn)
+    assert (index.frame_count, index.chunks, index.frame_time_min, index.frame_time_max) == (0, (), 0.0, 0.0)
+    assert math.isnan(index.frame_min) and FRAME_MD == ("frame_number", "frame_time")

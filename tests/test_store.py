@@ -379,3 +379,53 @@ def test_frame_metadata_while_writing_includes_the_open_chunk(tmp_path, caplog):
                                           "frame_time": [T0 + i for i in range(5)]}
     assert "skipping" not in caplog.text
     store.close()
+
+
+@pytest.mark.parametrize("fmt", ["npy", "mjpeg/avi"])
+def test_an_empty_store_spans_no_time(tmp_path, fmt):
+    """No frames: frame numbers are NaN but the time range is 0.0, writing and reading, as upstream's index."""
+    store = imgstore.new_for_format(fmt, path=str(tmp_path / "s"), imgshape=(16, 16))
+    assert (store.frame_time_min, store.frame_time_max, store.duration) == (0.0, 0.0, 0.0)
+    assert math.isnan(store.frame_min) and math.isnan(store.frame_max)
+    store.close()
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert (reader.frame_time_min, reader.frame_time_max, reader.duration, reader.chunks) == (0.0, 0.0, 0.0, [])
+    assert math.isnan(reader.frame_min) and math.isnan(reader.frame_max)
+
+
+def test_upstream_private_chunk_bookkeeping(tmp_path):
+    """``_chunk_n_and_chunk_paths``, ``_iter_chunk_n_and_chunk_paths``, ``_chunk_n`` and ``_index`` as
+    upstream's own tests and client code use them."""
+    path = _store(tmp_path / "s", n=10, chunksize=4)
+    store = imgstore.new_for_filename(path)
+    bases = [(n, os.path.join(path, f"{n:06d}", "index")) for n in (0, 1, 2)]
+    assert store._chunk_n_and_chunk_paths == bases and list(store._iter_chunk_n_and_chunk_paths()) == bases
+    assert store._chunk_n == 0
+    store.get_image(None, frame_index=9)
+    assert store._chunk_n == 2 and store._get_chunk_metadata(2)["frame_number"] == [8, 9]
+    given = imgstore.new_for_filename(path, index=store._index)
+    assert given._index is store._index and given._chunk_n_and_chunk_paths is None
+    assert list(given._iter_chunk_n_and_chunk_paths()) == bases and given._chunk_n_and_chunk_paths == bases
+    writer = imgstore.new_for_format("npy", path=str(tmp_path / "w"), imgshape=(4, 4), chunksize=2)
+    assert writer._chunk_n_and_chunk_paths is None and writer._chunk_n == 0
+    for i in range(5):
+        writer.add_image(np.zeros((4, 4), np.uint8), i, T0 + i)
+    assert writer._chunk_n == 2
+    writer.close()
+
+
+def test_format_given_twice_takes_the_first(tmp_path):
+    """``new_for_format(fmt, format=...)``, common in scripts that build keyword dicts: ``fmt`` wins."""
+    kwargs = {"basedir": str(tmp_path / "s"), "mode": "w", "imgshape": (8, 8), "imgdtype": np.uint8, "format": "png"}
+    imgstore.new_for_format("npy", **kwargs).close()
+    assert os.listdir(tmp_path / "s" / "000000") == ["index.npz"]
+    assert yaml.safe_load((tmp_path / "s" / "metadata.yaml").read_text())["__store"]["format"] == "npy"
+
+
+def test_upstream_package_names_reached_after_import(tmp_path):
+    """``imgstore.apps``/``ui``/``font`` are loaded on first use; ``imgstore.test`` runs the self-test."""
+    assert imgstore.test is imgstore.main_test
+    assert imgstore.apps.main_test is not None and imgstore.ui.new_window and imgstore.font.FontRenderer
+    assert imgstore.main_test(["--format", "npy", "-q"]) == 0
+    with pytest.raises(AttributeError):
+        imgstore.no_such_name  # noqa: B018

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import av
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -24,13 +27,19 @@ def _write(path, fmt="avc1/mp4", n=5, chunksize=5, shape=(48, 64), **kwargs):
 
 
 def test_extra_data_of_the_empty_last_chunk_is_read(tmp_path):
+    """The empty chunk after a full one gets an empty video, as upstream writes, beside its extra data."""
     store = _write(tmp_path / "s", n=5, chunksize=5)  # full chunk: chunk 1 starts empty
     store.add_extra_data(after_last=True)
     store.close()
-    assert (tmp_path / "s" / "000001.extra.json").exists() and not (tmp_path / "s" / "000001.mp4").exists()
+    names = sorted(os.listdir(tmp_path / "s"))
+    assert names == ["000000.mp4", "000000.npz", "000001.extra.json", "000001.mp4", "000001.npz", "metadata.yaml"]
+    with av.open(str(tmp_path / "s" / "000001.mp4")) as empty:  # a valid file, with no frame
+        assert len(empty.streams.video) == 1 and not any(p.size for p in empty.demux(video=0))
     reader = imgstore.new_for_filename(str(tmp_path / "s"))
     assert reader.has_extra_data and reader.chunks == [0]
     assert list(reader.get_extra_data()["after_last"]) == [True]
+    os.unlink(tmp_path / "s" / "000001.mp4")  # as older versions wrote it: still read
+    assert list(imgstore.new_for_filename(str(tmp_path / "s")).get_extra_data()["after_last"]) == [True]
 
 
 def test_chunk_index_without_its_video_is_skipped_with_a_warning(tmp_path, caplog):
@@ -136,3 +145,51 @@ def test_insert_chunk_checks_the_frame_count(tmp_path):
         store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), [0, 1, 2], [T0, T0 + 1, T0 + 2])
     assert (tmp_path / "src" / "000000.mp4").exists(), "a refused file stays where it was"
     store.close()
+
+
+def test_write_store_statistics_count_inserted_chunks(tmp_path):
+    """After insert_chunk, the writing store's frame range, times and count include the inserted
+    frames, as the same store reopened reports them; add_extra_data tags the last inserted frame."""
+    source = _write(tmp_path / "src", n=10, chunksize=10)
+    source.close()
+    store = imgstore.new_for_format("avc1/mp4", path=str(tmp_path / "s"), imgshape=(48, 64), chunksize=5)
+    numbers, times = list(range(100, 110)), [T0 + 50 + i for i in range(10)]
+    store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), numbers[::-1], times, move=False)
+    written = (store.frame_count, store.frame_min, store.frame_max, store.frame_time_min, store.frame_time_max)
+    assert written == (10, 100.0, 109.0, T0 + 50, T0 + 59)
+    assert (store.frame_number, store.frame_time) == (100, T0 + 59)
+    store.add_extra_data(after="insert")
+    for i in range(3):
+        store.add_image(make_grid_frame(i, (48, 64), noise=False), i, T0 + i)
+    assert (store.frame_count, store.frame_min, store.frame_max, store.frame_time_max) == (13, 0.0, 109.0, T0 + 2)
+    store.close()
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert (reader.frame_count, reader.frame_min, reader.frame_max) == (13, 0.0, 109.0)
+    assert (reader.frame_time_min, reader.frame_time_max) == (T0, T0 + 59)
+    record = reader.get_extra_data().iloc[0]
+    assert (record["after"], record["frame_number"], record["frame_index"]) == ("insert", 100, 9)
+
+
+def test_no_empty_chunk_is_left_after_an_inserted_one(tmp_path):
+    """Closing right after insert_chunk leaves exactly the inserted chunks, as upstream does."""
+    source = _write(tmp_path / "src", n=4, chunksize=10)
+    source.close()
+    store = imgstore.new_for_format("avc1/mp4", path=str(tmp_path / "s"), imgshape=(48, 64), chunksize=5)
+    for first in (0, 10):
+        store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), [first + i for i in range(4)],
+                           [T0 + first + i for i in range(4)], move=False)
+    store.close()
+    assert sorted(os.listdir(tmp_path / "s")) == ["000000.mp4", "000000.npz", "000001.mp4", "000001.npz",
+                                                  "metadata.yaml"]
+
+
+def test_write_encode_encoding_converts_frames_before_writing(tmp_path):
+    """Upstream's ``write_encode_encoding``: raw sensor frames are demosaiced, then stored as colour video."""
+    raw = make_grid_frame(3, (48, 64), noise=False)
+    store = imgstore.VideoImgStore(basedir=str(tmp_path / "s"), mode="w", imgshape=(48, 64), imgdtype="uint8",
+                                   chunksize=5, format="ffv1/mkv", write_encode_encoding="cv_bayerbg")
+    store.add_image(raw, 0, T0)
+    store.close()
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert reader.image_shape == (48, 64, 3)
+    np.testing.assert_array_equal(reader.get_image(0)[0], cv2.cvtColor(raw, cv2.COLOR_BayerBG2BGR))

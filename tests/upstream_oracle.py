@@ -266,3 +266,17 @@ def run_upstream(script: str | Path, *args: Any, tz: str | None = "UTC") -> dict
 def run_script(name: str, *args: Any, tz: str | None = "UTC") -> dict[str, Any]:
     """Run ``upstream_scripts/<name>`` with :func:`run_upstream`."""
     return run_upstream(SCRIPTS_DIR / name, *args, tz=tz)
+
+
+@functools.cache
+def upstream_package_dir() -> Path:
+    """The folder of the oracle's installed ``imgstore`` package (its shipped tests are in ``tests/``)."""
+    python = upstream_python()
+    code = _GUARD + "print(os.path.dirname(os.path.realpath(imgstore.__file__)))\n"
+    with tempfile.TemporaryDirectory(prefix="imgstore-oracle-") as tmp:
+        proc = subprocess.run(
+            [python, "-I", "-c", code], cwd=tmp, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
+        )
+    if proc.returncode != 0:
+        raise OracleError(f"cannot locate the oracle's imgstore package:\n{_tail(proc.stderr)}")
+    return Path(proc.stdout.strip())

@@ -136,13 +136,15 @@ class CheckFailed(Exception):
 class Case:
     """One store to write and read: a format, a kind of frame ('grey', 'colour', 'bayer'), a dtype."""
 
-    def __init__(self, fmt: str, kind: str, dtype: str, backend: Optional[str], lossless: bool, video: bool) -> None:
+    def __init__(self, fmt: str, kind: str, dtype: str, backend: Optional[str], codec: codecs.ChunkCodec) -> None:
         self.fmt = fmt
         self.kind = kind
         self.dtype = dtype
         self.backend = backend
-        self.lossless = lossless
-        self.video = video
+        self.codec = codec
+        #: frames read back exactly as the codec holds them (``codec.as_stored``)
+        self.lossless = codec.lossless
+        self.video = codec.store_class == "VideoImgStore"
         self.label = f"{fmt} {kind} {dtype}"
         self.shape: Tuple[int, ...] = (HEIGHT, WIDTH, 3) if kind == "colour" else (HEIGHT, WIDTH)
         rng = np.random.default_rng(SEED)
@@ -168,6 +170,7 @@ class Case:
             img = self.written_frame(i)
             if self.kind == "bayer":
                 img = cv2.cvtColor(img, cv2.COLOR_BayerBG2BGR)
+            img = self.codec.as_stored(img)
             if self.video:
                 img = img[: img.shape[0] & -2, : img.shape[1] & -2]
             self._expected[i] = img
@@ -362,8 +365,7 @@ def cases_for(fmt: str, backend: Optional[str]) -> List[Case]:
         kinds = ["grey"]
         if codec.channels is None or 3 in codec.channels:
             kinds.append("colour")
-    video = codec.store_class == "VideoImgStore"
-    return [Case(fmt, kind, dtype, backend, codec.lossless, video) for kind in kinds for dtype in dtypes]
+    return [Case(fmt, kind, dtype, backend, codec) for kind in kinds for dtype in dtypes]
 
 
 # ----------------------------------------------------------------------------------------------

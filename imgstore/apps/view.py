@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from ..stores import new_for_filename
+from ..ui import fit_window
 from ..util import motif_get_recording_timezone
 from ._cli import ToolError, add_common_arguments, run
 from ._x11 import DisplayError, MapReminder, XDisplay, is_x11_platform
@@ -315,14 +316,6 @@ def open_display(path: str) -> Optional[XDisplay]:
         raise ToolError(f"cannot show {path}: {exc}") from None
 
 
-def fit_window(size: Tuple[int, int], screen: Tuple[int, int], fraction: float = SCREEN_FRACTION) -> Tuple[int, int]:
-    """``size`` (w, h), shrunk keeping its aspect ratio to at most ``fraction`` of ``screen``."""
-    w, h = size
-    sw, sh = screen[0] * fraction, screen[1] * fraction
-    factor = min(1.0, sw / w, sh / h)
-    return max(1, int(w * factor)), max(1, int(h * factor))
-
-
 def _cv2_message(exc: Exception) -> str:
     """An OpenCV error in one line."""
     msg = getattr(exc, "err", None) or str(exc)
@@ -352,7 +345,7 @@ class Window:
         except cv2.error:
             pass
         screen = xdisplay.screen_size() if xdisplay is not None else DEFAULT_SCREEN
-        w, h = fit_window(canvas_size, screen)
+        w, h = fit_window(canvas_size, screen, SCREEN_FRACTION)
         cv2.resizeWindow(self.name, w, h)
 
     def show(self, canvas: np.ndarray) -> None:

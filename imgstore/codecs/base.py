@@ -73,6 +73,13 @@ class ChunkCodec(abc.ABC):
         """Whether this install can write and read the format (optional packages present)."""
         return True
 
+    def as_stored(self, img: np.ndarray) -> np.ndarray:
+        """``img`` as the format holds it: what a read gives back, but for lossy compression.
+
+        The same image unless the format converts it (``pgm`` keeps colour frames as grey).
+        """
+        return img
+
     def written_shape(self, imgshape: Shape) -> Shape:
         """The shape frames have once stored (video formats truncate to even sizes)."""
         return tuple(imgshape)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import logging
 import math
 import os
 import re
@@ -21,6 +22,8 @@ from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape
 
 SaveFn = Callable[[str, np.ndarray], None]
 LoadFn = Callable[[str], np.ndarray]
+
+log = logging.getLogger(__name__)
 
 
 def frame_filename(frame_idx: int, extension: str) -> str:
@@ -322,7 +325,9 @@ class OpenCVImageCodec(ImageFolderCodec):
     """An image file format written with ``cv2.imwrite`` and read with ``cv2.imread``.
 
     ``force`` is ``'color'`` or ``'grey'`` for formats that only hold one kind (ppm, pgm): frames
-    are converted when written and come back in the store's own shape when read.
+    are converted when written, as upstream converts them (grey to three equal channels; colour
+    to grey by OpenCV's BGR-to-grey weights, which loses the colour), and come back in the
+    store's own shape when read.
     """
 
     color_variant = True
@@ -340,13 +345,27 @@ class OpenCVImageCodec(ImageFolderCodec):
         self.lossless = lossless
         self.dtypes = dtypes
         self.color_variant = force is None
-        if force == "grey":
-            self.channels = ()  # colour frames would lose their colour: refuse them
         self._force = force
         self._params = list(write_params)
 
+    def check_image_type(self, imgshape: Shape, imgdtype: str) -> None:
+        super().check_image_type(imgshape, imgdtype)
+        if self._force == "grey" and len(imgshape) == 3:
+            log.warning("format '%s' holds grey images only: colour frames of shape %s are stored grey "
+                        "(read back as three equal channels)", self.name, tuple(imgshape))
+
+    def as_stored(self, img: np.ndarray) -> np.ndarray:
+        if self._force is None:
+            return img
+        stored = self._converter()(img)
+        return stored if stored.ndim == img.ndim else (ensure_color if img.ndim == 3 else ensure_grayscale)(stored)
+
+    def _converter(self) -> Callable[[np.ndarray], np.ndarray]:
+        """What frames go through before ``imwrite``: to colour (ppm), to grey (pgm), or nothing."""
+        return {"color": ensure_color, "grey": ensure_grayscale}.get(self._force, lambda img: img)
+
     def saver(self, imgshape: Shape, imgdtype: str) -> SaveFn:
-        convert = {"color": ensure_color, "grey": ensure_grayscale}.get(self._force, lambda img: img)
+        convert = self._converter()
         params = self._params
 
         def save(path: str, img: np.ndarray) -> None:

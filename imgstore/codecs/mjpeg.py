@@ -130,5 +130,7 @@ class MjpegChunkWriter(ChunkWriter):
         try:
             if self._pool is not None:
                 self._pool.close(self._mux)
+            if self._count == 0:  # a chunk without frames is still a file, with the stream's header
+                self._container.start_encoding()
         finally:
             self._container.close()

@@ -43,8 +43,15 @@ class VideoFormat:
     settings: Tuple[str, ...] = ("gop", "threads", "pix_fmt")
     #: OpenCV ``VideoWriter`` four-character code (None: no OpenCV equivalent)
     fourcc: Optional[str] = None
-    #: narrowest frame the encoder handles (libx265 corrupts memory below one 64-pixel CTU)
-    min_width: int = 2
+    #: smallest (height, width) the encoder handles: smaller frames are padded to it for the
+    #: encoder and cropped back when read (libx265 corrupts memory below one 64-pixel-wide CTU
+    #: and refuses fewer than 16 rows; SVT-AV1 refuses fewer than 4 pixels and never returns
+    #: from flushing frames under about 30 pixels in one dimension and over 64 in the other)
+    min_size: Tuple[int, int] = (2, 2)
+
+    def coded_size(self, imgshape: Tuple[int, ...]) -> Tuple[int, int]:
+        """``(height, width)`` of the encoded picture for frames of ``imgshape``: at least ``min_size``."""
+        return max(int(imgshape[0]), self.min_size[0]), max(int(imgshape[1]), self.min_size[1])
 
     @property
     def dtypes(self) -> Tuple[str, ...]:
@@ -167,7 +174,7 @@ HEVC_MP4 = VideoFormat(
     allowed_pix_fmts=("yuv420p", "yuv444p", "gray"),
     defaults={"crf": 24, "preset": "veryfast", "gop": 50, "threads": 0},
     settings=("crf", "preset", "gop", "bframes", "pix_fmt", "threads"),
-    min_width=64,
+    min_size=(16, 64),
 )
 AV1_MKV = VideoFormat(
     name="av1/mkv",
@@ -178,6 +185,7 @@ AV1_MKV = VideoFormat(
     pix_fmts={"grey": "yuv420p", "color": "yuv420p"},
     defaults={"crf": 30, "preset": 10, "gop": 50, "threads": 0},
     settings=("crf", "preset", "gop", "threads"),
+    min_size=(32, 32),
 )
 
 #: a format read from stores written by other programs (Motif's 'libx264', NVENC names...):
@@ -220,11 +228,3 @@ class VideoCodec(ChunkCodec):
 
     def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
         return even_shape(imgshape)
-
-    def check_image_type(self, imgshape: Tuple[int, ...], imgdtype: str) -> None:
-        super().check_image_type(imgshape, imgdtype)
-        if len(imgshape) >= 2 and imgshape[1] < self.format.min_width:
-            raise UnsupportedFormatError(
-                f"format '{self.name}' needs frames at least {self.format.min_width} pixels wide "
-                f"(got {imgshape[1]}): its encoder fails on narrower ones; choose another format"
-            )

@@ -17,6 +17,7 @@ import os
 from fractions import Fraction
 from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
+import cv2
 import numpy as np
 
 from .._fs import LOCAL, LocalFileSystem
@@ -142,10 +143,13 @@ class PyAVChunkWriter(ChunkWriter):
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner unless told not to
         self._path = path
         self._kind = frame_kind(imgshape, imgdtype)
+        height, width = fmt.coded_size(imgshape)
+        # frames smaller than the encoder handles get their last row and column repeated
+        self._padding = (height - int(imgshape[0]), width - int(imgshape[1]))
         self._container = av.open(path, "w", format=fmt.container, options=crash_safe_muxer_options(fmt.container))
         try:
             stream = self._container.add_stream(fmt.encoder, rate=NOMINAL_FPS, options=_encoder_options(fmt, settings))
-            stream.width, stream.height = int(imgshape[1]), int(imgshape[0])
+            stream.width, stream.height = width, height
             stream.pix_fmt = settings["pix_fmt"]
             # grey stored as 4:0:0 keeps the full 0-255 range, and says so: without the flag,
             # decoders (PyAV's and OpenCV's alike) stretch it as if it were limited-range luma
@@ -164,6 +168,8 @@ class PyAVChunkWriter(ChunkWriter):
         self._last_dts: Optional[int] = None
 
     def write(self, img: np.ndarray) -> None:
+        if any(self._padding):
+            img = cv2.copyMakeBorder(img, 0, self._padding[0], 0, self._padding[1], cv2.BORDER_REPLICATE)
         frame = pyav().VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
         frame.pts = self._count
         if self._full_range:
@@ -188,6 +194,8 @@ class PyAVChunkWriter(ChunkWriter):
 
     def close(self) -> None:
         try:
+            if self._count == 0:  # a chunk without frames is still a file, with the stream's header
+                self._container.start_encoding()
             for packet in self._stream.encode(None):
                 self._mux(packet)
         finally:
@@ -321,6 +329,8 @@ class PyAVChunkReader(ChunkReader):
             raise FrameReadError(f"video chunk {path} is missing")
         self._path = path
         self._ndarray_format = _NDARRAY_FORMATS[frame_kind(imgshape, imgdtype)]
+        #: frames come back at most this size: a picture padded for its encoder is cropped back
+        self._height, self._width = int(imgshape[0]), int(imgshape[1])
         try:
             self._container = av.open(fs.open(path) if fs.remote else path)
             self._stream = self._container.streams.video[0]
@@ -380,12 +390,15 @@ class PyAVChunkReader(ChunkReader):
         return self._to_array(frame)
 
     def _to_array(self, frame: Any) -> np.ndarray:
-        """The frame as numpy, in the store's layout, with one copy."""
+        """The frame as numpy, in the store's layout and size (cropped if padded), with one copy."""
         if self._ndarray_format == "gray" and _full_range_luma(frame):
             plane = frame.planes[0]  # grey is the luma plane itself: copy it out, no conversion
             rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
-            return rows[:, : frame.width].copy()
-        return self._reformatter.reformat(frame, format=self._ndarray_format, threads=1).to_ndarray()
+            return rows[: self._height, : min(frame.width, self._width)].copy()
+        img = self._reformatter.reformat(frame, format=self._ndarray_format, threads=1).to_ndarray()
+        if img.shape[0] > self._height or img.shape[1] > self._width:
+            img = np.ascontiguousarray(img[: self._height, : self._width])
+        return img
 
     # -- decoding ---------------------------------------------------------------------------
     def _next_frame(self, skip_before: Optional[int] = None) -> Optional[Any]:
