@@ -42,7 +42,15 @@ class DirectoryImgStore(_ImgStore):
 
     def _prepare_chunk(self, chunk_n: int) -> None:
         # created at once (as upstream): the folder also holds the chunk's index and extra data
-        os.mkdir(self._chunk_path(chunk_n))
+        folder = self._chunk_path(chunk_n)
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            if os.listdir(folder):  # an empty one is what a failed start of this chunk left
+                raise
+
+    def _unprepare_chunk(self, chunk_n: int) -> None:
+        os.rmdir(self._chunk_path(chunk_n))
 
     def _remove_chunk_data(self, chunk_n: int) -> None:
         shutil.rmtree(self._chunk_path(chunk_n), ignore_errors=True)

@@ -54,6 +54,13 @@ class ExtraDataWriter:
                 os.close(self._fd)
                 self._fd = -1
 
+    def abandon(self) -> None:
+        """Close the file as it is, after a failed write: no ']' after what may be a torn record
+        (readers stop at the last whole one)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
     def discard(self) -> None:
         """Close and delete the file (used when a store is emptied)."""
         if self._fd >= 0:

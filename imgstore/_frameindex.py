@@ -9,7 +9,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import FrameArgumentError, FrameNotFoundError
+from .errors import FrameArgumentError, FrameNotFoundError, ImgStoreError
+
+#: the range of frame numbers a store keeps (64-bit signed integers, as in its index files)
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 NOT_FOUND = -1
 _INT64_MAX = np.iinfo(np.int64).max
@@ -30,6 +33,26 @@ def as_frame_number(value: object) -> float | int:
     raise FrameArgumentError(f"frame number must be an integer, got {value!r} ({type(value).__name__})")
 
 
+def as_stored_frame_number(value: object) -> int:
+    """A frame number as a store keeps it: a whole number that fits in 64 bits (not a boolean)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise FrameArgumentError(f"frame number must be an integer, got the boolean {value!r}")
+    number = as_frame_number(value)
+    if not isinstance(number, int):
+        raise ImgStoreError(f"frame_number must be a whole number, got {value!r}")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ImgStoreError(f"frame_number {number} does not fit in 64 bits")
+    return number
+
+
+def as_query_number(value: object) -> float | int:
+    """A frame number to find the nearest frame to; NaN is refused (it is nearest to nothing)."""
+    number = as_frame_number(value)
+    if isinstance(number, float) and math.isnan(number):
+        raise FrameNotFoundError("frame_number NaN matches no frame")
+    return number
+
+
 def as_frame_index(value: object) -> int:
     """A non-negative Python int position from any integer-like value."""
     number = as_frame_number(value)
@@ -42,7 +65,7 @@ def as_frame_index(value: object) -> int:
 
 def as_frame_time(value: object) -> float:
     """A float time from any real value (NaN allowed: a frame may have no time)."""
-    if not isinstance(value, numbers.Real):
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
         raise FrameArgumentError(f"frame time must be a number, got {value!r} ({type(value).__name__})")
     return float(value)
 

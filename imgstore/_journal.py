@@ -68,8 +68,8 @@ class ChunkJournal:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1  # closed even when close() reports an error (as the kernel does)
+            os.close(fd)
 
     def remove(self) -> None:
         """Close and delete: the chunk's index now holds everything the journal did."""

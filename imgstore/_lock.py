@@ -66,8 +66,8 @@ class WriterLock:
                 pass
             except OSError as exc:
                 log.warning("could not remove lock file %s: %s", self.path, exc)
-        os.close(self._fd)
-        self._fd = -1
+        fd, self._fd = self._fd, -1  # closed even when close() reports an error (as the kernel does)
+        os.close(fd)
 
 
 def read_owner(path: str) -> Optional[Dict[str, Any]]:

@@ -13,7 +13,7 @@ import logging
 import math
 import operator
 import os
-import struct
+import sqlite3
 import time as timelib
 import uuid as uuidlib
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
@@ -22,6 +22,7 @@ import numpy as np
 
 from . import codecs
 from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, remove_chunk_index, save_chunk_index
+from ._durable import fsync_path
 from ._extra import (
     ExtraDataWriter,
     encode_record,
@@ -30,7 +31,14 @@ from ._extra import (
     motif_extra_data_json_to_df,
     read_records,
 )
-from ._frameindex import as_frame_index, as_frame_number, as_frame_time, as_query_time
+from ._frameindex import (
+    as_frame_index,
+    as_frame_number,
+    as_frame_time,
+    as_query_number,
+    as_query_time,
+    as_stored_frame_number,
+)
 from ._fs import filesystem_for, is_url, require_store
 from ._indexcache import load_index
 from ._journal import ChunkJournal, journal_path
@@ -284,9 +292,18 @@ class _ImgStore:
                 f"{self._basedir} already holds a store ({STORE_MD_FILENAME}); "
                 "refusing to overwrite it: choose a new directory"
             )
-        os.makedirs(self._basedir, exist_ok=True)
-        # refuses a second writer while the first is alive, even one that started a moment ago
-        self._lock = WriterLock(lock_path)
+        made_dir = not os.path.isdir(self._basedir)
+        try:
+            os.makedirs(self._basedir, exist_ok=True)
+            # refuses a second writer while the first is alive, even one that started a moment ago
+            self._lock = _take_lock(lock_path)
+        except OSError as exc:
+            if made_dir:
+                _remove_empty_dir(self._basedir)
+            if isinstance(exc, ImgStoreError):  # another writer holds it
+                raise
+            raise _creation_error(self._basedir, exc) from exc
+        wrote_metadata = False
         try:
             if os.path.exists(metadata_path):
                 raise StoreExistsError(
@@ -299,9 +316,17 @@ class _ImgStore:
                     "but no store metadata: refusing to mix stores, choose a new directory"
                 )
             write_metadata(metadata_path, self._smd, self._user_metadata)
+            wrote_metadata = True
             self._reset_write_state()
-        except BaseException:
-            self._lock.release(remove=self._lock.created)
+        except BaseException as exc:
+            # leave the directory as it was, so that creating the store again can succeed
+            if wrote_metadata:
+                _remove_quietly(metadata_path)
+            self._release_lock(remove=self._lock.created)
+            if made_dir:
+                _remove_empty_dir(self._basedir)
+            if isinstance(exc, OSError) and not isinstance(exc, ImgStoreError):
+                raise _creation_error(self._basedir, exc) from exc
             raise
 
     def _chunk_extension_for_write(self) -> Optional[str]:
@@ -469,7 +494,7 @@ class _ImgStore:
         """Reading: the non-empty chunks. Writing: the chunks completed so far."""
         if self._mode == "r":
             return list(self._index.chunks)
-        return list(range(self._chunk_n))
+        return list(range(self._chunk_n + (self._chunk_state != "open")))
 
     @classmethod
     def supported_formats(cls, backend: Optional[str] = None) -> List[str]:
@@ -527,133 +552,206 @@ class _ImgStore:
 
     # ------------------------------------------------------------------------------------------
     # writing
+    #
+    # The rule: a call that raises leaves the store as if it had not been made, and no frame
+    # that add_image accepted is lost without an error saying so. Arguments are checked before
+    # anything is written. When a write fails (a full or failing disk), the chunk being written
+    # is abandoned at once: what its files hold whole, up to its journal, is what it keeps; the
+    # error names the frame not written and every frame accepted earlier that did not make it
+    # (frames still being encoded, or written by encoder threads); recording goes on in a new
+    # chunk. A full chunk is finished when the next call needs room (or on flush and close), so
+    # that a failure there is reported by a call whose own data was not written. The chunk
+    # being written is 'open', 'full' or 'closed' (``_chunk_state``).
     # ------------------------------------------------------------------------------------------
     def _reset_write_state(self) -> None:
         self._abandoned_chunks: List[int] = []
         self._frame_n = 0
-        self._chunk_n = 0
         self._written_min = self._written_max = math.nan
         self._written_t0 = self._written_tn = math.nan
         self.frame_number = math.nan
         self.frame_time = math.nan
-        self._start_chunk(0)
+        self._open_chunk(0)
 
     def _prepare_chunk(self, chunk_n: int) -> None:
         """Layout hook: make room for a new chunk before any frame or extra data arrives."""
 
-    def _start_chunk(self, chunk_n: int) -> None:
-        self._chunk_n = chunk_n
+    def _unprepare_chunk(self, chunk_n: int) -> None:
+        """Layout hook: undo ``_prepare_chunk`` for a chunk that could not be started."""
+
+    def _open_chunk(self, chunk_n: int) -> None:
+        """Start chunk ``chunk_n``: its folder (a layout hook) and its journal, or nothing at all."""
         self._prepare_chunk(chunk_n)
+        journal = journal_path(self._chunk_index_base(chunk_n))
+        try:
+            # each frame's number and time, durable as soon as the frame is written (see _journal)
+            self._journal = ChunkJournal(journal)
+        except BaseException:
+            for undo in (lambda: os.unlink(journal), lambda: self._unprepare_chunk(chunk_n)):
+                try:
+                    undo()
+                except OSError:
+                    pass
+            raise
+        self._chunk_n = chunk_n
         self._writer: Optional[codecs.ChunkWriter] = None  # opened with the chunk's first frame
         self._chunk_frame_numbers: List[Any] = []
         self._chunk_frame_times: List[float] = []
         self._extra_writer = ExtraDataWriter(self._chunk_index_base(chunk_n) + ".extra.json")
-        # each frame's number and time, durable as soon as the frame is written (see _journal)
-        self._journal = ChunkJournal(journal_path(self._chunk_index_base(chunk_n)))
-        self._chunk_damaged = False  # a write failed: the chunk's data may be shorter than its frame list
-        #: left out altogether if it stays empty (the chunk after an inserted one, as upstream)
-        self._chunk_optional = False
+        #: 'open' (taking frames), 'full' (chunksize frames: finished before anything else is
+        #: written) or 'closed' (finished, abandoned or inserted: the next write opens a new chunk)
+        self._chunk_state = "open"
+
+    def _make_room(self, not_written: Optional[str], frame_number: Any = None) -> None:
+        """Before writing: finish a full chunk, and start a new one after a finished or abandoned one.
+
+        A failure raises ``StoreWriteError``, saying that ``not_written`` (the frame or extra
+        data about to be written) was not, and naming the frames of the full chunk lost, if any.
+        """
+        if self._chunk_state == "full":
+            try:
+                self._finish_chunk()
+            except OSError as exc:
+                raise self._write_failed(exc, "finish the chunk", not_written, frame_number) from exc
+        if self._chunk_state != "closed":
+            return
+        try:
+            self._open_chunk(self._chunk_n + 1)
+        except OSError as exc:  # the chunk stays closed: the next call tries again
+            reason = _os_reason(exc, self._basedir)
+            raise self._write_error(
+                f"cannot start chunk {self._chunk_n + 1} ({reason})", (), not_written, frame_number
+            ) from exc
 
     def _finish_chunk(self) -> None:
-        """Close the chunk's writer, then write its index and close its extra data.
+        """Close the chunk's writer, then write its index (and close its extra data).
 
-        The journal goes only once the index is on disk: a failure on the way (a full disk)
-        leaves the chunk recoverable, and names what failed.
+        The journal goes only once the index is on disk. A failure abandons the chunk (see
+        ``_write_failed``): its frames stay readable from the journal and its files, and
+        ``repair_store`` writes the index once the disk has room.
         """
-        if self._chunk_damaged:  # finished on close(), from what reached the disk
-            self._abandon_chunk()
-            return
-        base = self._chunk_index_base(self._chunk_n)
-        if self._chunk_optional and not self._chunk_frame_numbers and not self._extra_writer.started:
-            self._journal.remove()
-            return
+        self._close_writer()
+        if not self._chunk_frame_numbers:
+            self._write_empty_chunk(self._chunk_n)
+        save_chunk_index(
+            self._chunk_index_base(self._chunk_n),
+            np.asarray(self._chunk_frame_numbers),
+            np.asarray(self._chunk_frame_times, dtype=np.float64),
+            extra=self._smd.to_dict(),
+        )
         try:
-            self._close_writer()
-            if not self._chunk_frame_numbers:
-                self._write_empty_chunk(self._chunk_n)
-            save_chunk_index(
-                base,
-                np.asarray(self._chunk_frame_numbers),
-                np.asarray(self._chunk_frame_times, dtype=np.float64),
-                extra=self._smd.to_dict(),
-            )
             self._extra_writer.close()
-        except OSError as exc:
-            self._chunk_damaged = True
-            self._journal.close()
-            reason = _os_reason(exc, self._basedir)
-            raise StoreWriteError(
-                f"store {self._basedir}: cannot finish chunk {self._chunk_n} ({reason}); the frames "
-                "written before stay readable and imgstore.repair_store() completes the store once the disk "
-                "has room again"
-            ) from exc
+        except OSError as exc:  # only the closing ']' is missing: readers accept that
+            log.warning("store %s: extra data of chunk %d left unterminated (%s)", self._basedir, self._chunk_n, exc)
         self._journal.remove()
+        self._chunk_state = "closed"
 
-    def flush(self) -> None:
-        """Make the frames added so far durable, even against a power cut, without closing the store.
+    def _write_failed(
+        self, exc: BaseException, action: str, not_written: Optional[str] = None, frame_number: Any = None
+    ) -> StoreWriteError:
+        """Abandon the chunk being written after ``exc``; the error to raise.
 
-        Frames still being encoded are written first; then the operating system is asked to
-        put everything on disk. A killed writer never loses frames added before its last
-        ``flush()``, except those a video encoder holds back (its lookahead, at most one GOP).
+        The chunk keeps the frames that read back whole, in journal order; the frames it was
+        given beyond those are lost and named, and the running statistics forget them.
         """
-        self._require_mode("w", "flush")
-        try:
-            if self._writer is not None:
-                self._writer.flush()
-            self._journal.sync()
-            if hasattr(os, "sync"):
-                os.sync()
-        except OSError as exc:
-            self._chunk_damaged = True
-            raise StoreWriteError(
-                f"store {self._basedir}: cannot flush chunk {self._chunk_n} ({_os_reason(exc, self._basedir)})"
-            ) from exc
+        chunk_n = self._chunk_n
+        lost = self._abandon_chunk()
+        reason = _os_reason(exc, self._basedir) if isinstance(exc, OSError) else str(exc)
+        return self._write_error(f"chunk {chunk_n}: cannot {action} ({reason})", lost, not_written, frame_number)
 
-    def _start_next_chunk(self) -> None:
-        try:
-            self._start_chunk(self._chunk_n + 1)
-        except OSError as exc:
-            self._chunk_damaged = True  # the next frame tries again, in the chunk after
-            raise StoreWriteError(
-                f"store {self._basedir}: cannot start chunk {self._chunk_n} ({_os_reason(exc, self._basedir)})"
-            ) from exc
+    def _write_error(
+        self, problem: str, lost: Sequence[Any], not_written: Optional[str] = None, frame_number: Any = None
+    ) -> StoreWriteError:
+        """A ``StoreWriteError`` saying what was not written and naming the frames lost with it."""
+        message = f"store {self._basedir}: {problem}"
+        if not_written is not None:
+            message += f"; {not_written} was not added"
+        if lost:
+            message += f"; {len(lost)} frames added before were lost: {_describe_numbers(lost)}"
+        else:
+            message += "; every frame added before is kept"
+        error = StoreWriteError(message)
+        error.frame_number = frame_number
+        error.lost_frames = tuple(lost)
+        return error
 
-    def _abandon_chunk(self) -> None:
-        """Leave a damaged chunk as a dead writer would: its journal tells recovery what it holds."""
-        self._abandoned_chunks.append(self._chunk_n)
+    def _abandon_chunk(self) -> List[Any]:
+        """Leave the chunk being written as a dead writer would; the frames it was given but lost.
+
+        Its journal tells recovery (now, and when the store is opened or closed) what it holds.
+        """
+        chunk_n = self._chunk_n
         if self._writer is not None:
             try:
                 self._writer.close()
-            except Exception as exc:  # the writer already failed once; its data is what it is
-                log.debug("closing the damaged chunk %d of %s: %s", self._chunk_n, self._basedir, exc)
+            except Exception as exc:
+                log.debug("closing the damaged chunk %d of %s: %s", chunk_n, self._basedir, exc)
             self._writer = None
-        self._journal.close()
-        try:
-            self._extra_writer.close()
-        except OSError:
-            pass
+        for close in (self._journal.close, self._extra_writer.abandon):
+            try:
+                close()
+            except OSError as exc:  # what reached the disk is what recovery finds
+                log.debug("closing a file of the damaged chunk %d of %s: %s", chunk_n, self._basedir, exc)
+        self._chunk_state = "closed"
+        if chunk_n not in self._abandoned_chunks:
+            self._abandoned_chunks.append(chunk_n)
+        recovered = self._recover_chunk(chunk_n)
+        kept = 0 if recovered is None else len(recovered.frame_number)
+        lost = self._chunk_frame_numbers[kept:]
+        del self._chunk_frame_numbers[kept:]
+        del self._chunk_frame_times[kept:]
+        if lost:
+            self._recount_written()
+        return lost
 
     def _finish_abandoned_chunks(self) -> None:
         """Write the index of each chunk a failed write damaged, from the frames it holds whole."""
-        for chunk_n in self._abandoned_chunks:
+        for chunk_n in list(self._abandoned_chunks):
             base = self._chunk_index_base(chunk_n)
             chunk = self._recover_chunk(chunk_n)
             if chunk is None:
+                self._abandoned_chunks.remove(chunk_n)
                 continue
             try:
                 write_recovered_index(base, chunk, self._smd.to_dict())
             except OSError as exc:
-                raise StoreWriteError(
-                    f"store {self._basedir}: cannot finish chunk {chunk_n}, damaged by a failed write "
-                    f"({_os_reason(exc, self._basedir)}); its frames are recovered from its journal when the "
-                    "store is opened, and imgstore.repair_store() writes its index once the disk has room"
+                raise self._write_error(
+                    f"cannot write the index of chunk {chunk_n}, damaged by a failed write "
+                    f"({_os_reason(exc, self._basedir)}); its frames are recovered from its journal when the store "
+                    "is opened, and imgstore.repair_store() writes its index once the disk has room",
+                    (),
                 ) from exc
+            self._abandoned_chunks.remove(chunk_n)
             log.warning(
-                "store %s: chunk %d, damaged by a failed write, holds %d frames%s",
+                "store %s: chunk %d, damaged by a failed write, holds %d frames",
                 self._basedir, chunk_n, len(chunk.frame_number),
-                f" ({chunk.lost} frames given to it were lost)" if chunk.lost else "",
             )
-        self._abandoned_chunks = []
+
+    def flush(self) -> None:
+        """Make the frames added so far durable, even against a power cut, without closing the store.
+
+        Frames still being encoded are written first; then each file of the store written since
+        (frames, journal, extra data, folders) is synced to the disk. A killed writer never
+        loses frames added before its last ``flush()``, except those a video encoder holds back
+        to compress better (see the crash-safety page). A failure raises ``StoreWriteError``
+        naming the frames lost, if any.
+        """
+        self._require_mode("w", "flush")
+        if self._chunk_state == "full":  # finishing it writes its index: the most durable there is
+            self._make_room(None)
+            return
+        if self._chunk_state == "closed":
+            return  # the chunk's files are closed (after a fsync, or abandoned); nothing is pending
+        try:
+            if self._writer is not None:
+                self._writer.flush()
+                self._writer.sync()
+            self._journal.sync()
+            for path in (self._extra_writer.path,) if self._extra_writer.started else ():
+                fsync_path(path)
+            for folder in dict.fromkeys((os.path.dirname(self._chunk_path(self._chunk_n)), self._basedir)):
+                fsync_path(folder)
+        except OSError as exc:
+            raise self._write_failed(exc, "flush the frames added") from exc
 
     def _require_mode(self, mode: str, action: str) -> None:
         # a read store stays readable after close(), which only releases open files (as upstream)
@@ -664,18 +762,18 @@ class _ImgStore:
             raise ImgStoreError(f"cannot {action}: store {self._basedir} is open for {opened}")
 
     def add_image(self, img: Image, frame_number: Any, frame_time: Any) -> None:
-        """Append one frame with its camera frame number and time (seconds since the epoch)."""
+        """Append one frame with its camera frame number and time (seconds since the epoch).
+
+        Either the frame is kept, or this raises (and the store is as before the call, but for
+        frames lost to a failing disk, which the error names: ``StoreWriteError.lost_frames``).
+        """
         self._require_mode("w", "add images")
-        number = as_frame_number(frame_number)
-        if not isinstance(number, int):
-            raise ImgStoreError(f"frame_number must be a whole number, got {frame_number!r}")
+        number = as_stored_frame_number(frame_number)
         time = as_frame_time(frame_time) if frame_time is not None else math.nan
         img = self._encode_image(self._check_image(img))
         if img.shape[:2] != self._smd.imgshape[:2]:  # formats that need even sizes keep the top-left part
             img = img[: self._smd.imgshape[0], : self._smd.imgshape[1]]
-        if self._chunk_damaged:  # an earlier write failed: go on recording in a new chunk
-            self._abandon_chunk()
-            self._start_next_chunk()
+        self._make_room(f"frame #{number}", number)
         try:
             if self._writer is None:
                 self._writer = self._codec.open_writer(
@@ -684,21 +782,12 @@ class _ImgStore:
             self._writer.write(img)
             self._journal.append(number, time)
         except OSError as exc:
-            self._chunk_damaged = True
-            reason = _os_reason(exc, self._basedir)
-            raise StoreWriteError(
-                f"store {self._basedir}: cannot write frame #{number} to chunk {self._chunk_n} ({reason}); "
-                f"the {self._frame_n} frames written before stay readable"
-            ) from exc
-        except struct.error:
-            raise ImgStoreError(f"frame_number {number} does not fit in 64 bits (store {self._basedir})") from None
-
+            raise self._write_failed(exc, f"write frame #{number}", f"frame #{number}", number) from exc
         self._chunk_frame_numbers.append(number)
         self._chunk_frame_times.append(time)
         self._count_written((number,), (time,))
-        if len(self._chunk_frame_numbers) == self._smd.chunksize:
-            self._finish_chunk()
-            self._start_next_chunk()
+        if len(self._chunk_frame_numbers) >= self._smd.chunksize:
+            self._chunk_state = "full"
 
     def _count_written(self, numbers: Sequence[Any], times: Sequence[float]) -> None:
         """Take frames just written (their numbers and times, in order) into the running statistics:
@@ -715,10 +804,21 @@ class _ImgStore:
         self.frame_time = float(times[-1])
         self._frame_n += len(numbers)
 
+    def _recount_written(self) -> None:
+        """The running statistics from the frames really kept (after frames were lost)."""
+        md = self.get_frame_metadata()
+        numbers, times = md["frame_number"], md["frame_time"]
+        self._frame_n = 0
+        self._written_min = self._written_max = math.nan
+        self._written_t0 = self._written_tn = math.nan
+        self.frame_number = self.frame_time = math.nan
+        if numbers:
+            self._count_written(numbers, times)
+
     def _close_writer(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            writer.close()
 
     def _check_image(self, img: Any) -> np.ndarray:
         """The image as an array of the store's dtype; refuses other shapes and lossy casts."""
@@ -751,13 +851,11 @@ class _ImgStore:
         record["frame_number"] = self.frame_number
         record["frame_index"] = self._frame_n - 1
         text = encode_record(record)
+        self._make_room("the extra data")
         try:
             self._extra_writer.append(text)
         except OSError as exc:
-            reason = _os_reason(exc, self._basedir)
-            raise StoreWriteError(
-                f"store {self._basedir}: cannot write extra data to {self._extra_writer.path} ({reason})"
-            ) from exc
+            raise self._write_failed(exc, f"write extra data to {self._extra_writer.path}", "the extra data") from exc
 
     def insert_chunk(self, video_path: str, frame_numbers: Any, frame_times: Any, move: bool = True) -> None:
         raise ImgStoreError(f"{type(self).__name__} does not support insert_chunk")
@@ -765,39 +863,77 @@ class _ImgStore:
     def empty(self) -> None:
         """Delete every frame written so far and start again from chunk 0 (metadata is kept)."""
         self._require_mode("w", "empty the store")
-        self._close_writer()
+        if self._writer is not None:
+            self._abandon_chunk()  # its frames are deleted below: whatever the writer holds goes too
         self._extra_writer.discard()
         self._journal.remove()
         for chunk_n in self._chunk_numbers_on_disk():
             self._remove_chunk_data(chunk_n)
-            remove_chunk_index(self._chunk_index_base(chunk_n))
-            for path in self._extra_data_paths(chunk_n):
-                os.unlink(path)
+            base = self._chunk_index_base(chunk_n)
+            remove_chunk_index(base)
+            for path in [*self._extra_data_paths(chunk_n), journal_path(base)]:
+                if os.path.exists(path):
+                    os.unlink(path)
         saved_index = os.path.join(self._basedir, STORE_INDEX_FILENAME)
         if os.path.exists(saved_index):
             os.unlink(saved_index)
         self._reset_write_state()
 
     def close(self, save_index: bool = False) -> None:
-        """Finish writing (indexes, extra data, lock) or release readers. Safe to call twice."""
+        """Finish writing (indexes, extra data, lock) or release readers. Safe to call twice.
+
+        When writing, a failure raises ``StoreWriteError``: what was written stays readable
+        (recovered from the journals when the store is opened) and the lock file stays, so that
+        ``imgstore.repair_store`` can finish the store once the disk has room.
+        """
         if self._closed:
             return
         self._closed = True
         if self._mode == "w":
             try:
-                self._finish_chunk()
-                self._finish_abandoned_chunks()
+                self._finish_writing()
             except BaseException:
                 # the lock file stays: it tells readers the store was not finished
-                self._lock.release(remove=False)
+                self._release_lock(remove=False)
                 raise
-            self._lock.release()
+            self._release_lock(remove=True)
             if save_index:
-                self._build_index_from_disk().to_file(os.path.join(self._basedir, STORE_INDEX_FILENAME))
+                path = os.path.join(self._basedir, STORE_INDEX_FILENAME)
+                try:
+                    self._build_index_from_disk().to_file(path)
+                except (OSError, sqlite3.Error) as exc:
+                    reason = _os_reason(exc, self._basedir) if isinstance(exc, OSError) else str(exc)
+                    raise StoreWriteError(
+                        f"store {self._basedir}: cannot write {STORE_INDEX_FILENAME} ({reason}); the store is "
+                        "complete without it"
+                    ) from exc
         else:
             self._close_reader()
             if save_index:
                 self.save_index()
+
+    def _release_lock(self, remove: bool) -> None:
+        """Let go of the writer's lock; a failure to close its file loses nothing, so it is only logged."""
+        try:
+            self._lock.release(remove=remove)
+        except OSError as exc:
+            log.warning("store %s: closing the lock file failed (%s)", self._basedir, exc)
+
+    def _finish_writing(self) -> None:
+        """Finish the chunk being written and those failed writes damaged.
+
+        A store whose frame count fills its last chunk ends, as upstream's, with an empty chunk
+        (an index, and for video stores an empty video file) that holds any extra data added
+        after the last frame.
+        """
+        if self._chunk_state == "full":
+            self._make_room("the store's last (empty) chunk")
+        if self._chunk_state == "open":
+            try:
+                self._finish_chunk()
+            except OSError as exc:
+                raise self._write_failed(exc, "finish the chunk") from exc
+        self._finish_abandoned_chunks()
 
     def __enter__(self) -> _ImgStore:
         return self
@@ -995,7 +1131,7 @@ class _ImgStore:
                     f"frame_index {position} not found in index of {self._basedir} ({self._table.frame_count} frames)"
                 )
             return self._read_frame(position)
-        number = as_frame_number(frame_number)
+        number = as_frame_number(frame_number) if exact_only else as_query_number(frame_number)
         position = self._table.find_number(number) if exact_only else self._table.nearest_number(number)
         if position < 0:
             raise FrameNotFoundError(f"frame #{number} not found in any chunk of {self._basedir}")
@@ -1011,13 +1147,22 @@ class _ImgStore:
 
     def get_frame_metadata(self) -> Dict[str, list]:
         """``{'frame_number': [...], 'frame_time': [...]}`` of every frame, in store order."""
-        if self._mode == "w":  # finished chunks from disk, plus the chunk in progress
-            done = ImgStoreIndex.new_from_chunks([(n, self._chunk_index_base(n)) for n in range(self._chunk_n)])
-            md = done.get_all_metadata()
-            md["frame_number"].extend(self._chunk_frame_numbers)
-            md["frame_time"].extend(self._chunk_frame_times)
+        if self._mode == "w":
+            md = self._index_of_written_chunks().get_all_metadata()
+            if self._chunk_state != "closed":  # the chunk in progress, as added
+                md["frame_number"].extend(self._chunk_frame_numbers)
+                md["frame_time"].extend(self._chunk_frame_times)
             return md
         return self._index.get_all_metadata()
+
+    def _index_of_written_chunks(self) -> ImgStoreIndex:
+        """While writing: the frames of every chunk but the one in progress (from their index files,
+        or recovered from their journals when a failed write left them without one)."""
+        unfinished, finished = self._scan_chunks()
+        current = self._chunk_n if self._chunk_state != "closed" else None
+        index = ImgStoreIndex.new_from_chunks([(n, base) for n, base in finished if n != current])
+        recovered = [self._recover_chunk(n) for n in unfinished if n != current]
+        return merged_index(index, [self._recovered_arrays(c) for c in recovered if c is not None])
 
     def _get_chunk_metadata(self, chunk_n: int) -> Dict[str, list]:
         return self._index.get_chunk_metadata(chunk_n)
@@ -1160,6 +1305,53 @@ def _reindex_extra_data(path: str, new_numbers: np.ndarray) -> None:
 def _chunk_columns(index: ImgStoreIndex, chunk_n: int) -> Tuple[np.ndarray, np.ndarray]:
     sel = index.table.chunk_slice(chunk_n)
     return index.table.frame_number[sel], index.table.frame_time[sel]
+
+
+def _take_lock(path: str) -> WriterLock:
+    """The writer's lock; a lock file this attempt created but could not fill in is removed again."""
+    existed = os.path.lexists(path)
+    try:
+        return WriterLock(path)
+    except OSError:
+        if not existed:
+            _remove_quietly(path)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _remove_empty_dir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _creation_error(basedir: str, exc: OSError) -> StoreWriteError:
+    """A failure to create a store, naming its directory and the reason (nothing of it is left)."""
+    error = StoreWriteError(f"cannot create store {basedir} ({_os_reason(exc, os.path.dirname(basedir) or '.')})")
+    error.errno, error.strerror = exc.errno, exc.strerror
+    error.frame_number, error.lost_frames = None, ()
+    return error
+
+
+def _describe_numbers(numbers: Sequence[Any], most: int = 20) -> str:
+    """Frame numbers for a message: ``#5, #6, #7`` (runs of consecutive ones as ``#5-#7``)."""
+    runs: List[List[Any]] = []
+    for n in numbers:
+        if runs and isinstance(n, int) and isinstance(runs[-1][-1], int) and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = [f"#{r[0]}" if len(r) == 1 else f"#{r[0]}-#{r[-1]}" for r in runs]
+    if len(parts) > most:
+        parts = [*parts[:most], f"and {len(parts) - most} more runs"]
+    return ", ".join(parts)
 
 
 def _os_reason(exc: OSError, directory: Optional[str] = None) -> str:

@@ -10,13 +10,20 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import numpy as np
 
 from . import codecs
-from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index, save_chunk_index, validate_chunk_arrays
+from ._chunkindex import (
+    INDEX_EXTENSIONS,
+    find_chunk_index,
+    load_chunk_index,
+    remove_chunk_index,
+    save_chunk_index,
+    validate_chunk_arrays,
+)
 from ._journal import JOURNAL_EXTENSION
 from ._paths import chunk_name
 from ._store import _ImgStore, chunk_files_in
 from .codecs.video import even_shape
 from .constants import EXTRA_DATA_FILE_EXTENSIONS
-from .errors import ChunkIndexError, ImgStoreError
+from .errors import ChunkIndexError, ImgStoreError, StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -174,20 +181,40 @@ class VideoImgStore(_ImgStore):
             raise ImgStoreError(
                 f"insert_chunk: {video_path} holds {count} frames but {len(numbers)} frame numbers were given"
             )
-        if self._chunk_frame_numbers:  # frames were added to the open chunk: finish it first
-            self._finish_chunk()
-            self._start_chunk(self._chunk_n + 1)
-        else:
-            self._close_writer()
+        if self._chunk_state == "open" and self._chunk_frame_numbers:  # frames were added: finish that chunk first
+            self._chunk_state = "full"
+        self._make_room(f"the chunk {video_path}")
         chunk_n = self._chunk_n
-        (shutil.move if move else shutil.copy)(video_path, self._chunk_path(chunk_n))
-        save_chunk_index(self._chunk_index_base(chunk_n), numbers, times, extra=self._smd.to_dict())
+        target, base = self._chunk_path(chunk_n), self._chunk_index_base(chunk_n)
+        try:
+            (shutil.move if move else shutil.copy)(video_path, target)
+            save_chunk_index(base, numbers, times, extra=self._smd.to_dict())
+        except OSError as exc:
+            self._undo_insert(video_path, target, base, move)
+            raise StoreWriteError(
+                f"store {self._basedir}: cannot insert {video_path} as chunk {chunk_n} ({exc.strerror or exc}); "
+                "the store is as it was"
+            ) from exc
         self._journal.remove()  # the chunk is complete: its index holds every frame
-        self._extra_writer.close()
+        try:
+            self._extra_writer.close()
+        except OSError as exc:  # only the closing ']' is missing: readers accept that
+            log.warning("store %s: extra data of chunk %d left unterminated (%s)", self._basedir, chunk_n, exc)
+        self._chunk_state = "closed"  # as upstream, no empty chunk follows an inserted one
         if len(numbers):
             self._count_written(numbers.tolist(), times.tolist())
-        self._start_chunk(chunk_n + 1)
-        self._chunk_optional = True
+
+    @staticmethod
+    def _undo_insert(source: str, target: str, index_base: str, moved: bool) -> None:
+        """Leave no trace of a chunk that could not be inserted; a moved file goes back where it was."""
+        try:
+            if moved and os.path.exists(target) and not os.path.exists(source):
+                shutil.move(target, source)
+            elif os.path.exists(target):
+                os.unlink(target)
+            remove_chunk_index(index_base)
+        except OSError as exc:
+            log.warning("could not undo the insertion of %s: %s", source, exc)
 
 
 def _has_frames(index_base: str) -> bool:

@@ -8,11 +8,13 @@ chunk at a time. ``chunk_path`` is where the store keeps the chunk: a folder for
 from __future__ import annotations
 
 import abc
+import os
 from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..errors import UnsupportedFormatError
+from .._durable import fsync_path
+from ..errors import StoreWriteError, UnsupportedFormatError
 
 Shape = Tuple[int, ...]
 
@@ -32,8 +34,28 @@ class ChunkWriter(abc.ABC):
         """
 
     @abc.abstractmethod
+    def sync(self) -> None:
+        """Ask the operating system to put on the disk what ``flush`` handed to it (fsync)."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Finish the chunk so that every written frame is on disk."""
+
+
+def sync_file(path: Any) -> None:
+    """``fsync`` a chunk file written by path, once it exists (an encoder may not have written a
+    byte yet); file objects, as the in-memory probes use, need none."""
+    if isinstance(path, str) and os.path.exists(path):
+        fsync_path(path)
+
+
+def write_error(path: Any, exc: BaseException) -> StoreWriteError:
+    """``exc``, raised while writing ``path``, as a ``StoreWriteError`` naming the file (errno kept)."""
+    reason = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    error = StoreWriteError(f"{path} could not be written ({reason})")
+    error.errno = getattr(exc, "errno", None)
+    error.strerror = getattr(exc, "strerror", None)
+    return error
 
 
 class ChunkReader(abc.ABC):

@@ -11,14 +11,15 @@ import logging
 import math
 import os
 import re
-from typing import Any, Callable, Deque, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
+from .._durable import fsync_path
 from ..errors import FrameReadError, StoreWriteError
-from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape
+from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape, write_error
 
 SaveFn = Callable[[str, np.ndarray], None]
 LoadFn = Callable[[str], np.ndarray]
@@ -58,6 +59,7 @@ class ImageFolderWriter(ChunkWriter):
         self._save = save
         self._count = 0
         self._pool = OrderedPool(threads, "imgstore-encode") if threads else None
+        self._unsynced: List[str] = []  # frame files written since the last sync
 
     def write(self, img: np.ndarray) -> None:
         path = os.path.join(self._folder, frame_filename(self._count, self._extension))
@@ -67,6 +69,7 @@ class ImageFolderWriter(ChunkWriter):
             for _ in self._pool.finished():  # raises the error of a frame that failed
                 pass
             self._pool.submit(_save_or_raise, self._save, path, np.array(img), True)
+        self._unsynced.append(path)
         self._count += 1
 
     def flush(self) -> None:
@@ -74,6 +77,14 @@ class ImageFolderWriter(ChunkWriter):
         if self._pool is not None:
             for _ in self._pool.drain():
                 pass
+
+    def sync(self) -> None:
+        """fsync each frame file written since the last call, and the chunk folder that lists them."""
+        for path in self._unsynced:
+            fsync_path(path)
+        if self._unsynced:
+            fsync_path(self._folder)
+        self._unsynced = []
 
     def close(self) -> None:
         """Return once every frame is in its file; raise the first error, if any."""
@@ -140,11 +151,14 @@ def _save_or_raise(save: SaveFn, path: str, img: np.ndarray, atomic: bool = Fals
         save(partial, img)
         if atomic:
             os.replace(partial, path)
-    except StoreWriteError:
-        raise
     except (OSError, cv2.error) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
-        raise StoreWriteError(f"frame file {path} could not be written ({reason})") from exc
+        try:  # a cut-off frame file must not stay behind, where recovery or a reader might find it
+            os.unlink(partial)
+        except OSError:
+            pass
+        if isinstance(exc, StoreWriteError):
+            raise
+        raise write_error(f"frame file {path}", exc) from exc
 
 
 class ImageFolderReader(ChunkReader):
@@ -367,10 +381,16 @@ class OpenCVImageCodec(ImageFolderCodec):
     def saver(self, imgshape: Shape, imgdtype: str) -> SaveFn:
         convert = self._converter()
         params = self._params
+        extension = "." + self.name
 
         def save(path: str, img: np.ndarray) -> None:
-            if not cv2.imwrite(path, convert(img), params):
-                raise StoreWriteError(f"OpenCV could not write frame file {path}")
+            # encoded in memory, written by us: OpenCV's own writers (bmp, ppm, pgm) ignore a
+            # failing write and report success for a cut-off file
+            ok, data = cv2.imencode(extension, convert(img), params)
+            if not ok:
+                raise StoreWriteError(f"OpenCV could not encode frame file {path}")
+            with open(path, "wb") as f:
+                f.write(data.data)
 
         return save
 

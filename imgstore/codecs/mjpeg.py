@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from ..errors import StoreWriteError
-from .base import ChunkWriter, Shape
+from .base import ChunkWriter, Shape, sync_file, write_error
 from .images import OrderedPool, encode_threads
 from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
-from .video_av import FULL_RANGE, PyAVVideoCodec, can_encode, crash_safe_muxer_options, pyav
+from .video_av import FULL_RANGE, PyAVVideoCodec, can_encode, check_frames_written, crash_safe_muxer_options, pyav
 
 #: libjpeg quality for each ``quality`` setting 2..31 (FFmpeg's MJPEG quantiser scale, which the
 #: setting meant when FFmpeg encoded): the lowest whose frames are at least as close to the
@@ -116,6 +116,9 @@ class MjpegChunkWriter(ChunkWriter):
             for jpeg in self._pool.drain():
                 self._mux(jpeg)
 
+    def sync(self) -> None:
+        sync_file(self._path)
+
     def _mux(self, jpeg: np.ndarray) -> None:
         packet = pyav().Packet(jpeg)
         packet.stream = self._stream
@@ -123,7 +126,10 @@ class MjpegChunkWriter(ChunkWriter):
         packet.pts = packet.dts = self._count
         packet.duration = 1
         packet.is_keyframe = True
-        self._container.mux(packet)
+        try:
+            self._container.mux(packet)
+        except pyav().FFmpegError as exc:
+            raise write_error(f"video chunk {self._path}", exc) from exc
         self._count += 1
 
     def close(self) -> None:
@@ -133,4 +139,8 @@ class MjpegChunkWriter(ChunkWriter):
             if self._count == 0:  # a chunk without frames is still a file, with the stream's header
                 self._container.start_encoding()
         finally:
-            self._container.close()
+            try:
+                self._container.close()
+            except pyav().FFmpegError as exc:
+                raise write_error(f"video chunk {self._path}", exc) from exc
+        check_frames_written(self._path, self._count)

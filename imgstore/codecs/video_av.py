@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from .._fs import LOCAL, LocalFileSystem
-from ..errors import FrameReadError
-from .base import ChunkReader, ChunkWriter, Shape
+from ..errors import FrameReadError, StoreWriteError
+from .base import ChunkReader, ChunkWriter, Shape, sync_file, write_error
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat, frame_kind, resolve_settings
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ class PyAVChunkWriter(ChunkWriter):
         self._stream = stream
         self._count = 0
         self._last_dts: Optional[int] = None
+        self._muxer_holds = MuxerFlush(self._container, stream) if fmt.container == "matroska" else None
 
     def write(self, img: np.ndarray) -> None:
         if any(self._padding):
@@ -175,8 +176,22 @@ class PyAVChunkWriter(ChunkWriter):
         if self._full_range:
             frame.color_range = FULL_RANGE
         self._count += 1
-        for packet in self._stream.encode(frame):
-            self._mux(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._mux(packet)
+        except pyav().FFmpegError as exc:
+            raise write_error(f"video chunk {self._path}", exc) from exc
+
+    def flush(self) -> None:
+        """Put every packet the encoder gave out in the file (the muxer may hold the last one)."""
+        if self._muxer_holds is not None:
+            try:
+                self._muxer_holds.push()
+            except pyav().FFmpegError as exc:
+                raise write_error(f"video chunk {self._path}", exc) from exc
+
+    def sync(self) -> None:
+        sync_file(self._path)
 
     def _mux(self, packet: Any) -> None:
         """Mux one packet, first repairing a decode timestamp no real stream has.
@@ -191,6 +206,8 @@ class PyAVChunkWriter(ChunkWriter):
                 packet.dts = dts = pts if self._last_dts is None else min(pts, self._last_dts + 1)
         self._last_dts = dts
         self._container.mux(packet)
+        if self._muxer_holds is not None:
+            self._muxer_holds.muxed(packet)
 
     def close(self) -> None:
         try:
@@ -198,8 +215,60 @@ class PyAVChunkWriter(ChunkWriter):
                 self._container.start_encoding()
             for packet in self._stream.encode(None):
                 self._mux(packet)
+        except pyav().FFmpegError as exc:
+            raise write_error(f"video chunk {self._path}", exc) from exc
         finally:
-            self._container.close()
+            try:
+                self._container.close()
+            except pyav().FFmpegError as exc:  # the trailer: an unfinished file still reads (see above)
+                raise write_error(f"video chunk {self._path}", exc) from exc
+        check_frames_written(self._path, self._count)
+
+
+def check_frames_written(path: Any, frames: int) -> None:
+    """Raise ``StoreWriteError`` unless the finished chunk file at ``path`` holds ``frames`` whole frames.
+
+    FFmpeg's I/O layer can fail a write and drop the data after it without the muxer ever
+    reporting it (a transient I/O error, say); the file, demuxed once more, tells the truth.
+    """
+    if not isinstance(path, str) or not frames:
+        return
+    try:
+        index = packet_index(path)
+    except pyav().FFmpegError as exc:
+        raise write_error(f"video chunk {path}", exc) from exc
+    if len(index.pts) < frames or index.cut:
+        raise StoreWriteError(
+            f"video chunk {path} holds {len(index.pts)} of the {frames} frames written to it"
+            f"{' (its last frame is cut)' if index.cut else ''}"
+        )
+
+
+class MuxerFlush:
+    """Makes FFmpeg's Matroska muxer write out the packet it holds.
+
+    The muxer keeps the last packet in memory until the next one ends its cluster, so the frame
+    muxed last would miss ``flush()``. PyAV offers no muxer flush; a packet with no data (at the
+    last packet's timestamp) ends the cluster all the same, and adds nothing to the file.
+    """
+
+    def __init__(self, container: Any, stream: Any) -> None:
+        self._container = container
+        self._stream = stream
+        self._held: Optional[Tuple[int, Any]] = None  # (dts, time base) of a packet the muxer may hold
+
+    def muxed(self, packet: Any) -> None:
+        self._held = (packet.dts, packet.time_base)
+
+    def push(self) -> None:
+        if self._held is None or self._held[0] is None:
+            return
+        empty = pyav().Packet(b"")
+        empty.stream = self._stream
+        empty.time_base = self._held[1]
+        empty.pts = empty.dts = self._held[0]
+        self._container.mux(empty)
+        self._held = None
 
 
 class PacketIndex(NamedTuple):

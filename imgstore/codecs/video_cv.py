@@ -18,7 +18,7 @@ import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
 from ..errors import FrameReadError, UnsupportedFormatError
-from .base import ChunkReader, ChunkWriter, Shape
+from .base import ChunkReader, ChunkWriter, Shape, sync_file
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,9 @@ class OpenCVChunkWriter(ChunkWriter):
             self._checked = True
             if not os.path.isfile(self._path):
                 raise OSError(f"OpenCV did not write {self._path}: this OpenCV build cannot encode it")
+
+    def sync(self) -> None:
+        sync_file(self._path)  # OpenCV has no flush: only what its writer already wrote out
 
     def close(self) -> None:
         self._writer.release()
