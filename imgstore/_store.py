@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import math
+import numbers
 import operator
 import os
 import sqlite3
@@ -67,6 +68,7 @@ from .constants import (
 )
 from .errors import (
     ExtraDataError,
+    FrameArgumentError,
     FrameNotFoundError,
     ImageDtypeError,
     ImageShapeError,
@@ -1107,9 +1109,10 @@ class _ImgStore:
         store is refreshed until a writer adds the next frame, or the time runs out.
         """
         self._require_mode("r", "read frames")
+        timeout = _seconds(timeout, "timeout")
         nxt = self._position + 1
         if nxt >= self._table.frame_count and timeout:
-            deadline = timelib.monotonic() + float(timeout)
+            deadline = timelib.monotonic() + timeout
             self.refresh()
             while nxt >= self._table.frame_count:
                 remaining = deadline - timelib.monotonic()
@@ -1307,6 +1310,18 @@ def _chunk_columns(index: ImgStoreIndex, chunk_n: int) -> Tuple[np.ndarray, np.n
     return index.table.frame_number[sel], index.table.frame_time[sel]
 
 
+def _seconds(value: Any, name: str) -> Optional[float]:
+    """A duration argument: None, or a number of seconds (NaN is refused: it would wait forever)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FrameArgumentError(f"{name} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if math.isnan(seconds):
+        raise ImgStoreError(f"{name} must be a number of seconds, got NaN")
+    return seconds
+
+
 def _take_lock(path: str) -> WriterLock:
     """The writer's lock; a lock file this attempt created but could not fill in is removed again."""
     existed = os.path.lexists(path)
@@ -1335,7 +1350,6 @@ def _remove_empty_dir(path: str) -> None:
 def _creation_error(basedir: str, exc: OSError) -> StoreWriteError:
     """A failure to create a store, naming its directory and the reason (nothing of it is left)."""
     error = StoreWriteError(f"cannot create store {basedir} ({_os_reason(exc, os.path.dirname(basedir) or '.')})")
-    error.errno, error.strerror = exc.errno, exc.strerror
     error.frame_number, error.lost_frames = None, ()
     return error
 

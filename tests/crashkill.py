@@ -68,6 +68,21 @@ def writer(path: str, fmt: str, chunksize: int, frames: int, acked: multiprocess
     acked.value = frames + 1_000_000  # closed cleanly
 
 
+def flushing_writer(path: str, fmt: str, chunksize: int, frames: int, flushed: multiprocessing.Value,
+                    shape: tuple) -> None:
+    """The child: write ``frames`` frames with the format's default settings, ``flush()``, then wait
+    to be killed."""
+    import imgstore
+
+    store = imgstore.new_for_format(fmt, mode="w", basedir=path, imgshape=shape, imgdtype="uint8",
+                                    chunksize=chunksize)
+    for i in range(frames):
+        store.add_image(frame(i, shape), frame_number(i), frame_time(i))
+    store.flush()
+    flushed.value = frames
+    time.sleep(600)
+
+
 _CONTEXT = None
 
 
@@ -112,6 +127,25 @@ def write_and_kill(path: str, fmt: str, kill_at: int, *, chunksize: int = 40, fr
         raise RuntimeError(f"writer of {path} failed (exit {child.exitcode})")
     finished = acked.value > 1_000_000
     return Kill(path, fmt, frames if finished else acked.value, flushed.value, finished)
+
+
+def flush_and_kill(path: str, fmt: str, frames: int, *, chunksize: int = 1000, shape: tuple = SHAPE,
+                   timeout: float = 60.0) -> None:
+    """Start a writer that flushes after ``frames`` frames; SIGKILL it as soon as ``flush()`` returned."""
+    ctx = _context()
+    flushed = ctx.Value("q", 0, lock=False)
+    child = ctx.Process(target=flushing_writer, args=(path, fmt, chunksize, frames, flushed, shape), daemon=True)
+    child.start()
+    deadline = time.monotonic() + timeout
+    while flushed.value < frames and child.is_alive():
+        if time.monotonic() > deadline:
+            child.kill()
+            raise TimeoutError(f"writer of {path} did not flush {frames} frames in {timeout} s")
+        time.sleep(0.0002)
+    if not child.is_alive():
+        raise RuntimeError(f"writer of {path} failed (exit {child.exitcode})")
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
 
 
 def main() -> None:

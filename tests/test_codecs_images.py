@@ -189,18 +189,19 @@ def test_store_writes_in_order_with_threads(tmp_path: Path, fmt: str) -> None:
 
 
 def test_store_reports_the_failed_frame_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = cv2.imwrite
+    real = cv2.imencode
 
-    def imwrite(path: str, img: np.ndarray, params: list) -> bool:
-        return False if path.endswith("000002.jpg") else real(path, img, params)
+    def imencode(ext: str, img: np.ndarray, params: list) -> tuple:  # frame 2 (all pixels 2) fails
+        return (False, None) if img[0, 0] == 2 else real(ext, img, params)
 
-    monkeypatch.setattr(images.cv2, "imwrite", imwrite)
+    monkeypatch.setattr(images.cv2, "imencode", imencode)
     store = imgstore.new_for_format("jpg", path=str(tmp_path / "s"), imgshape=(8, 8), imgdtype=np.uint8, chunksize=50)
-    with pytest.raises(StoreWriteError, match=r"000002\.jpg"):
+    with pytest.raises(StoreWriteError, match=r"000002\.jpg") as caught:
         for i in range(40):
-            store.add_image(np.zeros((8, 8), np.uint8), i, T0 + i)
+            store.add_image(np.full((8, 8), i, np.uint8), i, T0 + i)
             time.sleep(0.002)
         store.close()
+    assert 2 in caught.value.lost_frames or caught.value.frame_number == 2
 
 
 def test_store_reports_a_png_frame_file_that_cannot_be_created(tmp_path: Path) -> None:

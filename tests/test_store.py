@@ -16,7 +16,7 @@ import yaml
 import imgstore
 from imgstore.align import StoreAligner
 from imgstore.constants import STORE_INDEX_FILENAME, STORE_LOCK_FILENAME
-from imgstore.errors import ImgStoreError
+from imgstore.errors import FrameArgumentError, FrameNotFoundError, ImgStoreError
 from imgstore.index import ImgStoreIndex
 
 from framecodes import decode_grid, make_grid_frame
@@ -429,3 +429,53 @@ def test_upstream_package_names_reached_after_import(tmp_path):
     assert imgstore.main_test(["--format", "npy", "-q"]) == 0
     with pytest.raises(AttributeError):
         imgstore.no_such_name  # noqa: B018
+
+
+#: calls that add_image must refuse before writing anything: (frame number, time, image maker)
+_REJECTED = {
+    "number over 64 bits": (2**63, T0, None),
+    "boolean number": (True, T0, None),
+    "fractional number": (3.5, T0, None),
+    "text number": ("7", T0, None),
+    "text time": (7, "noon", None),
+    "boolean time": (7, True, None),
+    "wrong shape": (7, T0, lambda shape: np.zeros((shape[0] + 1, *shape[1:]), np.uint8)),
+    "lossy dtype": (7, T0, lambda shape: np.full(shape, 300, np.int32)),
+}
+
+
+@pytest.mark.parametrize("fmt", [f for f in imgstore.get_supported_formats() if "+color" not in f])
+def test_a_refused_add_image_leaves_the_store_as_it_was(tmp_path, fmt):
+    """Frames 0-4, then every kind of bad call, then frames 5-9: each reads back where it belongs."""
+    shape = (48, 64)
+    store = imgstore.new_for_format(fmt, path=str(tmp_path / "s"), imgshape=shape, chunksize=7)
+    for i in range(5):
+        store.add_image(make_grid_frame(i, shape), i, T0 + i)
+    for name, (number, time, bad_image) in _REJECTED.items():
+        img = bad_image(shape) if bad_image else make_grid_frame(999, shape)
+        with pytest.raises(ImgStoreError):
+            store.add_image(img, number, time)
+        assert store.frame_count == 5, name
+    for i in range(5, 10):
+        store.add_image(make_grid_frame(i, shape), i, T0 + i)
+    store.close()
+    reader = imgstore.new_for_filename(str(tmp_path / "s"))
+    assert reader.get_frame_metadata() == {"frame_number": list(range(10)), "frame_time": [T0 + i for i in range(10)]}
+    for i in range(10):
+        img, (number, _) = reader.get_image(None, frame_index=i)
+        assert number == i and decode_grid(img) == i
+
+
+def test_nan_matches_no_frame_and_timeouts_are_checked(tmp_path):
+    store = imgstore.new_for_filename(_store(tmp_path / "s"))
+    for exact in (True, False):
+        with pytest.raises(FrameNotFoundError):
+            store.get_image(float("nan"), exact_only=exact)
+    for _ in range(store.frame_count):
+        store.get_next_image()
+    with pytest.raises(ImgStoreError, match="NaN"):
+        store.get_next_image(timeout=float("nan"))  # it waited forever
+    with pytest.raises(FrameArgumentError, match="seconds"):
+        store.get_next_image(timeout="x")
+    with pytest.raises(EOFError):
+        store.get_next_image(timeout=0.01)

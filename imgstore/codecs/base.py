@@ -50,12 +50,9 @@ def sync_file(path: Any) -> None:
 
 
 def write_error(path: Any, exc: BaseException) -> StoreWriteError:
-    """``exc``, raised while writing ``path``, as a ``StoreWriteError`` naming the file (errno kept)."""
+    """``exc``, raised while writing ``path``, as a ``StoreWriteError`` naming the file and the reason."""
     reason = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
-    error = StoreWriteError(f"{path} could not be written ({reason})")
-    error.errno = getattr(exc, "errno", None)
-    error.strerror = getattr(exc, "strerror", None)
-    return error
+    return StoreWriteError(f"{path} could not be written ({reason})")
 
 
 class ChunkReader(abc.ABC):

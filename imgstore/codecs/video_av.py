@@ -248,8 +248,9 @@ class MuxerFlush:
     """Makes FFmpeg's Matroska muxer write out the packet it holds.
 
     The muxer keeps the last packet in memory until the next one ends its cluster, so the frame
-    muxed last would miss ``flush()``. PyAV offers no muxer flush; a packet with no data (at the
-    last packet's timestamp) ends the cluster all the same, and adds nothing to the file.
+    muxed last would miss ``flush()``. PyAV offers no muxer flush; a packet with no data, one
+    tick of the stream's time base (1 ms) after the last one, ends the cluster all the same and
+    adds nothing to the file (real packets are a frame, 40 ms, apart).
     """
 
     def __init__(self, container: Any, stream: Any) -> None:
@@ -266,7 +267,7 @@ class MuxerFlush:
         empty = pyav().Packet(b"")
         empty.stream = self._stream
         empty.time_base = self._held[1]
-        empty.pts = empty.dts = self._held[0]
+        empty.pts = empty.dts = self._held[0] + 1
         self._container.mux(empty)
         self._held = None
 
