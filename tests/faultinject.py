@@ -185,6 +185,9 @@ def _serve() -> None:
     shim.faultfs_failures.restype = ctypes.c_long
     for line in sys.stdin:
         case = json.loads(line)
+        if "session" in case:
+            _fork_session(case["session"], shim)
+            continue
         rec = Recording(
             **{
                 k: tuple(map(tuple, v)) if k == "options" else tuple(v) if isinstance(v, list) else v
@@ -226,6 +229,143 @@ def _serve() -> None:
         sys.stdout.flush()
 
 
+# ----------------------------------------------------------------------------------------------
+# sessions: a store writer driven call by call (for the state machine in test_fault_machine.py)
+# ----------------------------------------------------------------------------------------------
+def _session_call(store: Any, command: Dict[str, Any], shim: Any, shape: tuple) -> Dict[str, Any]:
+    """Carry out one command on the store; what happened, as JSON."""
+    import numpy as np
+
+    from imgstore.errors import ImgStoreError
+
+    op = command["op"]
+    try:
+        if op == "add":
+            i, bad = command["i"], command.get("bad")
+            img = framecodes.make_grid_frame(i, shape)
+            number, ftime = FIRST_NUMBER + i, T0 + i / 25.0
+            if bad == "number":
+                number = 2**63
+            elif bad == "boolean":
+                number = True
+            elif bad == "shape":
+                img = np.zeros((shape[0] + 2, shape[1]), np.uint8)
+            elif bad == "time":
+                ftime = "noon"
+            store.add_image(img, number, ftime)
+        elif op == "extra":
+            store.add_extra_data(i=command["i"])
+        elif op == "flush":
+            store.flush()
+        elif op == "close":
+            store.close()
+        elif op == "arm":
+            shim.faultfs_arm(command["n"], ERRNOS[command["err"]], int(command["sticky"]))
+        elif op == "disarm":
+            shim.faultfs_disarm()
+    except ImgStoreError as exc:
+        lost = [int(n) - FIRST_NUMBER for n in getattr(exc, "lost_frames", ())]
+        return {"ok": False, "ours": True, "message": str(exc), "lost": lost}
+    except Exception as exc:
+        where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+        return {"ok": False, "ours": False, "message": f"{type(exc).__name__}: {exc}\n{where}", "lost": []}
+    return {"ok": True}
+
+
+def _fork_session(session: Dict[str, Any], shim: Any) -> None:
+    """Fork a worker that creates a store and carries out commands from a FIFO until closed or killed."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            import imgstore
+
+            shim.faultfs_disarm()
+            shape = tuple(session["shape"])
+            with open(session["replies"], "w") as replies, open(session["commands"]) as commands:
+                replies.write(json.dumps({"ok": True, "pid": os.getpid()}) + "\n")
+                replies.flush()
+                store = imgstore.new_for_format(
+                    session["fmt"], path=session["path"], imgshape=shape, chunksize=session["chunksize"]
+                )
+                for line in commands:
+                    reply = _session_call(store, json.loads(line), shim, shape)
+                    replies.write(json.dumps(reply) + "\n")
+                    replies.flush()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 10 * CASE_TIMEOUT_S
+    status: Any = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.005)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        status = "timeout"
+    sys.stdout.write(json.dumps({"status": status}) + "\n")
+    sys.stdout.flush()
+
+
+class Session:
+    """A store writer in a forked worker of a ``FaultServer``, driven call by call."""
+
+    def __init__(self, server: FaultServer, fmt: str, name: str, shape: tuple = (32, 48), chunksize: int = 5) -> None:
+        self.path = server.watched / name
+        fifo_dir = server.watched.parent
+        self._commands, self._replies = fifo_dir / f"{name}.cmd", fifo_dir / f"{name}.reply"
+        for fifo in (self._commands, self._replies):
+            if fifo.exists():
+                fifo.unlink()
+            os.mkfifo(fifo)
+        self._server = server
+        server.start_session(
+            {
+                "fmt": fmt,
+                "path": str(self.path),
+                "shape": list(shape),
+                "chunksize": chunksize,
+                "commands": str(self._commands),
+                "replies": str(self._replies),
+            }
+        )
+        self._reply_file = open(self._replies)
+        self._command_file = open(self._commands, "w")
+        hello = json.loads(self._reply_file.readline())
+        self.pid = hello["pid"]
+        self.alive = True
+
+    def call(self, **command: Any) -> Dict[str, Any]:
+        """Carry out ``command`` in the worker; its reply (``ok``, else ``ours``, ``message``, ``lost``)."""
+        self._command_file.write(json.dumps(command) + "\n")
+        self._command_file.flush()
+        line = self._reply_file.readline()
+        if not line:
+            self.alive = False
+            return {"ok": False, "ours": False, "message": "the worker died", "lost": []}
+        return json.loads(line)
+
+    def kill(self) -> None:
+        """SIGKILL the worker, as a crash or a power switch would stop a recorder."""
+        os.kill(self.pid, 9)
+        self.end()
+
+    def end(self) -> None:
+        """Let the worker go (after close or kill) and wait for the server to see it gone."""
+        if self.alive:
+            for f in (self._command_file, self._reply_file):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.alive = False
+            self._server.end_session()
+
+
 class FaultServer:
     """A fault server process (see ``_serve``) that runs cases under the shim, one at a time."""
 
@@ -254,6 +394,15 @@ class FaultServer:
         if not result.exists():
             return Outcome(crashed=f"the case died (wait status {reply['status']})")
         return Outcome(**json.loads(result.read_text()))
+
+    def start_session(self, session: Dict[str, Any]) -> None:
+        """Ask the server to fork a session worker (see ``Session``)."""
+        self._proc.stdin.write(json.dumps({"session": session}) + "\n")
+        self._proc.stdin.flush()
+
+    def end_session(self) -> None:
+        """Wait for the server to see the session worker gone."""
+        self._proc.stdout.readline()
 
     def close(self) -> None:
         self._proc.stdin.close()
