@@ -5,6 +5,8 @@ where a more specific builtin fits we derive from it too, so ``except ValueError
 ``except FileNotFoundError`` or ``except ImportError`` in existing scripts keep working.
 """
 
+from typing import Any, Tuple
+
 __all__ = [
     "ChunkIndexError",
     "ExtraDataError",
@@ -43,7 +45,15 @@ class StoreLockedError(StoreExistsError):
 
 
 class StoreWriteError(ImgStoreError, OSError):
-    """Writing a frame or an index failed (disk full, read-only disk...); what was written before stays readable."""
+    """Writing a frame or an index failed (disk full, read-only disk...).
+
+    ``frame_number`` is the frame the failed call did not add (None when the call was not
+    ``add_image``); ``lost_frames`` the numbers of frames added earlier that did not reach the
+    disk whole. Every other frame added stays readable.
+    """
+
+    frame_number: Any = None
+    lost_frames: Tuple[Any, ...] = ()
 
 
 class MetadataError(ImgStoreError):
