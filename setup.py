@@ -1,4 +1,9 @@
-"""Packaging for imgstore."""
+"""Packaging: the distribution ``imgstore-ng``, which installs the import package ``imgstore``.
+
+``imgstore`` on the package index is upstream (loopbio's imgstore 0.4.0); this is a drop-in
+replacement for it under a name of its own. Both install the same ``imgstore`` package, so only
+one of them can be installed in an environment.
+"""
 
 import re
 from pathlib import Path
@@ -6,13 +11,15 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+#: the name to install by (``pip install imgstore-ng[plot]``); the import name stays ``imgstore``
+DISTRIBUTION = "imgstore-ng"
 VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "imgstore" / "_version.py").read_text(), re.M).group(1)
 
 setup(
-    name="imgstore",
+    name=DISTRIBUTION,
     version=VERSION,
-    description="Store and read video frames with their frame numbers, times and metadata "
-    "(compatible with loopbio imgstore stores).",
+    description="Store and read video frames with their frame numbers, times and metadata: a drop-in "
+    "replacement for loopbio's imgstore 0.4.0 (import name imgstore).",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
@@ -70,8 +77,8 @@ setup(
             "imgstore-export = imgstore.apps:main_export",
         ],
     },
+    # no "License ::" classifier: the SPDX expression in ``license`` says it (setuptools warns on both)
     classifiers=[
-        "License :: OSI Approved :: BSD License",
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Video",
         "Topic :: Scientific/Engineering :: Image Processing",

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import logging
+import lzma
+import math
 import os
 import re
 import struct
 import zipfile
+import zlib
 from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
-import yaml
 
-from ._metadata import write_file_atomic
+from ._fs import open_regular, read_regular
+from ._metadata import parse_yaml, write_file_atomic
 from .constants import FRAME_MD
 from .errors import ChunkIndexError
 
@@ -43,36 +47,124 @@ def load_chunk_index(path_without_extension: str) -> ChunkArrays:
     path = find_chunk_index(path_without_extension)
     if path is None:
         raise ChunkIndexError(f"missing index {path_without_extension}{{{','.join(INDEX_EXTENSIONS)}}}")
-    raw = _load_npz(path) if path.endswith(".npz") else _load_yaml(path)
-    return validate_chunk_arrays(raw.get("frame_number"), raw.get("frame_time"), path)
-
-
-def _load_npz(path: str) -> Dict[str, object]:
-    fast = read_npz_frame_arrays(path)
-    if fast is not None:
-        return dict(zip(FRAME_MD, fast))
-    return _np_load(path, path)
-
-
-def _np_load(source: Union[str, BinaryIO], path: str) -> Dict[str, object]:
-    """The frame arrays of an npz file (a path or a file object) through np.load, never unpickling."""
     try:
-        with np.load(source, allow_pickle=False) as npz:
-            return {key: npz[key] for key in FRAME_MD if key in npz.files}
-    except ValueError as exc:  # object arrays: numpy refuses to unpickle them
-        raise ChunkIndexError(f"{path}: unsafe or unreadable index arrays ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ChunkIndexError(f"{path}: truncated or corrupt index ({exc})") from None
+        data = read_regular(path, _limit(path), writable=True)  # arrays are views of it, writable as np.load's
+    except FileNotFoundError:
+        raise ChunkIndexError(f"missing index {path}") from None
+    except OSError as exc:
+        raise ChunkIndexError(f"{path}: cannot read index ({exc.strerror or exc})") from None
+    return parse_chunk_index(data, path)
 
 
-def parse_chunk_index(data: bytes, path: str) -> ChunkArrays:
+def parse_chunk_index(data: Union[bytes, bytearray], path: str) -> ChunkArrays:
     """``(frame_number, frame_time)`` from the bytes of an index file (``path`` names it and says which kind)."""
+    if len(data) > _limit(path):
+        raise ChunkIndexError(f"{path}: {len(data)} bytes, more than the {_limit(path)} an index may hold")
     if path.endswith(".npz"):
         fast = npz_frame_arrays(memoryview(data))
-        raw = dict(zip(FRAME_MD, fast)) if fast is not None else _np_load(io.BytesIO(data), path)
+        raw = dict(zip(FRAME_MD, fast)) if fast is not None else _npz_arrays(data, path)
     else:
         raw = _parse_yaml(data, path)
     return validate_chunk_arrays(raw.get("frame_number"), raw.get("frame_time"), path)
+
+
+#: the largest ``index.npz`` read: 16 million frames in one chunk, far more than any chunk holds
+MAX_INDEX_BYTES = 1 << 28
+#: the largest ``index.yaml`` read (upstream's old index format, about 40 bytes a frame): safe YAML
+#: is parsed at about 1 MB a second
+MAX_YAML_INDEX_BYTES = 1 << 23
+
+
+def _limit(path: str) -> int:
+    return MAX_INDEX_BYTES if path.endswith(".npz") else MAX_YAML_INDEX_BYTES
+
+
+# -- reading npz files that np.savez did not write plainly ----------------------------------------
+# np.load would allocate whatever an array's header declares (10**12 entries: MemoryError), and lets
+# errors of its own through (NotImplementedError for an unknown zip version, tokenize.TokenError
+# for a damaged header). So the two arrays are read here, each size checked before anything is
+# allocated, with Python's zipfile and a strict reading of numpy's header, never unpickling.
+
+#: numpy's own bound on an array header (``max_header_size``): a header is a short dict literal
+_NPY_MAX_HEADER = 10_000
+#: what a damaged or hostile npz can make zipfile, zlib, the header parser or numpy raise
+_NPZ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,  # an unknown compression method or zip version
+    RuntimeError,  # an encrypted member; RecursionError in the header parser
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    ValueError,
+    SyntaxError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    struct.error,
+)
+
+
+def _npz_arrays(data: bytes, path: str) -> Dict[str, object]:
+    """The frame arrays of an npz file's bytes, member by member, never unpickling."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            names = {key: key + ".npy" for key in FRAME_MD}
+            return {key: _member_array(archive, members[name], path) for key, name in names.items() if name in members}
+    except ChunkIndexError:
+        raise
+    except _NPZ_ERRORS as exc:
+        raise ChunkIndexError(f"{path}: truncated or corrupt index ({type(exc).__name__}: {exc})") from None
+
+
+def _member_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> np.ndarray:
+    """One ``.npy`` member as an array: its header read strictly, its declared size checked first."""
+    where = f"{path}: {info.filename}"
+    if info.file_size > MAX_INDEX_BYTES:
+        raise ChunkIndexError(f"{where} declares {info.file_size} bytes, more than an index may hold")
+    with archive.open(info) as member:
+        dtype, shape, fortran, header_size = _npy_header(member, where)
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        if nbytes > info.file_size - header_size:
+            raise ChunkIndexError(
+                f"{where} declares {count} values of {dtype} ({nbytes} bytes) but holds "
+                f"{max(0, info.file_size - header_size)} bytes"
+            )
+        raw = member.read(nbytes)
+    if len(raw) != nbytes:
+        raise ChunkIndexError(f"{where} is truncated")
+    return np.frombuffer(bytearray(raw), dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_header(member: BinaryIO, where: str) -> Tuple[np.dtype, Tuple[int, ...], bool, int]:
+    """``(dtype, shape, fortran_order, header size)`` of an npy stream; ``ChunkIndexError`` if it is not one."""
+    lead = member.read(8)
+    if len(lead) < 8 or lead[:6] != _NPY_MAGIC or lead[6] not in (1, 2, 3):
+        raise ChunkIndexError(f"{where} is not a numpy array")
+    width = 2 if lead[6] == 1 else 4
+    length = int.from_bytes(member.read(width), "little")
+    if length > _NPY_MAX_HEADER:
+        raise ChunkIndexError(f"{where}: array header of {length} bytes, more than numpy itself reads")
+    text = member.read(length).decode("utf-8" if lead[6] == 3 else "latin1")
+    # Python 2's numpy wrote long integers ('(3L,)'): numpy still reads them, so do we
+    header = ast.literal_eval(_PY2_LONG.sub(r"\1", text))
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ChunkIndexError(f"{where}: not a numpy array header")
+    dtype = np.lib.format.descr_to_dtype(header["descr"])
+    shape = header["shape"]
+    ok = isinstance(shape, tuple) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    if not ok or not isinstance(header["fortran_order"], bool):
+        raise ChunkIndexError(f"{where}: not a numpy array header")
+    if dtype.hasobject:
+        raise ChunkIndexError(f"{where}: unsafe index array: it holds Python objects (a pickle); refusing to load it")
+    return dtype, shape, header["fortran_order"], 8 + width + length
+
+
+_PY2_LONG = re.compile(r"(\d+)L\b")
 
 
 # -- reading npz files without np.load -----------------------------------------------------------
@@ -81,7 +173,7 @@ def parse_chunk_index(data: bytes, path: str) -> ChunkArrays:
 # stores members uncompressed, so a chunk's two arrays are taken straight from the file's bytes,
 # after the zip CRC is checked. Only little-endian int64 numbers and float64 times in numpy's own
 # header layout are read this way; anything else (and any file that does not check out) goes to
-# np.load, with allow_pickle=False, which says what is wrong.
+# _npz_arrays, which checks every size and says what is wrong.
 
 _ZIP_END = struct.Struct("<4s4H2IH")  # end of central directory record
 _ZIP_ENTRY = struct.Struct("<4s6H3I5H2I")  # central directory entry
@@ -90,10 +182,8 @@ _ZIP_NO_VALUE = 0xFFFFFFFF  # the real value is in a zip64 extra field
 #: numpy's header of a 1-D array, exactly as np.save writes it
 _NPY_HEADER = re.compile(rb"\{'descr': '(<i8|<f8)', 'fortran_order': (?:True|False), 'shape': \((\d+),\), \} *\n")
 _NPY_MAGIC = b"\x93NUMPY"
-#: the dtypes read directly: anything else is converted by validate_chunk_arrays after np.load
+#: the dtypes read directly: anything else is converted by validate_chunk_arrays after _npz_arrays
 _DIRECT_DTYPES = {"frame_number": b"<i8", "frame_time": b"<f8"}
-#: an index file larger than this is no chunk index np.savez wrote: np.load reads it
-_DIRECT_MAX_BYTES = 1 << 28
 
 
 class ReadBuffer:
@@ -104,9 +194,9 @@ class ReadBuffer:
 
     def read(self, path: str) -> Optional[memoryview]:
         """The whole file, in this buffer (valid until the next read); None when too large to be an index."""
-        with open(path, "rb", buffering=0) as f:
+        with open_regular(path) as f:  # a FIFO or a device is refused, never waited on
             size = os.fstat(f.fileno()).st_size
-            if size > _DIRECT_MAX_BYTES:
+            if size > MAX_INDEX_BYTES:
                 return None
             if len(self._data) < size:
                 self._data = bytearray(size)  # a new one: arrays may still be views of the old
@@ -117,14 +207,14 @@ class ReadBuffer:
 
 
 def read_npz_frame_arrays(path: str, buffer: Optional[ReadBuffer] = None) -> Optional[ChunkArrays]:
-    """``(frame_number, frame_time)`` of a plain np.savez index, read directly; None: use np.load.
+    """``(frame_number, frame_time)`` of a plain np.savez index, read directly; None: use ``load_chunk_index``.
 
     The arrays are views of ``buffer`` (valid until its next read), or of memory of their own.
     """
     try:
         data = (buffer or ReadBuffer()).read(path)
     except OSError:
-        return None  # np.load says what is wrong
+        return None  # load_chunk_index says what is wrong
     return None if data is None else npz_frame_arrays(data)
 
 
@@ -132,7 +222,7 @@ def npz_frame_arrays(data: memoryview) -> Optional[ChunkArrays]:
     """``(frame_number, frame_time)`` (int64, float64) from an npz file's bytes, as views of them.
 
     None when the file is not a plain np.savez of those two arrays (compressed, other dtypes,
-    a damaged or unusual zip): np.load must read it.
+    a damaged or unusual zip): ``_npz_arrays`` must read it.
     """
     members = _zip_members(data)
     if members is None or set(members) != set(FRAME_MD):
@@ -170,13 +260,13 @@ def _zip_members(data: memoryview) -> Optional[Dict[str, Tuple[int, int, int, by
             return None
         flags, method, crc, packed, size, name_len, extra_len, comment_len, offset = (
             entry[3], entry[4], entry[7], entry[8], entry[9], entry[10], entry[11], entry[12], entry[16]
-        )
+        )  # fmt: skip
         name = directory[pos + _ZIP_ENTRY.size : pos + _ZIP_ENTRY.size + name_len]
         pos += _ZIP_ENTRY.size + name_len + extra_len + comment_len
         key = name[:-4].decode("ascii", "replace") if name.endswith(b".npy") else ""
         if key in FRAME_MD:
             if method != 0 or flags & 1 or packed != size or _ZIP_NO_VALUE in (size, offset) or key in members:
-                return None  # compressed, encrypted, zip64-sized or twice: np.load handles these
+                return None  # compressed, encrypted, zip64-sized or twice: _npz_arrays handles these
             members[key] = (crc, size, offset, name)
     return members
 
@@ -205,16 +295,10 @@ def _stored_npy(data: memoryview, key: str, crc: int, size: int, offset: int, na
     return np.frombuffer(data, dtype=match.group(1).decode("ascii"), count=count, offset=start + header_end)
 
 
-def _load_yaml(path: str) -> Dict[str, object]:
-    with open(path, "rb") as f:
-        return _parse_yaml(f, path)
-
-
-def _parse_yaml(data: Union[bytes, BinaryIO], path: str) -> Dict[str, object]:
-    try:
-        raw = yaml.safe_load(data)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ChunkIndexError(f"{path}: not a valid YAML index ({exc})") from None
+def _parse_yaml(data: Union[bytes, bytearray], path: str) -> Dict[str, object]:
+    # each frame takes at least two values' worth of text ('- 1' lines): no more can be spelled out
+    bound = MAX_YAML_INDEX_BYTES // 2
+    raw = parse_yaml(bytes(data), path, ChunkIndexError, bound, bound)
     if not isinstance(raw, dict):
         raise ChunkIndexError(f"{path}: expected a mapping with {' and '.join(FRAME_MD)}")
     return raw

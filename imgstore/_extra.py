@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from ._fs import LOCAL, WRITE_FLAGS, LocalFileSystem, write_all
+from ._fs import LOCAL, WRITE_FLAGS, LocalFileSystem, is_regular_file, write_all
 from ._timezone import zone_or_none
 from .errors import ExtraDataError, MissingDependencyError
 
@@ -86,6 +86,11 @@ def encode_record(data: Dict[str, Any]) -> str:
         raise ExtraDataError(f"extra data cannot be written as JSON: {exc}") from None
 
 
+#: the largest extra-data file read: a chunk's records take a few kilobytes to a few megabytes;
+#: a file larger than this is refused rather than read into memory (JSON needs several times its size)
+MAX_EXTRA_DATA_BYTES = 1 << 28
+
+
 def read_records(path: str, warn: bool = True, fs: LocalFileSystem = LOCAL) -> List[Dict[str, Any]]:
     """The records of one of our (or upstream's) extra-data JSON files.
 
@@ -93,13 +98,20 @@ def read_records(path: str, warn: bool = True, fs: LocalFileSystem = LOCAL) -> L
     complete record, with a warning (unless ``warn`` is false: a repair expects such files).
     """
     try:
-        text = fs.read_bytes(path).decode("utf-8")
+        text = fs.read_bytes(path, limit=MAX_EXTRA_DATA_BYTES).decode("utf-8")
+    except OSError as exc:  # also a FIFO, a device, or a file larger than the limit: never read
+        raise ExtraDataError(f"{path}: cannot read extra data ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise ExtraDataError(f"{path}: extra data is not UTF-8 text ({exc})") from None
     try:
         records = json.loads(text) if text.strip() else []
-    except json.JSONDecodeError as exc:
-        records = _recover_unterminated(text)
+    except RecursionError:
+        raise ExtraDataError(f"{path}: extra data nested too deeply to read") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python converts
+        try:
+            records = _recover_unterminated(text)
+        except (RecursionError, ValueError):
+            records = None
         if records is None:
             raise ExtraDataError(f"{path}: corrupt extra data ({exc})") from None
         if warn:
@@ -142,12 +154,15 @@ def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]
     df = pd.DataFrame(read_records(path, fs=getattr(store, "_fs", LOCAL)))
     if df.empty:
         return None
-    if "frame_number" in df.columns:
-        df = df[df["frame_number"] >= 0]
-    if df.empty:
-        return None
-    by = [c for c in ("frame_index", "sensor_time") if c in df.columns]
-    return df.sort_values(by=by).reset_index(drop=True) if by else df.reset_index(drop=True)
+    try:  # columns of values that do not compare (text among numbers) cannot be filtered or sorted
+        if "frame_number" in df.columns:
+            df = df[df["frame_number"] >= 0]
+        if df.empty:
+            return None
+        by = [c for c in ("frame_index", "sensor_time") if c in df.columns]
+        return df.sort_values(by=by).reset_index(drop=True) if by else df.reset_index(drop=True)
+    except (TypeError, ValueError) as exc:
+        raise ExtraDataError(f"{path}: Motif extra data with values that are not numbers ({exc})") from None
 
 
 def _import_h5py() -> Any:
@@ -169,13 +184,39 @@ def _split_names(value: Any) -> List[str]:
     return [s.strip() for s in _attr_text(value).split(",") if s.strip()]
 
 
+#: what h5py raises for a damaged or foreign HDF5 file, or one whose layout is not Motif's
+_H5_ERRORS = (KeyError, OSError, ValueError, TypeError, IndexError, AttributeError, RuntimeError)
+
+
+def _h5_source(path: str, fs: LocalFileSystem) -> Any:
+    """What ``h5py.File`` opens: a file object for a URL, else the path of a regular file."""
+    if fs.remote:
+        return fs.open(path)
+    if not is_regular_file(path):  # HDF5 would wait on a FIFO, read a device without end
+        raise ExtraDataError(f"{path}: not a regular file; refusing to read it as extra data")
+    return path
+
+
+def _h5_array(dataset: Any, path: str) -> np.ndarray:
+    """A dataset's values, once its declared size is known to fit what extra data may hold."""
+    nbytes = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+    if nbytes > MAX_EXTRA_DATA_BYTES:
+        raise ExtraDataError(f"{path}: dataset {dataset.name} declares {nbytes} bytes, more than extra data may hold")
+    return np.asarray(dataset)
+
+
 def motif_extra_data_h5_attrs(path: str, fs: LocalFileSystem = LOCAL) -> Dict[str, Any]:
     """The attributes of a Motif HDF5 extra-data file: ``_datasets`` plus each group's attributes."""
     h5py = _import_h5py()
-    with h5py.File(fs.open(path) if fs.remote else path, "r") as f:
-        attrs: Dict[str, Any] = {"_datasets": _split_names(f.attrs["datasets"])}
-        for name in f.keys():
-            attrs[name] = dict(f[name].attrs)
+    try:
+        with h5py.File(_h5_source(path, fs), "r") as f:
+            attrs: Dict[str, Any] = {"_datasets": _split_names(f.attrs["datasets"])}
+            for name in f.keys():
+                attrs[name] = dict(f[name].attrs)
+    except ExtraDataError:
+        raise
+    except _H5_ERRORS as exc:
+        raise ExtraDataError(f"{path}: not a Motif extra-data file ({exc})") from None
     return attrs
 
 
@@ -186,14 +227,14 @@ def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
     h5py = _import_h5py()
     fs = getattr(store, "_fs", LOCAL)
     try:
-        with h5py.File(fs.open(path) if fs.remote else path, "r") as f:
-            camera = np.asarray(f["camera"])
+        with h5py.File(_h5_source(path, fs), "r") as f:
+            camera = _h5_array(f["camera"], path)
             recorded = camera["frame_number"] >= 0  # Motif pre-allocates rows; unused ones have -1
             columns: Dict[str, Any] = {}
             for dsname in _split_names(f.attrs["datasets"]):
                 dataset = f[dsname]
                 names = _split_names(dataset.attrs["column_names"])
-                values = dataset[..., recorded]
+                values = _h5_array(dataset, path)[..., recorded]
                 if len(names) != values.shape[0]:
                     raise ExtraDataError(
                         f"{path}: dataset {dsname} has {values.shape[0]} rows for {len(names)} column names"
@@ -201,10 +242,12 @@ def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
                 columns.update(zip(names, values))
             for name in camera.dtype.names:
                 columns[name] = camera[name][recorded]
-            columns["sample_delay"] = np.asarray(f["sample_delay"])[recorded]
-    except (KeyError, OSError) as exc:
+            columns["sample_delay"] = _h5_array(f["sample_delay"], path)[recorded]
+        return pd.DataFrame(columns)
+    except ExtraDataError:
+        raise
+    except _H5_ERRORS as exc:
         raise ExtraDataError(f"{path}: not a Motif extra-data file ({exc})") from None
-    return pd.DataFrame(columns)
 
 
 def motif_get_parse_true_fps(store: Any, default: Optional[float] = 25.0, hwardware_only: bool = False) -> float:

@@ -8,9 +8,11 @@ reader asks for (with a block cache), so one frame of a week-long recording cost
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
+import stat
 from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import MissingDependencyError, StoreNotFoundError
@@ -22,6 +24,83 @@ REMOTE_BLOCK_SIZE = 1 << 18
 REMOTE_CACHED_BLOCKS = 64
 #: small files (chunk indexes) fetched at the same time when a store at a URL opens
 REMOTE_CONCURRENT_REQUESTS = 32
+
+
+#: flags to open a store's file for reading: never waits (a FIFO opens at once, and is then refused)
+#: and never makes a terminal the controlling one
+READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+class RefusedFileError(OSError):
+    """A store's file that is not read at all: not a regular file, or larger than its format allows.
+
+    An ``OSError``, so that callers that turn read errors into their own error (naming the file)
+    handle it as they handle a file that cannot be read.
+    """
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str) -> BinaryIO:
+    """Open a regular file for reading (symlinks are followed); anything else is refused at once.
+
+    A store may come from anyone: a FIFO in place of one of its files must not block the reader
+    (opening a FIFO waits for a writer), and a device must not feed it without end (``/dev/zero``).
+    The file is opened without waiting and checked before a byte is read: ``RefusedFileError``.
+    """
+    fd = os.open(path, READ_FLAGS)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise RefusedFileError(errno.EINVAL, f"not a regular file ({_kind(mode)})", path)
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return f
+
+
+def read_regular(path: str, limit: int, writable: bool = False) -> Any:
+    """The content of a regular file of at most ``limit`` bytes; ``RefusedFileError`` otherwise.
+
+    Reads no more than the size the file has when opened (a file being appended to is read as
+    it was then), so that nothing a reader is given can make it read or allocate more. Returns
+    ``bytes``, or with ``writable`` a ``bytearray`` (arrays made from it can be written to).
+    """
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise RefusedFileError(errno.EFBIG, f"{size} bytes, more than the {limit} such a file may hold", path)
+        if not writable:
+            return f.read(size)
+        data = bytearray(size)
+        del data[f.readinto(data) :]
+        return data
+
+
+def is_regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (symlinks followed); never opens it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 class Entry(NamedTuple):
@@ -61,18 +140,22 @@ class LocalFileSystem:
             return [Entry(e.name, e.is_dir()) for e in entries]
 
     def open(self, path: str) -> BinaryIO:
-        return open(path, "rb")
+        """A regular file opened for reading (``RefusedFileError`` for a FIFO, a device...)."""
+        return open_regular(path)
 
-    def read_bytes(self, path: str) -> bytes:
-        with open(path, "rb") as f:
+    def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
+        """The whole content of a regular file; ``RefusedFileError`` when it holds more than ``limit`` bytes."""
+        if limit is not None:
+            return read_regular(path, limit)
+        with open_regular(path) as f:
             return f.read()
 
-    def read_many(self, paths: Sequence[str]) -> Dict[str, Any]:
+    def read_many(self, paths: Sequence[str], limit: Optional[int] = None) -> Dict[str, Any]:
         """The content of each file, or the exception reading it raised."""
         out: Dict[str, Any] = {}
         for path in paths:
             try:
-                out[path] = self.read_bytes(path)
+                out[path] = self.read_bytes(path, limit)
             except OSError as exc:
                 out[path] = exc
         return out
@@ -100,13 +183,13 @@ class RemoteFileSystem(LocalFileSystem):
             import fsspec
         except ImportError:
             raise MissingDependencyError(
-                f"reading a store from a URL ({url}) needs fsspec: pip install imgstore[remote]"
+                f"reading a store from a URL ({url}) needs fsspec: pip install 'imgstore-ng[remote]'"
             ) from None
         try:
             self._fs, _ = fsspec.core.url_to_fs(url, **(storage_options or {}))
         except (ImportError, ValueError) as exc:
             raise MissingDependencyError(
-                f"cannot read {url}: {exc} (pip install imgstore[remote] installs HTTP and S3 support)"
+                f"cannot read {url}: {exc} (pip install 'imgstore-ng[remote]' installs HTTP and S3 support)"
             ) from None
         self._listings: Dict[str, Dict[str, Dict[str, Any]]] = {}
 
@@ -148,20 +231,31 @@ class RemoteFileSystem(LocalFileSystem):
 
     def open(self, path: str) -> BinaryIO:
         return self._fs.open(
-            path, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type="blockcache",
+            path,
+            "rb",
+            block_size=REMOTE_BLOCK_SIZE,
+            cache_type="blockcache",
             cache_options={"maxblocks": REMOTE_CACHED_BLOCKS},
         )
 
-    def read_bytes(self, path: str) -> bytes:
-        return self._fs.cat_file(path)
+    def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
+        # the server says how large the file is only by sending it: the limit is checked after
+        return _within(path, self._fs.cat_file(path), limit)
 
-    def read_many(self, paths: Sequence[str]) -> Dict[str, Any]:
+    def read_many(self, paths: Sequence[str], limit: Optional[int] = None) -> Dict[str, Any]:
         if not paths:
             return {}
         got = self._fs.cat(list(paths), on_error="return", batch_size=REMOTE_CONCURRENT_REQUESTS)
         # fsspec keys results by its own spelling of each path (without the scheme, for some)
         by_tail = {k.rstrip("/").split("://", 1)[-1]: v for k, v in got.items()}
-        return {p: by_tail.get(p.split("://", 1)[-1], FileNotFoundError(p)) for p in paths}
+        out = {p: by_tail.get(p.split("://", 1)[-1], FileNotFoundError(p)) for p in paths}
+        for p, data in out.items():
+            if isinstance(data, bytes):
+                try:
+                    _within(p, data, limit)
+                except RefusedFileError as exc:
+                    out[p] = exc
+        return out
 
     def modified(self, path: str) -> float:
         info = self._info(path) or {}
@@ -179,6 +273,12 @@ class RemoteFileSystem(LocalFileSystem):
 
     def forget(self) -> None:
         self._listings.clear()
+
+
+def _within(path: str, data: bytes, limit: Optional[int]) -> bytes:
+    if limit is not None and len(data) > limit:
+        raise RefusedFileError(errno.EFBIG, f"{len(data)} bytes, more than the {limit} such a file may hold", path)
+    return data
 
 
 LOCAL = LocalFileSystem()

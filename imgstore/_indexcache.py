@@ -29,6 +29,7 @@ import json
 import logging
 import mmap
 import os
+import stat
 import struct
 import time
 import uuid
@@ -39,6 +40,7 @@ import numpy as np
 
 from ._chunkindex import INDEX_EXTENSIONS, ChunkArrays, ReadBuffer, load_chunk_index, read_npz_frame_arrays
 from ._frameindex import FrameTable, FrameTableBuilder
+from ._fs import READ_FLAGS, open_regular
 from ._journal import JOURNAL_EXTENSION
 from .constants import STORE_LOCK_FILENAME
 from .errors import ChunkIndexError
@@ -58,6 +60,8 @@ _VERSION = 1
 #: signature, version, CRC-32 of the header, frames, offset of the times, header length
 _PREFIX = struct.Struct("<24sIIQQQ")
 _DATA_OFFSET = 64
+#: the largest chunk list read (about 100 bytes a chunk): more than a year of 10,000-frame chunks
+_MAX_HEADER_BYTES = 1 << 26
 _NUMBER_DTYPES = {"<i8": np.dtype("<i8"), "<f8": np.dtype("<f8")}
 _TIME_DTYPE = np.dtype("<f8")
 
@@ -212,7 +216,7 @@ def _will_need(source: _Source) -> None:
     if source.entry is not None or not isinstance(source.key, ChunkKey) or not hasattr(os, "posix_fadvise"):
         return
     try:
-        fd = os.open(source.base + source.key.extension, os.O_RDONLY)
+        fd = os.open(source.base + source.key.extension, READ_FLAGS)  # never waits (a FIFO in its place)
     except OSError:
         return
     try:
@@ -264,6 +268,8 @@ def _chunk_key(store_dir: str, base: str, names: Optional[set] = None) -> Union[
             st = os.stat(base + extension)
         except OSError:
             continue
+        if not stat.S_ISREG(st.st_mode):  # loading it says what it is instead
+            return None
         return ChunkKey(_relative(store_dir, base), extension, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     return None
 
@@ -289,7 +295,7 @@ def _hit(cache: Optional[_CacheFile], chunk_n: int, key: object) -> bool:
 def _read_cache(path: str) -> Optional[_CacheFile]:
     """The cache file, checked and mapped; None when there is none or it cannot be trusted."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or a device in its place is ignored, never waited on
             size = os.fstat(f.fileno()).st_size
             prefix = f.read(_PREFIX.size)
             if len(prefix) < _PREFIX.size:
@@ -298,6 +304,8 @@ def _read_cache(path: str) -> Optional[_CacheFile]:
             header_at = times_at + 8 * frames
             if magic != _MAGIC or version != _VERSION or size != header_at + header_len:
                 raise ValueError(f"not a complete version {_VERSION} index cache")
+            if header_len > _MAX_HEADER_BYTES:
+                raise ValueError(f"a header of {header_len} bytes")
             if times_at < _DATA_OFFSET + 8 * frames or times_at % 8:
                 raise ValueError("times overlap the numbers")
             f.seek(header_at)
@@ -308,7 +316,7 @@ def _read_cache(path: str) -> Optional[_CacheFile]:
             return _parse(header, f, frames, times_at)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         log.debug("%s: ignored (%s)", path, exc)
         return None
 

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._fs import WRITE_FLAGS, write_all
+from ._fs import WRITE_FLAGS, read_regular, write_all
 from .errors import ChunkIndexError
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,15 @@ def read_journal(path: str) -> JournalContents:
     garbage at the end. Both end the journal there (``damaged_tail``), since every record before
     them was written whole. A file that is not a journal at all raises ``ChunkIndexError``.
     """
-    try:
-        size = os.path.getsize(path)
-        if size > len(MAGIC) + _RECORD.size * _MAX_RECORDS:
-            raise ChunkIndexError(f"{path}: {size} bytes is too large for a chunk journal")
-        with open(path, "rb") as f:
-            data = f.read()
+    try:  # a regular file only, read up to its size: never a FIFO waited on, never /dev/zero read on
+        data = read_regular(path, len(MAGIC) + _RECORD.size * _MAX_RECORDS + _RECORD.size - 1)
     except OSError as exc:
         raise ChunkIndexError(f"{path}: cannot read journal ({exc.strerror or exc})") from None
     if not data.startswith(MAGIC):
         if len(data) < len(MAGIC) and MAGIC.startswith(data):  # killed while writing the header
             return JournalContents(np.zeros(0, np.int64), np.zeros(0, np.float64), bool(data))
         raise ChunkIndexError(f"{path}: not a chunk journal (bad signature)")
-    body = memoryview(data)[len(MAGIC):]
+    body = memoryview(data)[len(MAGIC) :]
     whole = len(body) // _RECORD.size
     records = np.frombuffer(body[: whole * _RECORD.size], dtype=np.dtype([("n", "<i8"), ("t", "<f8"), ("crc", "<u4")]))
     good = whole

@@ -11,9 +11,11 @@ import json
 import logging
 import os
 import socket
+import stat
 import time
 from typing import Any, Dict, Optional
 
+from ._fs import READ_FLAGS, open_regular
 from .errors import StoreLockedError
 
 try:
@@ -72,10 +74,10 @@ class WriterLock:
 
 def read_owner(path: str) -> Optional[Dict[str, Any]]:
     """Who took the lock (pid, host, start time), or None when the file says nothing usable."""
-    try:
-        with open(path, "rb") as f:
+    try:  # a FIFO or a device in its place is refused, never waited on or read without end
+        with open_regular(path) as f:
             owner = json.loads(f.read(4096) or b"null")
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return owner if isinstance(owner, dict) else None
 
@@ -96,13 +98,13 @@ def writer_state(path: str) -> str:
     Never blocks and never takes the lock for longer than the test itself.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, READ_FLAGS)  # without waiting: a FIFO in its place must not hang the reader
     except FileNotFoundError:
         return "none"
     except OSError:
         return "stale"
     try:
-        if fcntl is None:
+        if fcntl is None or not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device: no writer's lock
             return "stale"
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -17,6 +17,7 @@ import numpy as np
 from . import codecs
 from ._chunkindex import save_chunk_index
 from ._frameindex import FrameTable
+from ._fs import is_regular_file
 from ._journal import journal_path, read_journal
 from .errors import ChunkIndexError, FrameReadError
 from .index import ImgStoreIndex
@@ -43,14 +44,18 @@ class RecoveredChunk(NamedTuple):
         return self.journaled - len(self.frame_number)
 
 
-def readable_prefix(codec: codecs.ChunkCodec, chunk_path: str, imgshape: Tuple[int, ...], imgdtype: str,
-                    listed: int) -> int:
+def readable_prefix(
+    codec: codecs.ChunkCodec, chunk_path: str, imgshape: Tuple[int, ...], imgdtype: str, listed: int
+) -> int:
     """How many of the first ``listed`` frames of an unfinished chunk read back whole.
 
     Frames before the last ``TAIL_CHECK_FRAMES`` were finished long before the writer stopped;
     the tail is decoded to find the first frame that was not.
     """
     if not os.path.exists(chunk_path):  # an encoder may not have produced a byte yet
+        return 0
+    if codec.extension is not None and not is_regular_file(chunk_path):  # a FIFO would hang the demuxer
+        log.warning("%s is not a regular file: its chunk cannot be recovered", chunk_path)
         return 0
     try:
         counted = codec.count_frames(chunk_path)
@@ -79,8 +84,9 @@ def readable_prefix(codec: codecs.ChunkCodec, chunk_path: str, imgshape: Tuple[i
     return n
 
 
-def recover_chunk(chunk_n: int, journal: str, codec: codecs.ChunkCodec, chunk_path: str,
-                  imgshape: Tuple[int, ...], imgdtype: str) -> Optional[RecoveredChunk]:
+def recover_chunk(
+    chunk_n: int, journal: str, codec: codecs.ChunkCodec, chunk_path: str, imgshape: Tuple[int, ...], imgdtype: str
+) -> Optional[RecoveredChunk]:
     """The readable frames of an unfinished chunk, or None when its journal is not one.
 
     A chunk without a journal at all was made by a writer that died before it wrote anything
@@ -95,8 +101,7 @@ def recover_chunk(chunk_n: int, journal: str, codec: codecs.ChunkCodec, chunk_pa
         return None
     journaled = len(contents.frame_number)
     n = readable_prefix(codec, chunk_path, imgshape, imgdtype, journaled) if journaled else 0
-    return RecoveredChunk(chunk_n, contents.frame_number[:n], contents.frame_time[:n], journaled,
-                          contents.damaged_tail)
+    return RecoveredChunk(chunk_n, contents.frame_number[:n], contents.frame_time[:n], journaled, contents.damaged_tail)
 
 
 def write_recovered_index(index_base: str, chunk: RecoveredChunk, store_metadata: Dict[str, Any]) -> None:
@@ -136,8 +141,9 @@ def merged_index(index: ImgStoreIndex, add: Iterable[ChunkArrays], drop: Iterabl
     for chunk_n in index.chunks:
         if chunk_n not in drop:
             sel = table.chunk_slice(chunk_n)
-            chunks.append(ChunkArrays(chunk_n, table.frame_number[sel], table.frame_time[sel],
-                                      index.get_chunk_path(chunk_n)))
+            chunks.append(
+                ChunkArrays(chunk_n, table.frame_number[sel], table.frame_time[sel], index.get_chunk_path(chunk_n))
+            )
     chunks.extend(add)
     chunks.sort(key=lambda chunk: chunk.chunk_n)
     merged = FrameTable([c.chunk_n for c in chunks], [c.frame_number for c in chunks], [c.frame_time for c in chunks])

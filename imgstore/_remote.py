@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ._chunkindex import INDEX_EXTENSIONS, parse_chunk_index
+from ._chunkindex import INDEX_EXTENSIONS, MAX_INDEX_BYTES, MAX_YAML_INDEX_BYTES, parse_chunk_index
 from ._frameindex import FrameTable
 from ._fs import LocalFileSystem
 from .errors import ChunkIndexError
@@ -30,7 +30,8 @@ def load_remote_index(fs: LocalFileSystem, chunks: Sequence[Tuple[int, str]]) ->
     contents: Dict[str, object] = {}
     missing = list(chunks)
     for extension in INDEX_EXTENSIONS:
-        got = fs.read_many([base + extension for _, base in missing])
+        limit = MAX_INDEX_BYTES if extension == ".npz" else MAX_YAML_INDEX_BYTES
+        got = fs.read_many([base + extension for _, base in missing], limit=limit)
         still = []
         for chunk_n, base in missing:
             data = got[base + extension]

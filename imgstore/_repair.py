@@ -2,15 +2,20 @@
 
 Opening such a store already recovers its frames in memory (see ``_recovery``); repairing writes
 what the writer would have written on close: the index of each unfinished chunk, the closing
-bracket of its extra data, and no lock file. Nothing that holds frames is deleted or rewritten.
+bracket of its extra data, and no lock file; it removes the temporary files of index and metadata
+writes the writer was killed in. Nothing that holds frames is deleted or rewritten.
+
+A store that lost its ``metadata.yaml`` (every chunk and index still there) gets a new one, built
+from the chunks (see ``_rebuild``); what had to be guessed is logged and listed in the report.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from ._chunkindex import find_chunk_index
 from ._extra import encode_record, read_records
@@ -19,8 +24,10 @@ from ._fs import is_url
 from ._journal import journal_path
 from ._lock import describe_owner, read_owner, writer_state
 from ._metadata import write_file_atomic
+from ._paths import parse_chunk_name
+from ._rebuild import lost_metadata, rebuild_metadata, store_dir
 from ._recovery import write_recovered_index
-from .constants import STORE_LOCK_FILENAME
+from .constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
 from .errors import ImgStoreError, StoreLockedError
 from .index import ImgStoreIndex
 
@@ -44,15 +51,31 @@ class RepairReport:
     stale_journals_removed: int = 0
     #: whether a stale lock file was removed
     lock_removed: bool = False
+    #: temporary files of index or metadata writes the writer was killed in, removed
+    temporary_files_removed: List[str] = field(default_factory=list)
+    #: whether metadata.yaml was lost and has been rebuilt from the chunks
+    metadata_rebuilt: bool = False
+    #: what the rebuilt metadata.yaml had to guess, and from what
+    guessed: List[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.chunks_indexed or self.extra_data_closed or self.stale_journals_removed or self.lock_removed)
+        return bool(
+            self.chunks_indexed
+            or self.extra_data_closed
+            or self.stale_journals_removed
+            or self.lock_removed
+            or self.temporary_files_removed
+            or self.metadata_rebuilt
+        )
 
     def __str__(self) -> str:
         if not self.changed:
             return f"{self.path}: nothing to repair"
         parts = []
+        if self.metadata_rebuilt:
+            guessed = f" (guessed: {'; '.join(self.guessed)})" if self.guessed else ""
+            parts.append(f"rebuilt the lost {STORE_MD_FILENAME} from the chunks{guessed}")
         if self.chunks_indexed:
             chunks = ", ".join(map(str, self.chunks_indexed))
             parts.append(f"indexed {self.frames_recovered} recovered frames in chunk(s) {chunks}")
@@ -64,27 +87,34 @@ class RepairReport:
             parts.append(f"removed {self.stale_journals_removed} journal(s) of finished chunks")
         if self.lock_removed:
             parts.append("removed the stale lock file")
+        if self.temporary_files_removed:
+            parts.append(f"removed {len(self.temporary_files_removed)} temporary file(s) of killed writes")
         return f"{self.path}: " + "; ".join(parts)
 
 
 def repair_store(path: str) -> RepairReport:
     """Write the indexes a dead writer left unwritten, close its extra data and remove its lock.
 
-    Refuses (``StoreLockedError``) while a writer is still alive. Safe to run on any store:
-    one that needs nothing is left untouched.
+    A store whose ``metadata.yaml`` was lost gets a new one, rebuilt from its chunks (the report
+    lists what had to be guessed). Refuses (``StoreLockedError``) while a writer is still alive.
+    Safe to run on any store: one that needs nothing is left untouched.
     """
     if is_url(path):
         raise ImgStoreError(f"{path}: stores at a URL are read-only; repair a local copy and upload it")
+    basedir = store_dir(path)
+    rebuilt: Optional[List[str]] = None
+    if lost_metadata(basedir):
+        _refuse_live_writer(basedir)
+        rebuilt = rebuild_metadata(basedir)
     # an empty index: the store's own recovery report (which advises repairing) is not wanted here
     with new_for_filename(path, index=ImgStoreIndex()) as store:
         basedir = store._basedir
         lock = os.path.join(basedir, STORE_LOCK_FILENAME)
-        if writer_state(lock) == "alive":
-            raise StoreLockedError(
-                f"{basedir} is still being written ({describe_owner(read_owner(lock))}); repair it once "
-                "its writer has stopped"
-            )
+        _refuse_live_writer(basedir)
         report = RepairReport(basedir)
+        if rebuilt is not None:
+            report.metadata_rebuilt, report.guessed = True, rebuilt
+        report.temporary_files_removed = _remove_killed_writes(basedir)
         for chunk in store._recover_unfinished():
             write_recovered_index(store._chunk_index_base(chunk.chunk_n), chunk, store._smd.to_dict())
             report.chunks_indexed.append(chunk.chunk_n)
@@ -103,6 +133,42 @@ def repair_store(path: str) -> RepairReport:
             report.lock_removed = True
     log.info("%s", report)
     return report
+
+
+def _refuse_live_writer(basedir: str) -> None:
+    lock = os.path.join(basedir, STORE_LOCK_FILENAME)
+    if writer_state(lock) == "alive":
+        raise StoreLockedError(
+            f"{basedir} is still being written ({describe_owner(read_owner(lock))}); repair it once "
+            "its writer has stopped"
+        )
+
+
+# -- leftovers of killed writes ------------------------------------------------------------------
+#: ``[.]<store file>.<hex>.tmp``: an atomic write (temporary file, then rename) killed before its rename
+_KILLED_WRITE = re.compile(
+    r"^\.?(?:metadata\.yaml|\d{6}\.(?:npz|yaml)|index\.(?:npz|yaml)|(?:\d{6}|index)\.extra(?:_data)?\.json)"
+    r"\.[0-9a-f]{6,32}\.tmp$"
+)
+
+
+def _remove_killed_writes(basedir: str) -> List[str]:
+    """Remove the temporary files of index, extra-data and metadata writes a killed writer left."""
+    removed = []
+    folders = [basedir] + [
+        os.path.join(basedir, name)
+        for name in sorted(os.listdir(basedir))
+        if parse_chunk_name(name) is not None and os.path.isdir(os.path.join(basedir, name))
+    ]
+    for folder in folders:
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if _KILLED_WRITE.match(name) and os.path.isfile(path) and not os.path.islink(path):
+                os.unlink(path)
+                removed.append(path)
+    if removed:
+        log.info("%s: removed %d temporary file(s) of killed writes", basedir, len(removed))
+    return removed
 
 
 def _close_extra_data(path: str) -> bool:

@@ -70,6 +70,7 @@ from .errors import (
     ExtraDataError,
     FrameArgumentError,
     FrameNotFoundError,
+    FrameReadError,
     ImageDtypeError,
     ImageShapeError,
     ImgStoreError,
@@ -254,6 +255,20 @@ class _ImgStore:
         if color_variant and encoding:
             write_encoding, encoding = encoding, None
         write_shape = self._codec.written_shape(input_shape)
+        if tuple(write_shape[:2]) != tuple(input_shape[:2]):
+            from .codecs.video import dropped_edges
+
+            log.warning(
+                "store %s: format '%s' stores even sizes only: frames of %dx%d are stored as %dx%d, "
+                "%s of every frame dropped (ffv1/mkv keeps every size)",
+                self._basedir,
+                self._codec.name,
+                input_shape[1],
+                input_shape[0],
+                write_shape[1],
+                write_shape[0],
+                dropped_edges(input_shape, write_shape),
+            )
         if write_encoding:  # frames are converted to colour before they are written
             self._encode_image = decoder_for(write_encoding)
             write_shape = (write_shape[0], write_shape[1], 3)
@@ -341,7 +356,10 @@ class _ImgStore:
         self._readability_check(smd.class_name, smd.version)
         self._smd = smd
         self._user_metadata = user_md
-        self._codec = self._reader_codec(smd.format)
+        try:
+            self._codec = self._reader_codec(smd.format)
+        except ImgStoreError as exc:  # an unknown format, or one whose package is missing: say which store
+            raise type(exc)(f"{self.full_path}: {exc}") from None
         self._input_shape = smd.imgshape
         self._setup_from_metadata()
         self._decode_image = decoder_for(smd.encoding)
@@ -547,7 +565,7 @@ class _ImgStore:
         return store
 
     def to_dask(self, **kwargs: Any) -> Any:
-        """This store as a lazy ``dask.array.Array``; see ``imgstore.dask.to_dask`` (needs ``imgstore[dask]``)."""
+        """This store as a lazy ``dask.array.Array``; see ``imgstore.dask.to_dask`` (needs ``imgstore-ng[dask]``)."""
         from .dask import to_dask  # dask is optional: imported only when asked for
 
         return to_dask(self, **kwargs)
@@ -1080,7 +1098,13 @@ class _ImgStore:
                 )
             self._reader_chunk = chunk_n
         self._chunk_n = chunk_n
-        img = self._decode_image(self._reader.read(frame_idx))
+        img = self._reader.read(frame_idx)
+        if img.shape != tuple(self._smd.imgshape) or img.dtype != self._smd.imgdtype:  # a hostile or foreign file
+            raise FrameReadError(
+                f"{self._chunk_path(chunk_n)}: frame {frame_idx} of chunk {chunk_n} is a {img.dtype} image of shape "
+                f"{img.shape}, not one of this store's frames ({self._smd.imgdtype}, {tuple(self._smd.imgshape)})"
+            )
+        img = self._decode_image(img)
         number = self._table.frame_number[frame_index].item()
         time = self._table.frame_time[frame_index].item()
         self._position = frame_index

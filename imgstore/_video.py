@@ -21,7 +21,7 @@ from ._chunkindex import (
 from ._journal import JOURNAL_EXTENSION
 from ._paths import chunk_name
 from ._store import _ImgStore, chunk_files_in
-from .codecs.video import even_shape
+from .codecs.video import stored_shape
 from .constants import EXTRA_DATA_FILE_EXTENSIONS
 from .errors import ChunkIndexError, ImgStoreError, StoreWriteError
 
@@ -78,15 +78,16 @@ class VideoImgStore(_ImgStore):
     def _correct_odd_shape(self) -> None:
         """Stores written before sizes were truncated to even record the odd size they asked for.
 
-        As upstream, only formats that were always written at even sizes are corrected: ours,
-        and the H.264/NVENC formats of Motif's ``VideoImgStoreFFMPEG``.
+        As upstream, only formats that were always written at even sizes are corrected: ours that
+        need even sizes (not ``ffv1/mkv``, which keeps any size), and the H.264/NVENC formats of
+        Motif's ``VideoImgStoreFFMPEG``.
         """
         fmt = self._smd.format
         ours = codecs.is_known_format(fmt, type(self).__name__)
         motif_even = self._smd.class_name == "VideoImgStoreFFMPEG" and ("264" in fmt or "nvenc-" in fmt)
         if not (ours or motif_even):
             return
-        even = even_shape(self._smd.imgshape)
+        even = stored_shape(fmt, self._smd.imgshape)
         if even != tuple(self._smd.imgshape):
             log.warning(
                 "%s: imgshape %s corrected to the even size such videos are written at, %s",

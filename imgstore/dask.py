@@ -13,7 +13,7 @@ that many frames and may span chunks; in video stores each boundary moves to the
 from demuxing each chunk that a boundary falls inside, once, without decoding (a small part of the
 cost of decoding it; the same demux a reader does on first access, cached per process).
 
-dask (and xarray, for ``to_xarray``) are optional: ``pip install 'imgstore[dask]'``.
+dask (and xarray, for ``to_xarray``) are optional: ``pip install 'imgstore-ng[dask]'``.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def _import_dask_array() -> Any:
         import dask.array as da
     except ImportError as exc:
         raise MissingDependencyError(
-            f"imgstore.dask needs the dask package: pip install 'imgstore[dask]' ({exc})"
+            f"imgstore.dask needs the dask package: pip install 'imgstore-ng[dask]' ({exc})"
         ) from None
     return da
 

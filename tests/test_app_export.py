@@ -24,7 +24,7 @@ from framecodes import decode_grid, make_grid_frame
 from toolrun import run_parallel
 
 TOOL = str(Path(sys.executable).parent / "imgstore-export")
-pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-export console script not installed")
+pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-export is not installed: pip install -e .")
 
 T0 = 1_700_000_000.0  # 2023-11-14 23:13:20 in Berlin
 ZONE = "Europe/Berlin"

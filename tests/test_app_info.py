@@ -21,7 +21,7 @@ from framecodes import make_grid_frame
 from toolrun import run_parallel
 
 TOOL = str(Path(sys.executable).parent / "imgstore-info")
-pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-info console script not installed")
+pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-info is not installed: pip install -e .")
 
 T0 = 1_700_000_000.0  # 2023-11-14 17:13:20 in New York
 FPS = 25
@@ -116,6 +116,8 @@ def test_json_facts_are_exact(gappy_store: Path, gappy_outputs: Dict[str, Any]) 
             "gap_ms": 160.0,
         },
     ]
+    # the two long intervals are those of the dropped frames: no stall
+    assert doc["stalls"] == {"factor": 1.5, "threshold_ms": 60.0, "count": 0, "ranges": []}
     assert doc["out_of_order"] == {"repeated": 1, "backwards": 1, "first_index": 56, "duplicate_numbers": 2}
     assert doc["user_metadata"] == USER_MD
     assert doc["extra_data"]["rows"] == 2
@@ -142,6 +144,7 @@ def test_text_report(gappy_store: Path, gappy_outputs: Dict[str, Any]) -> None:
         "dropped:       4 frames in 2 gaps",
         "               after frame 109 (at 17:13:20.360, +0.360 s): 1 missing",
         "               ... and 1 more gap (--json lists all)",
+        "stalls:        none (intervals over 1.5x the median (60.000 ms))",
         "out of order:  1 repeated, 1 backwards (first at frame index 56)",
         "               2 frames reuse a frame number seen before",
         "user metadata:",
@@ -170,6 +173,83 @@ def test_plot_is_a_png(gappy_outputs: Dict[str, Any]) -> None:
     assert img.shape[:2] == (650, 1100)  # two panels: frame intervals and the numeric extra data
 
 
+# ----------------------------------------------------------------------------------------------
+# stalls: gaps in time that consecutive frame numbers do not show
+# ----------------------------------------------------------------------------------------------
+STALL_FPS = 30
+#: intervals (s) after frame index: 533 ms and 333 ms stalls with consecutive numbers, and one
+#: dropped frame (a number gap of 2) whose 67 ms interval is no stall
+STALLS = {19: 0.533, 39: 0.333}
+DROPPED_AT = 49
+
+
+@pytest.fixture(scope="module")
+def stalled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("info") / "stalled"
+    numbers = [i + (1 if i > DROPPED_AT else 0) for i in range(60)]
+    times = [T0]
+    for i in range(1, 60):
+        step = 2 if numbers[i] - numbers[i - 1] == 2 else 1
+        times.append(times[-1] + STALLS.get(i - 1, step / STALL_FPS))
+    with imgstore.new_for_format(
+        "npy", path=str(path), imgshape=SHAPE, chunksize=25, metadata={"timezone": ZONE}
+    ) as store:
+        for n, t in zip(numbers, times):
+            store.add_image(make_grid_frame(n, SHAPE), n, t)
+    return path
+
+
+def test_stalls_are_reported_next_to_dropped_frames(stalled_store: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "t.png"
+    as_text, as_json, strict = run_all(
+        [stalled_store], [stalled_store, "--json", "--plot", plot], [stalled_store, "--stall-factor", "12"]
+    )
+    assert as_text.returncode == as_json.returncode == strict.returncode == 0, as_text.stderr + as_json.stderr
+    lines = as_text.stdout.splitlines()
+    at = lines.index("dropped:       1 frame in 1 gap")
+    assert lines[at + 2 : at + 5] == [
+        "stalls:        2 stalls: intervals over 1.5x the median (50.000 ms)",
+        "               after frame 19 (at 17:13:20.633, +0.633 s): 533.000 ms, ~15 frame times without a frame",
+        "               after frame 39 (at 17:13:21.799, +1.800 s): 333.000 ms, ~9 frame times without a frame",
+    ]
+    stalls = json.loads(as_json.stdout)["stalls"]
+    assert (stalls["factor"], stalls["threshold_ms"], stalls["count"]) == (1.5, 50.0, 2)
+    assert [(r["after_frame"], r["next_frame"], r["gap_ms"], r["frame_times_missed"]) for r in stalls["ranges"]] == [
+        (19, 20, 533.0, 15),
+        (39, 40, 333.0, 9),
+    ]
+    assert "stalls:        1 stall: intervals over 12x the median (400.000 ms)" in strict.stdout.splitlines()
+    assert cv2.imread(str(plot)) is not None
+
+
+def test_stall_factor_must_be_a_positive_number(stalled_store: Path) -> None:
+    for bad, why in (("0", "must be above 0"), ("-1", "must be above 0"), ("x", "not a number")):
+        result = info(stalled_store, "--stall-factor", bad)
+        assert result.returncode == 2 and f"argument --stall-factor: {why}: '{bad}'" in result.stderr
+
+
+def test_plot_draws_intervals_as_steps_and_shades_stalls(stalled_store: Path) -> None:
+    """Each interval is held flat over its own span: a stall is one long step, not a ramp across it."""
+    pytest.importorskip("matplotlib", reason="the plot needs matplotlib: pip install 'imgstore-ng[plot]'")
+    from imgstore.apps.info import StoreFacts, timeline_figure
+
+    with imgstore.new_for_filename(str(stalled_store)) as store:
+        fig = timeline_figure(StoreFacts(store))
+        times = store.get_frame_metadata()["frame_time"]
+    ax = fig.axes[0]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "frame interval"]
+    assert line.get_drawstyle() == "steps-post"
+    x, y = (list(map(float, v)) for v in line.get_data())
+    start = times[19] - times[0]  # the 533 ms stall, held from its first frame to the next
+    i = x.index(pytest.approx(start))
+    assert y[i] == pytest.approx(533.0) and x[i + 1] == pytest.approx(start + 0.533)
+    shaded = [c for c in ax.collections if "stalls: 2" in str(c.get_label())]
+    assert len(shaded) == 1
+    spans = sorted((p.get_extents().x0, p.get_extents().x1) for p in shaded[0].get_paths())
+    assert spans == [pytest.approx((start, start + 0.533)), pytest.approx((times[39] - times[0], times[40] - times[0]))]
+    assert "2 stalls" in ax.get_title()
+
+
 def test_plot_without_matplotlib(gappy_store: Path, tmp_path: Path) -> None:
     shadow = tmp_path / "shadow" / "matplotlib"
     shadow.mkdir(parents=True)
@@ -179,7 +259,7 @@ def test_plot_without_matplotlib(gappy_store: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
     err = result.stderr.strip().splitlines()
     assert len(err) == 1, result.stderr
-    assert "pip install imgstore[plot]" in err[0] and "p.png" in err[0]
+    assert "pip install 'imgstore-ng[plot]'" in err[0] and "p.png" in err[0]
     assert not (tmp_path / "p.png").exists()
 
 
@@ -222,12 +302,12 @@ def test_repair_a_store_whose_writer_was_killed(tmp_path: Path) -> None:
 
     path = tmp_path / "killed"
     kill = write_and_kill(str(path), "png", 63)
-    before, = run_all([path, "--json"])
+    (before,) = run_all([path, "--json"])
     assert before.returncode == 0 and "stopped without closing it" in before.stderr
     recovered = json.loads(before.stdout)["frames"]
     assert kill.acked - 8 <= recovered <= kill.acked + 1
 
-    repaired, = run_all([path, "--repair", "--json"])
+    (repaired,) = run_all([path, "--repair", "--json"])
     assert repaired.returncode == 0, repaired.stderr
     # repairing is what the warning asked for: no warning about it (OpenCV may still say that
     # it could not decode the frame file the writer was killed writing)
@@ -237,7 +317,7 @@ def test_repair_a_store_whose_writer_was_killed(tmp_path: Path) -> None:
     assert doc["repair"]["chunks_indexed"] == [1] and doc["repair"]["lock_removed"] is True
     assert doc["repair"]["frames_recovered"] == recovered - 40
 
-    again, = run_all([path, "--repair"])
+    (again,) = run_all([path, "--repair"])
     assert again.returncode == 0 and "imgstore-info:" not in again.stderr
     assert "nothing to repair" in again.stdout
 
@@ -246,7 +326,7 @@ def test_repair_refuses_a_store_being_written(tmp_path: Path) -> None:
     path = tmp_path / "live"
     store = imgstore.new_for_format("npy", mode="w", basedir=str(path), imgshape=SHAPE, chunksize=20)
     store.add_image(make_grid_frame(0, SHAPE), 0, T0)
-    refused, = run_all([path, "--repair"])
+    (refused,) = run_all([path, "--repair"])
     store.close()
     assert refused.returncode == 1
     err = refused.stderr.strip().splitlines()

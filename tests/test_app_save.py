@@ -21,7 +21,7 @@ from imgstore.apps.sources import render_testsrc
 from toolrun import run_parallel
 
 TOOL = str(Path(sys.executable).parent / "imgstore-save")
-pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-save console script not installed")
+pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-save is not installed: pip install -e .")
 
 
 def save_all(*commands) -> list:

@@ -37,6 +37,17 @@ DT = 0.5  # seconds between frames: the 10 s jumps move 20 frames
 TZ_NAME = "Europe/Berlin"  # the store's recording zone; the status bar shows local times in it
 KEY_TIMEOUT = 20.0  # seconds to wait for the window to show what a key asks for (generous: CI is loaded)
 GUI_TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "import": "imagemagick"}
+#: X libraries opencv-python's Qt windows load (without them Qt aborts the process), and their packages
+GUI_LIBRARIES = {"SM": "libsm6", "ICE": "libice6", "Xext": "libxext6"}
+
+
+def missing_gui_packages() -> list:
+    """The Debian packages a real window under Xvfb still needs here, as ``name (package)``."""
+    import ctypes.util
+
+    missing = [f"{tool} ({pkg})" for tool, pkg in GUI_TOOLS.items() if shutil.which(tool) is None]
+    missing += [f"lib{lib} ({pkg})" for lib, pkg in GUI_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
+    return missing
 
 
 def _skip_or_fail(message: str) -> None:
@@ -67,9 +78,12 @@ def xdisplay(tmp_path_factory: pytest.TempPathFactory):
     ``-noreset``: an X server resets when its last client leaves, and refuses connections while
     it does: in a loop of connections without it, about 1 in 10 failed ("Can't open display").
     """
-    missing = [f"{tool} ({pkg})" for tool, pkg in GUI_TOOLS.items() if shutil.which(tool) is None]
+    missing = missing_gui_packages()
     if missing:
-        _skip_or_fail(f"the viewer test needs {', '.join(missing)}: apt-get install {' '.join(GUI_TOOLS.values())}")
+        packages = " ".join(m.split("(")[1].rstrip(")") for m in missing)
+        _skip_or_fail(f"the viewer test needs {', '.join(missing)}: apt-get install {packages}")
+    if not view.opencv_has_gui():
+        _skip_or_fail(f"the viewer test needs OpenCV with windows: {view.NO_GUI_HINT}")
     log_path = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
     read_fd, write_fd = os.pipe()
     with open(log_path, "wb") as log:
@@ -200,12 +214,13 @@ def _expected_bar(store: Path, index: int, paused: bool) -> np.ndarray:
     """The status bar for the frame at ``index``, from our own texts and the viewer's renderer."""
     number, when = FIRST_NUMBER + index, T0 + index * DT
     local = datetime.datetime.fromtimestamp(when, ZoneInfo(TZ_NAME))
-    left = f"#{number}  {local.isoformat(sep=' ', timespec='milliseconds')}"
-    right = f"index {index}/{N_FRAMES}" + ("  PAUSED" if paused else "")
-    assert (left, right) == view.status_texts(number, local, index, N_FRAMES, paused)
     with imgstore.new_for_filename(str(store)) as s:
         layout, tz = view.store_statusbar(s, W)
     assert str(tz) == TZ_NAME
+    assert layout.short and not layout.two_lines  # a 320-pixel store: the short texts, on one line
+    left = f"#{number} {local.time().isoformat(timespec='milliseconds')}"
+    right = f"{index}/{N_FRAMES}" + (" PAUSED" if paused else "")
+    assert (left, right) == view.status_texts(number, local, index, N_FRAMES, paused, short=True)
     return view.render_statusbar(layout, left, right)
 
 
@@ -498,6 +513,32 @@ def test_status_bar_layout_keeps_its_size() -> None:
         assert a.any() and not np.array_equal(a, b)
     assert view.layout_statusbar(1920, [left], [right]).two_lines is False
     assert view.layout_statusbar(320, [left], [right]).two_lines is True
+
+
+@pytest.mark.parametrize("width", [200, 240, 320, 360, 440, 480, 640, 1024, 1920])
+def test_status_bar_of_a_narrow_store_fits_one_line(grey_store: Path, width: int) -> None:
+    """Narrow stores (under ~400 px) show the time of day and ``I/N``; the bar never wraps or overflows."""
+    with imgstore.new_for_filename(str(grey_store)) as s:
+        layout, tz = view.store_statusbar(s, width)
+        last = datetime.datetime.fromtimestamp(s.frame_time_max, tz)
+    assert not layout.two_lines and layout.scale >= view.READABLE_SCALE - 0.06
+    assert layout.short == (width < 400)  # where the full texts would need too small a font
+    left, right = view.status_texts(FIRST_NUMBER + N_FRAMES - 1, last, N_FRAMES - 1, N_FRAMES, True, layout.short)
+    bar = view.render_statusbar(layout, left, right)
+    assert bar.shape == (layout.height, width)
+    assert bar[:, : layout.pad // 2].max() == 0 and bar[:, width - layout.pad // 2 :].max() == 0  # margins clear
+    gap = bar[:, view._text_width(left, layout.scale, layout.thickness) + layout.pad + 2 : -(layout.pad + 2)]
+    assert (gap.max(axis=0) == 0).any(), "the left and right texts touch"
+    if layout.short:
+        assert left == f"#{FIRST_NUMBER + N_FRAMES - 1} {last.time().isoformat(timespec='milliseconds')}"
+        assert right == f"{N_FRAMES - 1}/{N_FRAMES} PAUSED"
+
+
+def test_status_bar_of_a_very_narrow_store_takes_two_lines() -> None:
+    full = (["#149  2024-06-01 12:00:24.500+02:00"], ["index 49/50  PAUSED"])
+    short = (["#149 12:00:24.500"], ["49/50 PAUSED"])
+    layout = view.choose_statusbar(120, full, short)
+    assert layout.short and layout.two_lines
 
 
 def test_compose_frame_keeps_grey_grey_and_colour_colour() -> None:

@@ -307,7 +307,7 @@ def test_missing_dask_or_xarray_is_named(stores, monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"needs the xarray package: pip install xarray"):
         imgdask.to_xarray(str(stores["npy-grey"]))
     monkeypatch.setitem(sys.modules, "dask.array", None)
-    with pytest.raises(ImportError, match=r"needs the dask package: pip install 'imgstore\[dask\]'"):
+    with pytest.raises(ImportError, match=r"needs the dask package: pip install 'imgstore-ng\[dask\]'"):
         imgdask.to_dask(str(stores["npy-grey"]))
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
-from faultinject import Fault, FaultServer, Recording, build_shim, check
 
 import imgstore
+
+from faultinject import Fault, FaultServer, Recording, build_shim, check
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD fault injection is Linux only")
 

@@ -1,7 +1,10 @@
 """Replay each fixture store's plan and compare with what upstream imgstore 0.4.0 answered.
 
-The plan and the answers are defined in ``../shared/fixtures/README.md``. Each test collects
-every mismatch of its part of the plan and reports them together.
+Every set of fixture stores is replayed (``conftest.py``): the one upstream writes at test time
+(``upstream_fixtures.py``) and ``../shared/fixtures`` where it exists. The plan and the answers
+are described in ``upstream_scripts/fixture_stores.py`` (the schema of
+``../shared/fixtures/README.md``). Each test collects every mismatch of its part of the plan and
+reports them together.
 """
 
 from __future__ import annotations
@@ -96,9 +99,7 @@ class Outcome:
 
 def load_case(fixtures_dir: Path, name: str) -> Case:
     """Read ``<name>.expected.json`` and the store class from the store's metadata."""
-    answers = json.loads(
-        (fixtures_dir / f"{name}.expected.json").read_text(encoding="utf-8")
-    )
+    answers = json.loads((fixtures_dir / f"{name}.expected.json").read_text(encoding="utf-8"))
     store_dir = fixtures_dir / name
     metadata = yaml.safe_load((store_dir / METADATA_FILE).read_text(encoding="utf-8"))
     return Case(
@@ -150,34 +151,20 @@ def assert_same(actual: Any, expected: Any, where: str = "value") -> None:
     """Assert JSON-level equality with matching kinds (bool/int/float/str), NaN equal to NaN."""
     a = plain(actual)
     if isinstance(expected, dict):
-        assert isinstance(a, dict), (
-            f"{where}: got {type(actual).__name__} {a!r}, expected a mapping"
-        )
-        assert set(a) == set(expected), (
-            f"{where}: keys {sorted(map(str, a))} != expected {sorted(expected)}"
-        )
+        assert isinstance(a, dict), f"{where}: got {type(actual).__name__} {a!r}, expected a mapping"
+        assert set(a) == set(expected), f"{where}: keys {sorted(map(str, a))} != expected {sorted(expected)}"
         for key, value in expected.items():
             assert_same(a[key], value, f"{where}[{key!r}]")
     elif isinstance(expected, list):
-        assert isinstance(a, list), (
-            f"{where}: got {type(actual).__name__} {a!r}, expected a sequence"
-        )
-        assert len(a) == len(expected), (
-            f"{where}: length {len(a)} != expected {len(expected)}"
-        )
+        assert isinstance(a, list), f"{where}: got {type(actual).__name__} {a!r}, expected a sequence"
+        assert len(a) == len(expected), f"{where}: length {len(a)} != expected {len(expected)}"
         for i, (item, value) in enumerate(zip(a, expected)):
             assert_same(item, value, f"{where}[{i}]")
     elif isinstance(expected, float):
-        assert isinstance(a, float), (
-            f"{where}: got {type(actual).__name__} {a!r}, expected float {expected!r}"
-        )
-        assert a == expected or (math.isnan(a) and math.isnan(expected)), (
-            f"{where}: got {a!r}, expected {expected!r}"
-        )
+        assert isinstance(a, float), f"{where}: got {type(actual).__name__} {a!r}, expected float {expected!r}"
+        assert a == expected or (math.isnan(a) and math.isnan(expected)), f"{where}: got {a!r}, expected {expected!r}"
     elif isinstance(expected, int):  # also bool: the kind must match exactly
-        assert type(a) is type(expected), (
-            f"{where}: got {type(actual).__name__} {a!r}, expected {expected!r}"
-        )
+        assert type(a) is type(expected), f"{where}: got {type(actual).__name__} {a!r}, expected {expected!r}"
         assert a == expected, f"{where}: got {a!r}, expected {expected!r}"
     else:
         assert a == expected, f"{where}: got {a!r}, expected {expected!r}"
@@ -186,18 +173,14 @@ def assert_same(actual: Any, expected: Any, where: str = "value") -> None:
 def assert_raised(error: BaseException | None, expected: dict) -> None:
     """Assert that ``error`` is an instance of the expected first class and contains upstream's message."""
     name, message = expected["raises"][0], expected["message"]
-    assert error is not None, (
-        f"expected {name}({message!r}), but the call returned normally"
-    )
+    assert error is not None, f"expected {name}({message!r}), but the call returned normally"
     cls = getattr(builtins, name, None)
     if isinstance(cls, type) and issubclass(cls, BaseException):
         ok = isinstance(error, cls)
     else:
         ok = name in [c.__name__ for c in type(error).__mro__]
     assert ok, f"raised {type(error).__name__}({error}), expected an instance of {name}"
-    assert message in str(error), (
-        f"message {str(error)!r} does not contain upstream's {message!r}"
-    )
+    assert message in str(error), f"message {str(error)!r} does not contain upstream's {message!r}"
 
 
 def describe_error(error: BaseException) -> str:
@@ -214,17 +197,13 @@ def attempt(store: Any, call: Callable[[], Any]) -> Outcome:
     try:
         result = call()
     except Exception as exc:
-        return Outcome(
-            error=exc, attr_frame_number=getattr(store, "frame_number", None)
-        )
+        return Outcome(error=exc, attr_frame_number=getattr(store, "frame_number", None))
     return Outcome(result=result, attr_frame_number=store.frame_number)
 
 
 def assert_image_matches(img: Any, expected_digest: dict, case: Case) -> None:
     """Assert that an image matches a recorded digest by the store's comparison rules."""
-    assert isinstance(img, np.ndarray), (
-        f"image is {type(img).__name__}, expected numpy.ndarray"
-    )
+    assert isinstance(img, np.ndarray), f"image is {type(img).__name__}, expected numpy.ndarray"
     actual = digest(img, case.lossy, case.plan["code_scheme"])
     compare_digest(actual, expected_digest, case.lossy, float(case.plan["tolerance"]))
 
@@ -234,9 +213,7 @@ def assert_read_matches(outcome: Outcome, expected: dict, case: Case) -> None:
     if "raises" in expected:
         assert_raised(outcome.error, expected)
         return
-    assert outcome.error is None, (
-        f"raised {describe_error(outcome.error)}; expected frame {expected['frame_number']}"
-    )
+    assert outcome.error is None, f"raised {describe_error(outcome.error)}; expected frame {expected['frame_number']}"
     assert isinstance(outcome.result, tuple) and len(outcome.result) == 2, (
         f"returned {type(outcome.result).__name__}, expected (img, (frame_number, frame_time))"
     )
@@ -261,9 +238,7 @@ def replay_reads(
 ) -> None:
     """Run each ``(query, call)`` in order and compare it with the answer of the same position."""
     with found.check(f"{label}: number of answers"):
-        assert len(calls) == len(answers), (
-            f"plan has {len(calls)} queries, answers {len(answers)}"
-        )
+        assert len(calls) == len(answers), f"plan has {len(calls)} queries, answers {len(answers)}"
     for (query, call), expected in zip(calls, answers):
         outcome = attempt(store, call)
         with found.check(f"{label}[{query!r}]"):
@@ -291,9 +266,7 @@ def expected_created(case: Case, local_zone: str | None) -> dict:
     recorded = case.expected["props"]["created"]
     if case.plan["created_rule"] == "stored":
         return {k: recorded[k] for k in ("aware", "utc", "utcoffset_s", "tz_names")}
-    assert case.plan["created_rule"] == "mtime", (
-        f"unknown created_rule {case.plan['created_rule']!r}"
-    )
+    assert case.plan["created_rule"] == "mtime", f"unknown created_rule {case.plan['created_rule']!r}"
     mtime = os.path.getmtime(case.store_dir / METADATA_FILE)
     utc = datetime.datetime.fromtimestamp(mtime, tz=datetime.UTC)
     return {
@@ -309,30 +282,18 @@ def assert_created_matches(dt: Any, names: set[str], tz: Any, expected: dict) ->
 
     With no expected names (local zone unknown), ``tz`` must have this machine's offset at that instant.
     """
-    assert isinstance(dt, datetime.datetime), (
-        f"created[0] is {type(dt).__name__}, expected datetime"
-    )
+    assert isinstance(dt, datetime.datetime), f"created[0] is {type(dt).__name__}, expected datetime"
     aware = dt.tzinfo is not None and dt.utcoffset() is not None
-    assert aware == expected["aware"], (
-        f"created[0] aware={aware}, expected {expected['aware']}"
-    )
+    assert aware == expected["aware"], f"created[0] aware={aware}, expected {expected['aware']}"
     utc = dt.astimezone(datetime.UTC).isoformat()
-    assert utc == expected["utc"], (
-        f"created[0] is {utc} in UTC, expected {expected['utc']}"
-    )
+    assert utc == expected["utc"], f"created[0] is {utc} in UTC, expected {expected['utc']}"
     offset = dt.utcoffset().total_seconds()
-    assert offset == expected["utcoffset_s"], (
-        f"created[0] utcoffset {offset}s, expected {expected['utcoffset_s']}s"
-    )
+    assert offset == expected["utcoffset_s"], f"created[0] utcoffset {offset}s, expected {expected['utcoffset_s']}s"
     if expected["tz_names"] is not None:
-        assert names & set(expected["tz_names"]), (
-            f"created[1] is {sorted(names)}, expected {expected['tz_names']}"
-        )
+        assert names & set(expected["tz_names"]), f"created[1] is {sorted(names)}, expected {expected['tz_names']}"
     else:
         local = dt.astimezone().utcoffset()
-        assert dt.astimezone(tz).utcoffset() == local, (
-            f"created[1] {sorted(names)} is not the local zone ({local})"
-        )
+        assert dt.astimezone(tz).utcoffset() == local, f"created[1] {sorted(names)} is not the local zone ({local})"
 
 
 def current_tz_env() -> str | None:
@@ -368,12 +329,8 @@ def probe_created_in_zone(zone: str, store_dirs: list[Path], workdir: Path) -> d
     out_file = workdir / f"created-{zone.replace('/', '_')}.json"
     package_parent = str(Path(imgstore.__file__).resolve().parent.parent)
     env = dict(os.environ, TZ=zone)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_parent, os.environ.get("PYTHONPATH")) if p
-    )
-    cmd = [sys.executable, "-c", CREATED_PROBE, str(out_file)] + [
-        str(d) for d in store_dirs
-    ]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-c", CREATED_PROBE, str(out_file)] + [str(d) for d in store_dirs]
     proc = subprocess.run(
         cmd,
         cwd=workdir,
@@ -384,28 +341,20 @@ def probe_created_in_zone(zone: str, store_dirs: list[Path], workdir: Path) -> d
         check=False,
     )
     if proc.returncode != 0:
-        pytest.fail(
-            f"created probe with TZ={zone} failed:\n{proc.stderr}", pytrace=False
-        )
+        pytest.fail(f"created probe with TZ={zone} failed:\n{proc.stderr}", pytrace=False)
     return json.loads(out_file.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
-def created_by_zone(
-    fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], dict]:
+def created_by_zone(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict]:
     """A cached lookup: zone -> {store dir: created as read in that zone}, one subprocess per zone."""
     cache: dict[str, dict] = {}
-    names = sorted(
-        p.name[: -len(".expected.json")] for p in fixtures_dir.glob("*.expected.json")
-    )
+    names = sorted(p.name[: -len(".expected.json")] for p in fixtures_dir.glob("*.expected.json"))
 
     def lookup(zone: str) -> dict:
         if zone not in cache:
             workdir = tmp_path_factory.mktemp("created")
-            cache[zone] = probe_created_in_zone(
-                zone, [fixtures_dir / n for n in names], workdir
-            )
+            cache[zone] = probe_created_in_zone(zone, [fixtures_dir / n for n in names], workdir)
         return cache[zone]
 
     return lookup
@@ -420,13 +369,9 @@ def check_props(found: Mismatches, store: Any, case: Case) -> None:
     props = case.expected["props"]
     expected_class = props["class_mro"][0]
     with found.check("class"):
-        assert type(store).__name__ == expected_class, (
-            f"got {type(store).__name__}, expected {expected_class}"
-        )
+        assert type(store).__name__ == expected_class, f"got {type(store).__name__}, expected {expected_class}"
         public = getattr(imgstore.stores, expected_class)
-        assert isinstance(store, public), (
-            f"{type(store).__name__} is not an imgstore.stores.{expected_class}"
-        )
+        assert isinstance(store, public), f"{type(store).__name__} is not an imgstore.stores.{expected_class}"
     for name, value in props.items():
         if name in PROPS_CHECKED_ELSEWHERE:
             continue
@@ -477,9 +422,7 @@ def seek_call(store: Any, seek: list) -> Callable[[], Any]:
 
 def check_seeks(found: Mismatches, store: Any, case: Case) -> None:
     """Replay each seek followed by ``n_next`` calls of ``get_next_image()``."""
-    for step, answer in zip(
-        case.plan["seek_then_next"], case.expected["seek_then_next"]
-    ):
+    for step, answer in zip(case.plan["seek_then_next"], case.expected["seek_then_next"]):
         label = f"seek_then_next[{step['seek'][0]}={step['seek'][1]!r}]"
         outcome = attempt(store, seek_call(store, step["seek"]))
         with found.check(f"{label} seek"):
@@ -489,9 +432,7 @@ def check_seeks(found: Mismatches, store: Any, case: Case) -> None:
             with found.check(f"{label} next #{i + 1}"):
                 assert_read_matches(outcome, expected, case)
         with found.check(f"{label}: n_next"):
-            assert step["n_next"] == len(answer["next"]), (
-                "plan and answers disagree on n_next"
-            )
+            assert step["n_next"] == len(answer["next"]), "plan and answers disagree on n_next"
 
 
 def test_open_and_read_sequentially(case: Case) -> None:
@@ -503,9 +444,7 @@ def test_open_and_read_sequentially(case: Case) -> None:
         check_extra_data(found, store, case)
         count = int(case.plan["frame_count"])
         calls = [(i, store.get_next_image) for i in range(count)]
-        replay_reads(
-            found, store, case, "get_next_image", calls, case.expected["sequential"]
-        )
+        replay_reads(found, store, case, "get_next_image", calls, case.expected["sequential"])
         with found.check("get_next_image past the end"):
             assert_read_matches(
                 attempt(store, store.get_next_image),
@@ -521,9 +460,7 @@ def test_random_access(case: Case) -> None:
     plan, answers = case.plan, case.expected
     with open_store(case.store_dir / METADATA_FILE) as store:
         with found.check("frame_count (opened via metadata.yaml)"):
-            assert_same(
-                store.frame_count, answers["open_via_yaml_frame_count"], "frame_count"
-            )
+            assert_same(store.frame_count, answers["open_via_yaml_frame_count"], "frame_count")
 
         def by_index(i: int) -> Callable[[], Any]:
             return lambda: store.get_image(None, exact_only=True, frame_index=i)
@@ -556,9 +493,7 @@ def test_random_access(case: Case) -> None:
 def test_extract_only_frame(case: Case) -> None:
     """Plan part 3: ``imgstore.extract_only_frame(path, i)`` via the directory or metadata.yaml."""
     found = Mismatches()
-    for (index, via), answer in zip(
-        case.plan["extract_only"], case.expected["extract_only"]
-    ):
+    for (index, via), answer in zip(case.plan["extract_only"], case.expected["extract_only"]):
         path = case.store_dir if via == "dir" else case.store_dir / METADATA_FILE
         with found.check(f"extract_only_frame({via}, {index})"):
             try:
@@ -568,9 +503,7 @@ def test_extract_only_frame(case: Case) -> None:
                     raise AssertionError(f"raised {describe_error(exc)}") from exc
                 assert_raised(exc, answer)
                 continue
-            assert "raises" not in answer, (
-                f"returned an image, expected {answer.get('raises', [''])[0]}"
-            )
+            assert "raises" not in answer, f"returned an image, expected {answer.get('raises', [''])[0]}"
             assert_image_matches(img, answer["digest"], case)
     found.report()
 
@@ -580,22 +513,16 @@ def test_created(case: Case) -> None:
     expected = expected_created(case, current_tz_env())
     with open_store(case.store_dir) as store:
         created = store.created
-    assert isinstance(created, tuple) and len(created) == 2, (
-        f"created is {created!r}, expected (datetime, tzinfo)"
-    )
+    assert isinstance(created, tuple) and len(created) == 2, f"created is {created!r}, expected (datetime, tzinfo)"
     dt, tz = created
     assert_created_matches(dt, tz_names(tz), tz, expected)
 
 
 @pytest.mark.parametrize("zone", PROBE_ZONES)
-def test_created_in_zone(
-    case: Case, zone: str, created_by_zone: Callable[[str], dict]
-) -> None:
+def test_created_in_zone(case: Case, zone: str, created_by_zone: Callable[[str], dict]) -> None:
     """``store.created`` read by a process whose local zone is ``zone``: the same instant in any zone."""
     got = created_by_zone(zone)[str(case.store_dir)]
-    assert "error" not in got, (
-        f"reading created with TZ={zone} raised {got.get('error')}"
-    )
+    assert "error" not in got, f"reading created with TZ={zone} raised {got.get('error')}"
     dt = datetime.datetime.fromisoformat(got["dt"])
     names = {got["tz_str"]} | ({got["tz_key"]} if got["tz_key"] else set())
     expected = expected_created(case, zone)

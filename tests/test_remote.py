@@ -128,7 +128,7 @@ def test_missing_dependency_message(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_fsspec)
-    with pytest.raises(ImportError, match=r"pip install imgstore\[remote\]"):
+    with pytest.raises(ImportError, match=r"pip install 'imgstore-ng\[remote\]'"):
         imgstore.new_for_filename("https://example.invalid/store/")
 
 

@@ -480,7 +480,7 @@ def test_encoder_settings_refused_for_directory_format(tmp_path, settings):
 # 6. odd sizes: truncated to even, frames are the top-left crop
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(33, 67), (33, 67, 3)], ids=["grey", "colour"])
-@pytest.mark.parametrize("fmt", VIDEO_FORMATS)
+@pytest.mark.parametrize("fmt", [f for f in VIDEO_FORMATS if f != "ffv1/mkv"])  # ffv1 keeps odd sizes
 def test_odd_sizes_are_cropped_to_even(tmp_path, fmt, shape):
     even = (32, 66, *shape[2:])
     frames = [_frame(i, shape) for i in range(6)]
@@ -496,11 +496,9 @@ def test_odd_sizes_are_cropped_to_even(tmp_path, fmt, shape):
     assert [img.shape for img, _ in read] == [even] * 6
     assert [decode_grid(img) for img, _ in read] == list(range(6))
     crops = [f[:32, :66] for f in frames]
-    if fmt == "ffv1/mkv":
-        expected = crops
-    else:  # lossy: the same pixels as a store given the crop itself (the encoders are deterministic)
-        twin = _write_store(tmp_path / "even", fmt, even, 6, 4, frames=crops, **single)
-        expected = [img for img, _ in _read_all(twin)]
+    # lossy: the same pixels as a store given the crop itself (the encoders are deterministic)
+    twin = _write_store(tmp_path / "even", fmt, even, 6, 4, frames=crops, **single)
+    expected = [img for img, _ in _read_all(twin)]
     for i, ((img, _), exp) in enumerate(zip(read, expected)):
         if fmt == "hevc/mp4":  # x265 is not bit-deterministic (twins differ by <7 levels; a 1-pixel shift: ~18)
             difference = np.abs(img.astype(int) - exp.astype(int)).mean()

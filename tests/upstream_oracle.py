@@ -4,22 +4,24 @@ Upstream is never imported into the test process: it lives in its own interprete
 this order:
 
 1. ``$IMGSTORE_UPSTREAM_PYTHON`` (a python that can import upstream imgstore 0.4.0);
-2. ``<repo>/.venv-upstream/bin/python`` when it imports upstream imgstore 0.4.0;
-3. otherwise ``<repo>/.venv-upstream`` is created (``python -m venv`` then
+2. the oracle venv in this user's cache, ``$XDG_CACHE_HOME/imgstore-oracle/py3.X/venv``
+   (``~/.cache/...`` when ``XDG_CACHE_HOME`` is unset), when it imports upstream imgstore 0.4.0;
+3. otherwise that venv is created (``python -m venv`` then
    ``pip install imgstore==0.4.0 opencv-python-headless``), once, under a file lock so that
-   several pytest-xdist workers can ask at the same time.
+   several pytest-xdist workers, or test runs of several clones, can ask at the same time.
 
-When no oracle can be had the calling test is skipped, or fails when ``$CI == 'true'``.
-Scripts run with :func:`run_upstream` in a fresh temporary directory with ``python -I``, so
-the repository's own ``imgstore`` package cannot shadow upstream's there; the child checks the
-version and the location of the ``imgstore`` it imported before running anything.
+The venv lives outside the repository and is shared by every clone of it (one per Python
+version). When no oracle can be had the calling test is skipped, or fails when
+``$CI == 'true'``. Scripts run with :func:`run_upstream` in a fresh temporary directory with
+``python -I``, so the repository's own ``imgstore`` package cannot shadow upstream's there; the
+child checks the version and the location of the ``imgstore`` it imported before running
+anything.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import subprocess
@@ -37,7 +39,6 @@ UPSTREAM_VERSION = "0.4.0"
 ENV_PYTHON = "IMGSTORE_UPSTREAM_PYTHON"
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
-VENV_DIR = REPO_DIR / ".venv-upstream"
 SCRIPTS_DIR = TESTS_DIR / "upstream_scripts"
 # bloscpack is left out on purpose: with it installed upstream fails to import on Python 3.11
 REQUIREMENTS = (f"imgstore=={UPSTREAM_VERSION}", "opencv-python-headless")
@@ -115,16 +116,32 @@ def _probe(python: str) -> tuple[bool, str]:
     return True, proc.stdout.strip()
 
 
+def cache_dir() -> Path:
+    """This user's oracle cache for the running Python version (the venv and the fixture stores).
+
+    ``$XDG_CACHE_HOME/imgstore-oracle/py3.X``, or ``~/.cache/imgstore-oracle/py3.X`` when
+    ``XDG_CACHE_HOME`` is unset or not an absolute path (as the XDG spec says to treat it).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "imgstore-oracle" / f"py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def venv_dir() -> Path:
+    """Where the oracle venv is built (outside the repository, shared by every clone)."""
+    return cache_dir() / "venv"
+
+
 def _state_path(suffix: str) -> Path:
-    """A per-checkout file in the temp dir (lock, failure note), so the repo stays clean."""
-    key = hashlib.sha256(str(VENV_DIR).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"imgstore-oracle-{key}{suffix}"
+    """A file beside the venv (lock, failure note), shared by every process that may build it."""
+    return cache_dir() / f"venv{suffix}"
 
 
 @contextmanager
-def _locked() -> Iterator[None]:
-    """Hold an exclusive lock shared by every process working on this checkout's venv."""
-    with open(_state_path(".lock"), "a+") as handle:
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created with its folders) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -157,14 +174,14 @@ def _note_failure(reason: str) -> None:
 
 
 def _venv_python() -> Path:
-    """The interpreter of the repo-local oracle venv."""
-    return VENV_DIR / "bin" / "python"
+    """The interpreter of the cached oracle venv."""
+    return venv_dir() / "bin" / "python"
 
 
 def _build_venv() -> tuple[bool, str]:
     """Create the oracle venv and install upstream into it; success and a log tail."""
     steps = (
-        [sys.executable, "-m", "venv", "--clear", str(VENV_DIR)],
+        [sys.executable, "-m", "venv", "--clear", str(venv_dir())],
         [str(_venv_python()), "-m", "pip", "install", "--no-input", "--disable-pip-version-check", *REQUIREMENTS],
     )
     for step in steps:
@@ -186,22 +203,30 @@ def _from_env(python: str) -> _Oracle:
 
 
 def _from_venv() -> _Oracle:
-    """Use ``<repo>/.venv-upstream``, building it (once, under the lock) when needed."""
+    """Use the cached oracle venv, building it (once, under the lock) when needed."""
     python = str(_venv_python())
     if _venv_python().exists() and _probe(python)[0]:
         return _Oracle(python)
-    with _locked():
-        if _venv_python().exists() and _probe(python)[0]:
-            return _Oracle(python)
-        earlier = _earlier_failure()
-        if earlier is not None:
-            return _Oracle(None, earlier)
-        ok, out = _build_venv()
-        if ok:
-            return _Oracle(python)
-        reason = f"could not build the upstream imgstore oracle venv at {VENV_DIR}:\n{out}"
-        _note_failure(reason)
-        return _Oracle(None, reason)
+    try:
+        with locked(_state_path(".lock")):
+            return _build_locked(python)
+    except OSError as exc:  # no cache folder can be made (read-only home...)
+        return _Oracle(None, f"cannot use the oracle cache {cache_dir()}: {exc}")
+
+
+def _build_locked(python: str) -> _Oracle:
+    """Under the lock: use the venv another process just built, or build it."""
+    if _venv_python().exists() and _probe(python)[0]:
+        return _Oracle(python)
+    earlier = _earlier_failure()
+    if earlier is not None:
+        return _Oracle(None, earlier)
+    ok, out = _build_venv()
+    if ok:
+        return _Oracle(python)
+    reason = f"could not build the upstream imgstore oracle venv at {venv_dir()}:\n{out}"
+    _note_failure(reason)
+    return _Oracle(None, reason)
 
 
 @functools.cache

@@ -2,6 +2,10 @@
 
 Exit status: 0 success, 1 the work failed (bad store, unreadable source...), 2 bad usage
 (argparse's own convention), 130 interrupted by Ctrl-C.
+
+Every failure is one line on stderr, in words: no traceback (``--verbose`` logs it), no raw
+error numbers (``[Errno 20] Not a directory: 'x'`` reads ``x: not a directory``; FFmpeg's
+``[Errno 1094995529] Invalid data found when processing input`` reads as FFmpeg's words).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import re
 import sys
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -22,6 +27,32 @@ EXIT_INTERRUPTED = 130
 
 class ToolError(Exception):
     """A failure to report in one line on stderr (exit status 1)."""
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+_log = logging.getLogger("imgstore.apps")
+
+
+def error_reason(exc: BaseException) -> str:
+    """Why an operation failed, in words, without the file name: an OS or FFmpeg error's own text."""
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror:
+        return strerror[:1].lower() + strerror[1:] if strerror[1:2].islower() else strerror
+    return one_line(_ERRNO.sub("", str(exc))) or type(exc).__name__
+
+
+def describe_error(exc: BaseException) -> str:
+    """What went wrong, in words and on one line: an OS or FFmpeg error as ``file: reason``."""
+    filename = getattr(exc, "filename", None)
+    if isinstance(getattr(exc, "strerror", None), str) and filename:
+        return f"{filename}: {error_reason(exc)}"
+    return error_reason(exc)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines joined (a YAML parser's caret lines left out)."""
+    lines = [line.strip() for line in str(text).splitlines()]
+    return "; ".join(line for line in lines if line and set(line) != {"^"})
 
 
 def run(
@@ -41,9 +72,34 @@ def run(
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ToolError, ImgStoreError, OSError, EOFError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except (ToolError, ImgStoreError, EOFError) as exc:
+        print(f"{prog}: error: {one_line(_ERRNO.sub('', str(exc)))}{_hint(exc, args)}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:
+        print(f"{prog}: error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # a failure nobody foresaw: one line all the same, the traceback on -v
+        _log.debug("traceback", exc_info=True)
+        print(
+            f"{prog}: error: {type(exc).__name__}: {describe_error(exc)} (an unexpected failure: --verbose shows "
+            "where; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _hint(exc: BaseException, args: argparse.Namespace) -> str:
+    """What to do next, for errors that have a remedy the message does not say."""
+    from ..errors import StoreNotFoundError
+
+    path = getattr(args, "path", None)
+    path = path[0] if isinstance(path, list) and path else path
+    if isinstance(exc, StoreNotFoundError) and isinstance(path, str) and not getattr(args, "repair", False):
+        from .._repair import lost_metadata
+
+        if lost_metadata(path):
+            return f"; it holds chunks, so its metadata.yaml was lost: `imgstore-info --repair {path}` rebuilds it"
+    return ""
 
 
 def whole_number(minimum: Optional[int] = None, maximum: Optional[int] = None) -> Callable[[str], int]:

@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._cli import ToolError, add_common_arguments, positive_number, progress, run, whole_number
+from ._cli import ToolError, add_common_arguments, error_reason, positive_number, progress, run, whole_number
 
 PROG = "imgstore-export"
 DEFAULT_FPS = 25
@@ -262,7 +262,7 @@ class VideoWriter:
         try:
             self._container = av.open(self.tmp, "w", format=self.container_format)
         except (av.FFmpegError, OSError) as exc:
-            raise ToolError(f"{self.path}: cannot create the video: {exc}") from None
+            raise ToolError(f"{self.path}: cannot create the video: {error_reason(exc)}") from None
         stream = self._container.add_stream(self.encoder, rate=self.fps, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         if self.encoder == "mjpeg":
@@ -294,7 +294,7 @@ class VideoWriter:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except av.FFmpegError as exc:
-            raise ToolError(f"{self.path}: writing the video failed: {exc}") from None
+            raise ToolError(f"{self.path}: writing the video failed: {error_reason(exc)}") from None
 
     def finish(self) -> None:
         import av
@@ -303,7 +303,7 @@ class VideoWriter:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
         except av.FFmpegError as exc:
-            raise ToolError(f"{self.path}: writing the video failed: {exc}") from None
+            raise ToolError(f"{self.path}: writing the video failed: {error_reason(exc)}") from None
         self._container.close()
         self._container = None
         os.replace(self.tmp, self.path)
@@ -437,6 +437,15 @@ def _check_option_use(parser: argparse.ArgumentParser, args: argparse.Namespace,
             parser.error(f"{' and '.join(misplaced)} apply to video files, not to the image sequence {target.path!r}")
 
 
+def _refuse_unwritable(target: Target) -> None:
+    """Say before any work that the output cannot be made because a file stands where a folder must."""
+    folder = os.path.dirname(target.path) if target.kind == "video" else target.directory
+    while folder and not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    if folder and not os.path.isdir(folder):
+        raise ToolError(f"{target.path}: cannot be written: {folder} is a file, not a folder")
+
+
 def _refuse_existing(target: Target, names: List[str], overwrite: bool) -> None:
     if overwrite:
         return
@@ -475,6 +484,7 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                     f"{args.path}: frame numbers repeat among the selected frames, so file names would collide; "
                     "use --name index"
                 )
+        _refuse_unwritable(target)
         _refuse_existing(target, names, args.overwrite)
 
         frames = progress(selected, total=len(selected), quiet=args.quiet, desc="export")

@@ -17,11 +17,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._cli import ToolError, add_common_arguments, run
+from ._cli import ToolError, add_common_arguments, positive_number, run
 
 PROG = "imgstore-info"
 #: gaps listed in the text output by default (the JSON lists them all)
 MAX_LISTED_GAPS = 10
+#: an interval between frame times longer than this many median intervals is a gap in time (a stall)
+STALL_FACTOR = 1.5
 #: frame numbers and times a Motif or imgstore recording bookkeeps in its extra data, not measurements
 _BOOKKEEPING_COLUMNS = ("frame_number", "frame_time", "frame_index", "_frame_number_before_reindex")
 
@@ -30,14 +32,16 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 Show what an imgstore holds: class, format, image shape and dtype, frame and chunk counts, start,
 end and duration in the recording's time zone, the measured frame rate, dropped frames (gaps in
-the frame numbers), frame numbers that repeat or go backwards, the user metadata and a summary of
-the extra data. Only the frame index is read (no frame is decoded), so this is instant even on
+the frame numbers), stalls (gaps in time: intervals between frame times well above the median,
+which consecutive frame numbers do not show), frame numbers that repeat or go backwards, the user
+metadata and a summary of the extra data. Only the frame index is read (no frame is decoded), so this is instant even on
 very large stores."""
 
 EPILOG = """\
 examples:
   imgstore-info my-store
   imgstore-info my-store/metadata.yaml --json | jq .dropped.frames
+  imgstore-info my-store --stall-factor 3     # only intervals over 3x the median are stalls
   imgstore-info my-store --plot timeline.png
 
 exit status: 0 success, 1 the store cannot be read, 2 bad usage."""
@@ -125,10 +129,17 @@ def _json_safe(value: Any) -> Any:
 
 
 class StoreFacts:
-    """Everything ``imgstore-info`` reports about one store, computed from its index."""
+    """Everything ``imgstore-info`` reports about one store, computed from its index.
 
-    def __init__(self, store: Any) -> None:
+    Two kinds of gap: *dropped* frames are gaps in the frame numbers; *stalls* are gaps in time,
+    intervals between frame times longer than ``stall_factor`` median intervals beyond what the
+    missing frame numbers account for. A camera that stalls without numbering the frames it
+    missed (or a video source, numbered by position) shows only the second.
+    """
+
+    def __init__(self, store: Any, stall_factor: float = STALL_FACTOR) -> None:
         self.store = store
+        self.stall_factor = stall_factor
         self.numbers, self.times = frame_arrays(store)
         self.chunks = chunk_layout(store)
         self.zone = recording_zone(store)
@@ -142,6 +153,26 @@ class StoreFacts:
         self.first_out_of_order = int(odd[0]) + 1 if len(odd) else None
         # strictly increasing numbers cannot repeat; otherwise count equal neighbours once sorted
         self.duplicate_numbers = int(np.count_nonzero(np.diff(np.sort(self.numbers)) == 0)) if len(odd) else 0
+        self.median_interval = median_interval(self.times)
+        self.stall_positions = self._stalls()
+
+    def _stalls(self) -> np.ndarray:
+        """Frame indexes after which the next frame came more than ``stall_factor`` median intervals
+        later than the frame numbers account for (a gap of n numbers accounts for n + 1 intervals)."""
+        if self.median_interval is None:
+            return np.zeros(0, dtype=np.int64)
+        with np.errstate(invalid="ignore"):
+            return np.flatnonzero(np.diff(self.times) > self.stall_factor * self.median_interval * self._steps())
+
+    def _steps(self) -> np.ndarray:
+        """Per interval, the frame times its frame numbers account for: the number step, at least 1."""
+        steps = np.diff(self.numbers).astype(np.float64)
+        return np.where(steps > 1, steps, 1.0)
+
+    @property
+    def stall_threshold(self) -> Optional[float]:
+        """The shortest interval (s) that counts as a stall (None when the median is unknown)."""
+        return None if self.median_interval is None else self.stall_factor * self.median_interval
 
     # -- time helpers ---------------------------------------------------------------------------
     def datetime_of(self, frame_time: float) -> Optional[datetime.datetime]:
@@ -176,6 +207,22 @@ class StoreFacts:
             "time": when.isoformat() if when else None,
             "time_epoch": _finite(self.times[pos]),
             "gap_ms": _rounded(_finite((self.times[pos + 1] - self.times[pos]) * 1000.0), 3),
+        }
+
+    def stall(self, k: int) -> Dict[str, Any]:
+        """The ``k``-th stall: the frame before it, when, how long, and about how many frame times it spans."""
+        pos = int(self.stall_positions[k])
+        when = self.datetime_of(float(self.times[pos]))
+        interval = float(self.times[pos + 1] - self.times[pos])
+        return {
+            "after_frame": _number(self.numbers[pos]),
+            "after_index": pos,
+            "next_frame": _number(self.numbers[pos + 1]),
+            "time": when.isoformat() if when else None,
+            "time_epoch": _finite(self.times[pos]),
+            "gap_ms": _rounded(interval * 1000.0, 3),
+            # frame times in the stall beyond those its frame numbers account for
+            "frame_times_missed": max(0, round(interval / self.median_interval) - int(self._steps()[pos])),
         }
 
     # -- the whole report -----------------------------------------------------------------------
@@ -223,6 +270,12 @@ class StoreFacts:
                 "frames": self.dropped_frames,
                 "gaps": len(self.gap_positions),
                 "ranges": [self.gap(k) for k in range(len(self.gap_positions))],
+            },
+            "stalls": {
+                "factor": self.stall_factor,
+                "threshold_ms": _rounded(None if self.stall_threshold is None else self.stall_threshold * 1000.0, 3),
+                "count": len(self.stall_positions),
+                "ranges": [self.stall(k) for k in range(len(self.stall_positions))],
             },
             "out_of_order": {
                 "repeated": self.repeated,
@@ -327,15 +380,12 @@ def format_text(facts: StoreFacts, doc: Dict[str, Any], max_gaps: int) -> str:
         gaps_word = "gap" if dropped["gaps"] == 1 else "gaps"
         lines.append(_row("dropped", f"{dropped['frames']} {frames_word} in {dropped['gaps']} {gaps_word}"))
         for gap in dropped["ranges"][:max_gaps]:
-            when = facts.datetime_of(gap["time_epoch"]) if gap["time_epoch"] is not None else None
-            at = "unknown time"
-            if when is not None:
-                elapsed = gap["time_epoch"] - facts.start_time
-                at = f"{when.time().isoformat(timespec='milliseconds')}, +{elapsed:.3f} s"
+            at = _at(facts, gap["time_epoch"])
             lines.append(_row("", f"after frame {gap['after_frame']} (at {at}): {gap['missing']} missing"))
         rest = dropped["gaps"] - max_gaps
         if rest > 0:
             lines.append(_row("", f"... and {rest} more {'gap' if rest == 1 else 'gaps'} (--json lists all)"))
+    lines.extend(_stall_lines(facts, doc["stalls"], max_gaps))
 
     order = doc["out_of_order"]
     if order["repeated"] or order["backwards"]:
@@ -368,6 +418,38 @@ def format_text(facts: StoreFacts, doc: Dict[str, Any], max_gaps: int) -> str:
     return "\n".join(lines)
 
 
+def _at(facts: StoreFacts, epoch: Optional[float]) -> str:
+    """``HH:MM:SS.mmm, +S.SSS s``: a frame time of day and seconds since the first frame."""
+    when = facts.datetime_of(epoch) if epoch is not None else None
+    if when is None:
+        return "unknown time"
+    return f"{when.time().isoformat(timespec='milliseconds')}, +{epoch - facts.start_time:.3f} s"
+
+
+def _stall_lines(facts: StoreFacts, stalls: Dict[str, Any], max_gaps: int) -> List[str]:
+    """The ``stalls:`` rows: intervals between frame times far above the median."""
+    if stalls["threshold_ms"] is None:
+        return [_row("stalls", "unknown (fewer than two timed frames)")]
+    rule = f"intervals over {stalls['factor']:g}x the median ({stalls['threshold_ms']:.3f} ms)"
+    if not stalls["count"]:
+        return [_row("stalls", f"none ({rule})")]
+    word = "stall" if stalls["count"] == 1 else "stalls"
+    lines = [_row("stalls", f"{stalls['count']} {word}: {rule}")]
+    for stall in stalls["ranges"][:max_gaps]:
+        missed = stall["frame_times_missed"]
+        lines.append(
+            _row(
+                "",
+                f"after frame {stall['after_frame']} (at {_at(facts, stall['time_epoch'])}): "
+                f"{stall['gap_ms']:.3f} ms, ~{missed} frame {'time' if missed == 1 else 'times'} without a frame",
+            )
+        )
+    rest = stalls["count"] - max_gaps
+    if rest > 0:
+        lines.append(_row("", f"... and {rest} more {'stall' if rest == 1 else 'stalls'} (--json lists all)"))
+    return lines
+
+
 _LABEL_WIDTH = 15
 
 
@@ -383,13 +465,20 @@ def _aligned(rows: List[Tuple[str, str]]) -> List[str]:
 # the timeline plot
 # ----------------------------------------------------------------------------------------------
 def write_plot(path: str, facts: StoreFacts) -> None:
-    """Frame intervals over time (dropped and out-of-order frames marked, chunk boundaries) and the
-    numeric extra-data columns, as an image file (PNG unless the extension says otherwise)."""
+    """Draw :func:`timeline_figure` into an image file (PNG unless the extension says otherwise)."""
+    timeline_figure(facts, path).savefig(path)
+    log.info("timeline plot written to %s", path)
+
+
+def timeline_figure(facts: StoreFacts, path: str = "") -> Any:
+    """Frame intervals over time (each held over its own span, so a stall is one long flat step,
+    not a ramp), stalls shaded, dropped and out-of-order frames marked, chunk boundaries, and the
+    numeric extra-data columns: a matplotlib ``Figure``."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ToolError(f"--plot {path}: matplotlib is not installed: pip install imgstore[plot]") from None
+        raise ToolError(f"--plot {path}: matplotlib is not installed: pip install 'imgstore-ng[plot]'") from None
 
     times = facts.times
     t0 = facts.start_time if math.isfinite(facts.start_time) else 0.0
@@ -402,7 +491,21 @@ def write_plot(path: str, facts: StoreFacts) -> None:
 
     if len(times) > 1:
         intervals = np.diff(times) * 1000.0
-        ax.plot(x[1:], intervals, ".-", lw=0.6, ms=2, color="tab:blue", label="frame interval")
+        # interval i spans x[i]..x[i+1]: drawn flat over that span (steps), the frame that ended it as a point
+        held = np.append(intervals, intervals[-1])
+        ax.plot(x, held, drawstyle="steps-post", lw=0.7, color="tab:blue", label="frame interval")
+        ax.plot(x[1:], intervals, ".", ms=2, color="tab:blue")
+        stalls = facts.stall_positions
+        if len(stalls):
+            spans = [(x[p], x[p + 1] - x[p]) for p in stalls if math.isfinite(x[p]) and math.isfinite(x[p + 1])]
+            ax.broken_barh(
+                spans,
+                (0, 1),
+                transform=ax.get_xaxis_transform(),
+                color="tab:red",
+                alpha=0.18,
+                label=f"stalls: {len(stalls)} over {facts.stall_factor:g}x the median interval",
+            )
         if len(facts.gap_positions):
             after = facts.gap_positions + 1
             ax.plot(
@@ -447,7 +550,7 @@ def write_plot(path: str, facts: StoreFacts) -> None:
     rate = f"{1.0 / fps:.3f} fps" if fps else "fps unknown"
     ax.set_title(
         f"{os.path.basename(os.path.normpath(facts.store.filename))}: "
-        f"{len(times)} frames, {rate}, {facts.dropped_frames} dropped"
+        f"{len(times)} frames, {rate}, {facts.dropped_frames} dropped, {len(facts.stall_positions)} stalls"
     )
 
     if numeric:
@@ -460,8 +563,7 @@ def write_plot(path: str, facts: StoreFacts) -> None:
         axes[1].legend(loc="upper right", fontsize="small")
     start = facts.datetime_of(t0) if math.isfinite(facts.start_time) else None
     axes[-1].set_xlabel(f"seconds since {_when(start)} ({zone_name(facts.zone)})" if start else "frame time (s)")
-    fig.savefig(path)
-    log.info("timeline plot written to %s", path)
+    return fig
 
 
 def _numeric_extra_columns(extra: Any) -> List[Any]:
@@ -519,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="also draw the timeline into FILE.png (replaced if it exists): frame interval in ms over "
         "time with dropped frames marked, chunk boundaries as dashed lines, and the numeric extra-data "
-        "columns in a second panel; needs matplotlib (pip install imgstore[plot])",
+        "columns in a second panel; needs matplotlib (pip install 'imgstore-ng[plot]')",
     )
     parser.add_argument(
         "--max-gaps",
@@ -530,12 +632,23 @@ def build_parser() -> argparse.ArgumentParser:
         "the rest are counted; --json lists all)",
     )
     parser.add_argument(
+        "--stall-factor",
+        type=positive_number(),
+        default=STALL_FACTOR,
+        metavar="F",
+        help=f"an interval between frame times longer than F median intervals is a stall, a gap in time "
+        f"(default {STALL_FACTOR:g}: at least one frame time without a frame; a gap in the frame numbers allows "
+        "for its missing frames); stalls are listed next to dropped frames, in --json and shaded in --plot",
+    )
+    parser.add_argument(
         "--repair",
         action="store_true",
         help="first finish a store whose writer died (killed, crashed, power cut): write the indexes of "
-        "its unfinished chunks from their journals, close its extra data and remove its stale lock, so "
-        "that every program (upstream imgstore too) reads the recovered frames; refused while the "
-        "writer is still alive; a store that needs nothing is left untouched",
+        "its unfinished chunks from their journals, close its extra data, remove its stale lock and the "
+        "temporary files of killed writes, so that every program (upstream imgstore too) reads the "
+        "recovered frames; a store whose metadata.yaml was lost gets a new one, rebuilt from its chunks "
+        "(what had to be guessed is listed); refused while the writer is still alive; a store that needs "
+        "nothing is left untouched",
     )
     add_common_arguments(parser, quiet=None)  # a report has nothing to leave out
     return parser
@@ -546,7 +659,7 @@ def _body(args: argparse.Namespace) -> int:
 
     report = repair_store(args.path) if args.repair else None
     with new_for_filename(args.path) as store:
-        facts = StoreFacts(store)
+        facts = StoreFacts(store, args.stall_factor)
         doc = facts.as_dict()
         if report is not None:
             doc["repair"] = {
@@ -556,6 +669,9 @@ def _body(args: argparse.Namespace) -> int:
                 "extra_data_closed": report.extra_data_closed,
                 "stale_journals_removed": report.stale_journals_removed,
                 "lock_removed": report.lock_removed,
+                "temporary_files_removed": report.temporary_files_removed,
+                "metadata_rebuilt": report.metadata_rebuilt,
+                "guessed": report.guessed,
             }
             if not args.json:
                 sys.stdout.write(_row("repair", str(report).split(": ", 1)[1]) + "\n")

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from ..constants import STORE_MD_FILENAME
-from ._cli import ToolError
+from ._cli import ToolError, error_reason
 
 log = logging.getLogger(__name__)
 
@@ -304,8 +304,11 @@ def read_extra_rows(store: Any) -> Optional[ExtraRows]:
                 position = -1
             rows.append((position, {k: v for k, v in record.items() if k not in _FRAME_COLUMNS}))
     if unplaced:
-        log.warning("store %s: %d extra-data row(s) name no frame of the store; copied before the first frame",
-                    store.filename, unplaced)
+        log.warning(
+            "store %s: %d extra-data row(s) name no frame of the store; copied before the first frame",
+            store.filename,
+            unplaced,
+        )
     rows.sort(key=lambda item: item[0])  # stable: rows of one frame keep their order
     return ExtraRows(rows)
 
@@ -426,7 +429,7 @@ def open_video(path: str, url: bool = False) -> Source:
     try:
         container = av.open(path, timeout=(10.0, 10.0) if url else None)
     except (av.error.FFmpegError, OSError) as exc:
-        raise ToolError(f"{path}: cannot open as a video ({exc})") from None
+        raise ToolError(f"{path}: cannot open as a video: {error_reason(exc)}") from None
     try:
         if not container.streams.video:
             raise ToolError(f"{path}: holds no video stream")
@@ -459,7 +462,7 @@ def open_video(path: str, url: bool = False) -> Source:
                     frame_time = t0 + (pts_time - first_time)
                 yield img, number, frame_time
         except av.error.FFmpegError as exc:
-            raise ToolError(f"{path}: cannot decode ({exc})") from None
+            raise ToolError(f"{path}: cannot decode: {error_reason(exc)}") from None
 
     kind = "stream" if url else "video"
     return Source(f"{kind} {path}", frames(), total=total, live=url, _closers=[container.close])

@@ -2,8 +2,10 @@
 
 The window (its title is the store's path) shows each frame with a status bar below it: the frame
 number and the frame's local time in the store's time zone on the left, the frame's index in the
-store, the frame count and ``PAUSED`` on the right. Playback stops at the end of the store (exit
-status 0) unless ``--loop``.
+store, the frame count and ``PAUSED`` on the right, on one line. Where the full texts do not fit
+(stores narrower than about 400 pixels) the bar shows the time of day without the date and zone,
+and ``I/N`` without the word ``index``; only under about 200 pixels does it take two lines.
+Playback stops at the end of the store (exit status 0) unless ``--loop``.
 
 Keys: space pauses/plays; ``q`` or Esc quits; Left or ``,`` steps one frame back and Right or ``.``
 one frame forward (both pause); ``[`` and ``]`` jump ``--jump`` seconds (default 10) back and
@@ -23,6 +25,7 @@ import datetime
 import logging
 import math
 import os
+import re
 import sys
 import time
 from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
@@ -65,10 +68,16 @@ BAR_PAD_H = 6  # pixels left and right of the text (at scale 1 of the layout)
 BAR_PAD_V = 4  # pixels above and below each line
 BAR_GAP = 16  # least space between the left and the right text on one line
 BAR_MIN_SCALE = 0.3
+#: the smallest font scale read without effort (about 10-pixel digits)
+READABLE_SCALE = 0.45
+#: the full texts are shown on one line at down to this fraction of the natural font scale
+FULL_MIN_SHRINK = 0.6
+#: the short texts stay on one line down to this font scale; below it, two lines
+SHORT_MIN_SCALE = 0.34
 
 
 class StatusBarLayout(NamedTuple):
-    """How a status bar of ``width`` pixels is drawn: font scale and thickness, one line or two."""
+    """How a status bar of ``width`` pixels is drawn: short or full texts, font scale and thickness, one line or two."""
 
     width: int
     scale: float
@@ -77,6 +86,7 @@ class StatusBarLayout(NamedTuple):
     line_height: int  # text height plus descent plus padding, per line
     baseline: int  # from the bottom of a line's box to the text's baseline
     pad: int  # pixels left and right of the text
+    short: bool = False  # the short texts of ``status_texts(..., short=True)``
 
     @property
     def height(self) -> int:
@@ -107,8 +117,17 @@ def status_texts(
     frame_index: int,
     frame_count: int,
     paused: bool,
+    short: bool = False,
 ) -> Tuple[str, str]:
-    """The left (``#number  local time``) and right (``index I/N [PAUSED]``) texts of the status bar."""
+    """The left (``#number  local time``) and right (``index I/N [PAUSED]``) texts of the status bar.
+
+    ``short``: for narrow windows, ``#number HH:MM:SS.mmm`` (the time of day in the store's zone)
+    and ``I/N [PAUSED]``.
+    """
+    if short:
+        clock = when.time().isoformat(timespec="milliseconds") if when is not None else "time ?"
+        right = f"{frame_index}/{frame_count}" + (" PAUSED" if paused else "")
+        return f"#{_format_number(frame_number)} {clock}", right
     left = f"#{_format_number(frame_number)}  {format_frame_time(when)}"
     right = f"index {frame_index}/{frame_count}"
     if paused:
@@ -120,25 +139,54 @@ def _text_width(text: str, scale: float, thickness: int) -> int:
     return cv2.getTextSize(text, FONT, scale, thickness)[0][0] if text else 0
 
 
-def layout_statusbar(width: int, left_samples: Sequence[str], right_samples: Sequence[str]) -> StatusBarLayout:
+def natural_scale(width: int) -> float:
+    """The font scale a bar ``width`` pixels wide starts from: it grows with the image (0.4 .. 2)."""
+    return min(2.0, max(0.4, int(width) / 640.0))
+
+
+def choose_statusbar(
+    width: int, full: Tuple[Sequence[str], Sequence[str]], short: Tuple[Sequence[str], Sequence[str]]
+) -> StatusBarLayout:
+    """The layout that keeps the bar on one line: the full texts where they fit, else the short ones.
+
+    ``full`` and ``short`` are the (left, right) sample texts of each kind. The full texts are
+    used where one line of them needs a font no smaller than ``FULL_MIN_SHRINK`` of the natural
+    one (and readable); the short texts where they fit at ``SHORT_MIN_SCALE`` or more. Only
+    windows too narrow for that (under about 200 pixels) get two lines.
+    """
+    layout = layout_statusbar(width, *full, one_line=True)
+    if layout.scale >= max(READABLE_SCALE, FULL_MIN_SHRINK * natural_scale(width)):
+        return layout
+    layout = layout_statusbar(width, *short, one_line=True)
+    if layout.scale < SHORT_MIN_SCALE:
+        layout = layout_statusbar(width, *short)
+    return layout._replace(short=True)
+
+
+def layout_statusbar(
+    width: int, left_samples: Sequence[str], right_samples: Sequence[str], one_line: bool = False
+) -> StatusBarLayout:
     """The layout for a bar ``width`` pixels wide that fits the longest of the sample texts.
 
     The font grows with the image width (so that a big image shrunk to the screen keeps a
-    readable bar). When the left and right texts do not fit on one line they go on two lines;
-    when a line still does not fit the font shrinks. Lay out once per store, with the longest
-    texts it can show, so that the bar (and the window) keep their size from frame to frame.
+    readable bar). When the left and right texts do not fit on one line they go on two lines
+    (unless ``one_line``); when a line still does not fit the font shrinks. Lay out once per
+    store, with the longest texts it can show, so that the bar (and the window) keep their size
+    from frame to frame.
     """
     width = int(width)
-    scale = min(2.0, max(0.4, width / 640.0))
+    scale = natural_scale(width)
     thickness = 1 if scale < 1.2 else 2
     lw = max((_text_width(t, scale, thickness) for t in left_samples), default=0)
     rw = max((_text_width(t, scale, thickness) for t in right_samples), default=0)
     pad = round(BAR_PAD_H * scale)
-    two_lines = lw + rw + round(BAR_GAP * scale) + 2 * pad > width
+    two_lines = not one_line and lw + rw + round(BAR_GAP * scale) + 2 * pad > width
     widest = max(lw, rw) if two_lines else lw + rw + round(BAR_GAP * scale)
     if widest + 2 * pad > width and widest > 0:
         scale = max(BAR_MIN_SCALE, scale * (width - 2 * pad) / widest)
         thickness = 1
+        while scale > BAR_MIN_SCALE and _needed(left_samples, right_samples, scale, two_lines) + 2 * pad > width:
+            scale = max(BAR_MIN_SCALE, scale * 0.98)  # text width is not quite proportional to the scale
     (_, text_h), descent = cv2.getTextSize("0123456789#:-+/PAUSEDindex", FONT, scale, thickness)
     pad_v = max(2, round(BAR_PAD_V * scale))
     return StatusBarLayout(
@@ -150,6 +198,13 @@ def layout_statusbar(width: int, left_samples: Sequence[str], right_samples: Seq
         baseline=descent + pad_v,
         pad=pad,
     )
+
+
+def _needed(left_samples: Sequence[str], right_samples: Sequence[str], scale: float, two_lines: bool) -> int:
+    """Pixels the widest texts take at ``scale`` (thickness 1), side by side or on two lines."""
+    lw = max((_text_width(t, scale, 1) for t in left_samples), default=0)
+    rw = max((_text_width(t, scale, 1) for t in right_samples), default=0)
+    return max(lw, rw) if two_lines else lw + rw + round(BAR_GAP * scale)
 
 
 def render_statusbar(layout: StatusBarLayout, left: str, right: str) -> np.ndarray:
@@ -323,6 +378,18 @@ def _cv2_message(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
+NO_GUI_HINT = (
+    "this OpenCV has no windows (opencv-python-headless?): "
+    "pip uninstall -y opencv-python-headless && pip install opencv-python"
+)
+
+
+def opencv_has_gui() -> bool:
+    """Whether this OpenCV build can open windows (``opencv-python-headless`` cannot)."""
+    match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return match is None or match.group(1).upper() != "NONE"
+
+
 class Window:
     """The OpenCV window: created at the canvas size (shrunk to fit the screen).
 
@@ -334,6 +401,8 @@ class Window:
     def __init__(self, title: str, canvas_size: Tuple[int, int], xdisplay: Optional[XDisplay]) -> None:
         self.name = WINDOW_NAME
         self._xdisplay = xdisplay
+        if not opencv_has_gui():
+            raise ToolError(f"cannot show {title}: {NO_GUI_HINT}")
         try:
             cv2.namedWindow(self.name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
@@ -417,9 +486,12 @@ def store_statusbar(store: Any, width: int) -> Tuple[StatusBarLayout, Any]:
     count = store.frame_count
     numbers = [n for n in (store.frame_min, store.frame_max) if math.isfinite(float(n))] or [0]
     when = [frame_datetime(store, t, tz) for t in (store.frame_time_min, store.frame_time_max)]
-    lefts = [status_texts(n, w, 0, count, True)[0] for n in numbers for w in when]
-    rights = [status_texts(0, None, max(count - 1, 0), count, True)[1]]
-    return layout_statusbar(width, lefts, rights), tz
+    samples = {}
+    for short in (False, True):
+        lefts = [status_texts(n, w, 0, count, True, short)[0] for n in numbers for w in when]
+        rights = [status_texts(0, None, max(count - 1, 0), count, True, short)[1]]
+        samples[short] = (lefts, rights)
+    return choose_statusbar(width, samples[False], samples[True]), tz
 
 
 def frame_datetime(store: Any, frame_time: float, tz: Any) -> Optional[datetime.datetime]:
@@ -509,7 +581,8 @@ def _play(player: Player, window: Window, layout: Optional[StatusBarLayout], tz:
             bar = None
             if layout is not None:
                 dt = frame_datetime(player.store, when, tz)
-                bar = render_statusbar(layout, *status_texts(number, dt, player.index, player.count, paused))
+                texts = status_texts(number, dt, player.index, player.count, paused, layout.short)
+                bar = render_statusbar(layout, *texts)
             canvas = compose_frame(img, bar)
             window.show(canvas)
             dirty = False

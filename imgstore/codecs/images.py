@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import io
 import logging
 import math
 import os
 import re
+import tokenize
 from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import cv2
@@ -18,6 +20,8 @@ import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
 from .._durable import fsync_path
+from .._fs import is_regular_file, open_regular
+from .._metadata import MAX_FRAME_BYTES
 from ..errors import FrameReadError, StoreWriteError
 from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape, write_error
 
@@ -188,7 +192,7 @@ class ImageFolderReader(ChunkReader):
         try:
             return self._load(path)
         except FrameReadError:
-            if not os.path.isfile(path):  # looked at only on failure: a stat per frame costs
+            if not os.path.lexists(path):  # looked at only on failure: a stat per frame costs
                 raise FrameReadError(f"frame file {path} is missing") from None
             raise
 
@@ -290,17 +294,21 @@ def load_npy(path: str) -> np.ndarray:
     """Load an ``.npy`` frame without ever unpickling; errors name the file.
 
     A frame as np.save writes it (numeric dtype, numpy's header layout) is read with one system
-    call into the array's own memory; anything else goes through np.load(allow_pickle=False).
+    call into the array's own memory; anything else goes through np.load(allow_pickle=False),
+    once its header is known to declare no more than the file holds. Only a regular file of at
+    most a frame's largest size is read (a FIFO would hang the reader, a device feed it forever).
     """
     try:
-        with open(path, "rb", buffering=0) as f:
+        with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
+            if size > MAX_FRAME_BYTES + _NPY_MAX_HEADER:
+                raise FrameReadError(f"frame file {path} holds {size} bytes, more than any frame takes")
             data = np.empty(size, dtype=np.uint8)
             complete = f.readinto(data) == size
     except OSError as exc:
-        raise FrameReadError(f"frame file {path} is unreadable ({exc})") from None
+        raise FrameReadError(f"frame file {path} is unreadable ({exc.strerror or exc})") from None
     img = _parse_npy(data) if complete else None
-    return img if img is not None else _np_load(path)
+    return img if img is not None else _np_load(path, data if complete else None)
 
 
 def _parse_npy(data: np.ndarray) -> Optional[np.ndarray]:
@@ -321,9 +329,32 @@ def _parse_npy(data: np.ndarray) -> Optional[np.ndarray]:
     return flat.reshape(shape, order="F" if match.group(2) == b"True" else "C")
 
 
-def _np_load(path: str) -> np.ndarray:
+#: numpy's own bound on an array header (``max_header_size``)
+_NPY_MAX_HEADER = 10_000
+#: what numpy's header parser raises for a damaged header (tokenize.TokenError from its fallback
+#: for Python 2 headers, SyntaxError or RecursionError from ast)
+_NPY_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, RecursionError, TypeError, KeyError, OverflowError)
+
+
+def _np_load(path: str, data: Optional[np.ndarray]) -> np.ndarray:
+    if data is None:
+        raise FrameReadError(f"frame file {path} is unreadable (it changed while being read)")
+    stream = io.BytesIO(data)
     try:
-        img = np.load(path, allow_pickle=False)
+        version = np.lib.format.read_magic(stream)
+        if version not in ((1, 0), (2, 0)):  # 3.0 only adds UTF-8 field names: never a frame
+            raise ValueError(f"npy format version {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+    except _NPY_HEADER_ERRORS as exc:
+        raise FrameReadError(f"frame file {path} is not a readable npy array ({type(exc).__name__}: {exc})") from None
+    if dtype.hasobject:
+        raise FrameReadError(f"frame file {path} holds pickled objects; refusing to load it")
+    if math.prod(shape) * dtype.itemsize > len(data) - stream.tell():  # checked before numpy allocates it
+        raise FrameReadError(f"frame file {path} declares a {dtype} array of shape {shape}, which it does not hold")
+    stream.seek(0)
+    try:
+        img = np.load(stream, allow_pickle=False)
     except ValueError as exc:
         raise FrameReadError(
             f"frame file {path} holds pickled objects or is corrupt; refusing to load it ({exc})"
@@ -400,6 +431,8 @@ class OpenCVImageCodec(ImageFolderCodec):
         flags = cv2.IMREAD_ANYDEPTH | (cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
 
         def load(path: str) -> np.ndarray:
+            if not is_regular_file(path):  # OpenCV would wait on a FIFO for ever
+                raise FrameReadError(f"frame file {path} is not a regular file")
             img = cv2.imread(path, flags)
             if img is None:
                 raise FrameReadError(f"frame file {path} is corrupt or not a {self.name} image")

@@ -7,6 +7,7 @@ frame per file reads from a URL without code of its own, with exactly the local 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ class RemoteFolderReader(ChunkReader):
         if loader is None:
             raise UnsupportedFormatError(f"format '{codec.name}' cannot be read from a URL ({folder_url})")
         self._load = loader(imgshape, imgdtype)
+        self._limit = frame_file_limit(imgshape, imgdtype)
         self._fs = fs
         self._folder_url = folder_url
         self._extension = codec.name  # the folder formats name their files after the format
@@ -38,7 +40,7 @@ class RemoteFolderReader(ChunkReader):
         name = frame_filename(frame_idx, self._extension)
         url = self._fs.join(self._folder_url, name)
         try:
-            data = self._fs.read_bytes(url)
+            data = self._fs.read_bytes(url, limit=self._limit)
         except FileNotFoundError:
             raise FrameReadError(f"frame file {url} is missing") from None
         except OSError as exc:
@@ -55,3 +57,13 @@ class RemoteFolderReader(ChunkReader):
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def frame_file_limit(imgshape: Shape, imgdtype: str) -> int:
+    """The most bytes a frame file of any folder format takes for one frame of ``imgshape``.
+
+    Uncompressed formats store the pixels plus a header and row padding (BMP pads a row of one
+    pixel to four bytes), compressed ones rarely more than the pixels; a file larger than eight
+    times the frame is not one, and is not fetched into memory whole.
+    """
+    return 8 * math.prod(int(n) for n in imgshape) * np.dtype(imgdtype).itemsize + (1 << 16)

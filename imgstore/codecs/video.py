@@ -22,6 +22,21 @@ def even_shape(imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
     return (int(imgshape[0]) & -2, int(imgshape[1]) & -2, *imgshape[2:])
 
 
+def dropped_edges(asked: Tuple[int, ...], stored: Tuple[int, ...]) -> str:
+    """The rows and columns a store drops from frames of shape ``asked`` to store ``stored``, in words.
+
+    ``(241, 321)`` -> ``(240, 320)``: ``'row 240 (the last) and column 320 (the last)'``.
+    """
+    parts = []
+    for axis, name in ((0, "row"), (1, "column")):
+        kept, size = int(stored[axis]), int(asked[axis])
+        if kept < size:
+            lost = list(range(kept, size))
+            where = f"{name} {lost[0]}" if len(lost) == 1 else f"{name}s {lost[0]}..{lost[-1]}"
+            parts.append(f"{where} (the last)" if len(lost) == 1 else f"{where} (the last {len(lost)})")
+    return " and ".join(parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class VideoFormat:
     """One video chunk format (e.g. ``avc1/mp4``) as the store names it."""
@@ -48,6 +63,14 @@ class VideoFormat:
     #: and refuses fewer than 16 rows; SVT-AV1 refuses fewer than 4 pixels and never returns
     #: from flushing frames under about 30 pixels in one dimension and over 64 in the other)
     min_size: Tuple[int, int] = (2, 2)
+    #: whether frames are stored at even height and width only (the last row or column of odd
+    #: sizes dropped, as upstream does): chroma subsampling (4:2:0) needs even sizes, and
+    #: upstream crops every format it writes; FFV1 stores any size, so it keeps the whole frame
+    even_size: bool = True
+
+    def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
+        """The shape frames of ``imgshape`` are stored at: even height and width where the format needs it."""
+        return even_shape(imgshape) if self.even_size else tuple(int(n) for n in imgshape)
 
     def coded_size(self, imgshape: Tuple[int, ...]) -> Tuple[int, int]:
         """``(height, width)`` of the encoded picture for frames of ``imgshape``: at least ``min_size``."""
@@ -163,6 +186,7 @@ FFV1_MKV = VideoFormat(
     pix_fmts={"grey": "gray", "grey16": "gray16le", "color": "bgr0", "color16": "gbrp16le"},
     defaults={"gop": 1, "threads": 0},
     settings=("gop", "threads"),
+    even_size=False,
 )
 HEVC_MP4 = VideoFormat(
     name="hevc/mp4",
@@ -201,7 +225,7 @@ ANY_READABLE = VideoFormat(
 
 
 class VideoCodec(ChunkCodec):
-    """What the video backends share: a ``VideoFormat`` and one file per chunk at an even size."""
+    """What the video backends share: a ``VideoFormat``, one file per chunk, even sizes where the format needs them."""
 
     store_class = "VideoImgStore"
     default_chunksize = 10000
@@ -227,4 +251,16 @@ class VideoCodec(ChunkCodec):
         raise NotImplementedError
 
     def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
-        return even_shape(imgshape)
+        return self.format.written_shape(imgshape)
+
+
+#: the formats this library writes, by name
+WRITTEN_FORMATS: Dict[str, VideoFormat] = {
+    f.name: f for f in (MJPEG_AVI, AVC1_MP4, H264_MKV, FFV1_MKV, HEVC_MP4, AV1_MKV)
+}
+
+
+def stored_shape(format_name: str, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """The shape a store of ``format_name`` keeps frames of ``imgshape`` at (formats of other programs: even)."""
+    fmt = WRITTEN_FORMATS.get(format_name)
+    return fmt.written_shape(imgshape) if fmt is not None else even_shape(imgshape)

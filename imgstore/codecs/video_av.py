@@ -72,8 +72,8 @@ class PyAVVideoCodec(VideoCodec):
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:
             return len(packet_index(chunk_path).pts)
-        except pyav().FFmpegError as exc:
-            raise FrameReadError(f"{chunk_path} is not a readable video ({exc})") from None
+        except (pyav().FFmpegError, IndexError) as exc:  # IndexError: no video stream at all
+            raise FrameReadError(f"{chunk_path} is not a readable video ({exc or 'no video stream'})") from None
 
 
 def can_encode(fmt: VideoFormat, writer_class: Optional[type] = None) -> bool:
@@ -407,6 +407,9 @@ class PyAVChunkReader(ChunkReader):
         except (av.FFmpegError, IndexError) as exc:
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
         self._codec = self._stream.codec_context
+        if self._codec is None:  # FFmpeg has no decoder for the stream's codec (a tag such as 'zzzz')
+            self._container.close()
+            raise FrameReadError(f"video chunk {path} cannot be opened (no decoder for its video stream)")
         self._reformatter = av.video.reformatter.VideoReformatter()  # one swscale context, reused
         # FFmpeg's own H.264/HEVC decoders read skip_frame for every packet; others (libdav1d)
         # only when opened, so skipping there would drop frames for good
