@@ -5,6 +5,7 @@ A new chunk format registered in ``imgstore.codecs`` gets this whole suite for f
 
 from __future__ import annotations
 
+import os
 import random
 
 import cv2
@@ -216,3 +217,60 @@ def test_grey_only_and_color_only_formats(tmp_path, caplog):
     frames = _write(tmp_path / "ppm", "ppm", ODD_GREY, "uint8", [0, 1])  # stored as colour, read as grey
     store = imgstore.new_for_filename(str(tmp_path / "ppm"))
     np.testing.assert_array_equal(store.get_image(1)[0], frames[1])
+
+
+
+def _video_formats() -> list[str]:
+    return [f for f in _plain_formats() if codecs.get_codec(f).extension is not None]
+
+
+class _MuxFailingOnce:
+    """An output container whose first ``mux`` fails as a transient I/O error does, dropping the
+    packet; everything else goes to the real container."""
+
+    def __init__(self, container) -> None:
+        self._container, self.muxed_after_failure, self.failed = container, 0, False
+
+    def mux(self, packet) -> None:
+        import av
+
+        if not self.failed:
+            self.failed = True
+            raise av.error.OSError(5, "Input/output error")
+        self.muxed_after_failure += 1
+        self._container.mux(packet)
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("fmt", _video_formats())
+def test_a_failed_write_closes_the_chunk_to_later_frames(tmp_path, fmt, threads):
+    """After one failed mux, no later frame may reach the file: it would take the lost frame's
+    place, since recovery counts a chunk's frames from its start."""
+    import av
+
+    from imgstore.errors import StoreWriteError
+
+    codec = codecs.get_codec(fmt)
+    path = str(tmp_path / f"chunk{codec.extension}")
+    shape = (64, 64)
+    writer = codec.open_writer(path, shape, "uint8", {"threads": threads})
+    container = writer._container = _MuxFailingOnce(writer._container)
+    for i in range(40):
+        try:
+            writer.write(make_grid_frame(i, shape))
+        except StoreWriteError:
+            pass  # the failed frame, then each later one
+    if not container.failed:
+        with pytest.raises(StoreWriteError):
+            writer.flush()
+            writer.close()
+    assert container.failed  # (an encoder with a long lookahead muxes its first packet on close)
+    with pytest.raises(StoreWriteError):
+        writer.close()
+    assert container.muxed_after_failure == 0
+    if os.path.exists(path):  # (the failing mux was the first: nothing opened the file)
+        with av.open(path) as reader:
+            assert not [p for p in reader.demux(video=0) if p.size]

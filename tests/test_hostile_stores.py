@@ -29,15 +29,6 @@ from imgstore._metadata import MAX_METADATA_BYTES, MAX_METADATA_VALUES
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or sys.platform == "win32", reason="POSIX only")
 
-#: named cases known not to pass yet, with the patch each needs
-NEEDS_PATCH: Dict[str, str] = {
-    "mp4-metadata-not-utf8": "video-reader-errors",
-    "mkv-cluster-damaged": "video-reader-errors",
-    "bmp-declares-huge-width": "frame-files-cv2-error",
-}
-#: fuzzed stores whose fixed slice of cases is known not to pass yet (deterministic: the seeds are fixed)
-FUZZ_NEEDS_PATCH: Dict[str, str] = {}
-
 #: a named case runs in well under a second; one that hangs is given up on after this
 NAMED_TIMEOUT = 6.0
 ALL_IDS = list(range(10))
@@ -137,13 +128,7 @@ EXPECT: Dict[str, Callable[[Dict[str, Any]], None]] = {
 }
 
 
-def _needs(patch: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=f"needs patch {patch}")
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_needs(NEEDS_PATCH[n])) if n in NEEDS_PATCH else n for n in corpus.NAMED]
-)
+@pytest.mark.parametrize("name", corpus.NAMED)
 def test_named_hostile_store(runner: Any, name: str) -> None:
     """Each hostile store of issue 19 (see ``hostile_corpus.NAMED`` for what each one is)."""
     (case,) = corpus.named_cases([name])
@@ -154,10 +139,6 @@ def test_named_hostile_store(runner: Any, name: str) -> None:
 
 def test_every_named_case_has_an_expectation() -> None:
     assert set(EXPECT) == set(corpus.NAMED)
-
-
-def _fuzz_params(names: List[str], needs: Dict[str, str]) -> List[Any]:
-    return [pytest.param(n, marks=_needs(needs[n])) if n in needs else n for n in names]
 
 
 CI_BASES = {base.name: base for base in corpus.bases(corpus.CI_FORMATS)}
@@ -175,16 +156,13 @@ def _assert_fuzz(runner: Any, cases: List[Dict[str, Any]], compares: bool = True
         assert any(r["frames_checked"] for r in results)
 
 
-@pytest.mark.parametrize("base", _fuzz_params(list(CI_BASES), FUZZ_NEEDS_PATCH))
+@pytest.mark.parametrize("base", list(CI_BASES))
 def test_mutation_fuzz(runner: Any, corpus_root: Path, base: str) -> None:
     """Every file of a real store, in turn: bit flips, cuts, swaps, other values, not a regular file."""
     _assert_fuzz(runner, corpus.ci_cases(corpus_root, CI_BASES[base]))
 
 
-@pytest.mark.parametrize(
-    "base",
-    _fuzz_params([n for n, b in CI_BASES.items() if b.variant == "closed"], {}),
-)
+@pytest.mark.parametrize("base", [n for n, b in CI_BASES.items() if b.variant == "closed"])
 def test_metadata_fuzz(runner: Any, corpus_root: Path, base: str) -> None:
     """Each ``__store`` setting changed to another well-formed value: frames only in the declared shape and dtype."""
     corpus.base_files(corpus_root, CI_BASES[base])

@@ -22,6 +22,24 @@ Shape = Tuple[int, ...]
 class ChunkWriter(abc.ABC):
     """Writes the frames of one chunk, in order."""
 
+    #: the first failed write; after it nothing more may reach the file (see ``_fail``)
+    _failure: Optional[StoreWriteError] = None
+
+    def _fail(self, what: str, exc: BaseException) -> StoreWriteError:
+        """Record that writing ``what`` failed with ``exc``; the error to raise.
+
+        A file that lost some bytes must not take any more: frames written after a lost one
+        would take its place, since recovery counts a chunk's frames from its start.
+        """
+        if self._failure is None:
+            self._failure = write_error(what, exc)
+        return self._failure
+
+    def _refuse_after_failure(self) -> None:
+        """Raise if an earlier write failed (the file is closed to further frames)."""
+        if self._failure is not None:
+            raise StoreWriteError(f"{self._failure}; nothing more is written to it")
+
     @abc.abstractmethod
     def write(self, img: np.ndarray) -> None:
         """Append one frame (already in the store's shape and dtype)."""

@@ -139,6 +139,12 @@ class OrderedPool:
             self._executor.shutdown(wait=True)
 
 
+    def discard(self) -> None:
+        """Drop every call not yet started and every result (after a failed write), then stop."""
+        self._pending.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _save_or_raise(save: SaveFn, path: str, img: np.ndarray, atomic: bool = False) -> None:
     """Write one frame file; any failure becomes a ``StoreWriteError`` naming the file.
 
@@ -433,7 +439,10 @@ class OpenCVImageCodec(ImageFolderCodec):
         def load(path: str) -> np.ndarray:
             if not is_regular_file(path):  # OpenCV would wait on a FIFO for ever
                 raise FrameReadError(f"frame file {path} is not a regular file")
-            img = cv2.imread(path, flags)
+            try:
+                img = cv2.imread(path, flags)
+            except cv2.error as exc:  # a header declaring more pixels than OpenCV reads: an assertion
+                raise FrameReadError(f"frame file {path} is corrupt ({str(exc).strip().splitlines()[-1]})") from None
             if img is None:
                 raise FrameReadError(f"frame file {path} is corrupt or not a {self.name} image")
             return img

@@ -21,7 +21,15 @@ from ..errors import StoreWriteError
 from .base import ChunkWriter, Shape, sync_file, write_error
 from .images import OrderedPool, encode_threads
 from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
-from .video_av import FULL_RANGE, PyAVVideoCodec, can_encode, check_frames_written, crash_safe_muxer_options, pyav
+from .video_av import (
+    FULL_RANGE,
+    PyAVVideoCodec,
+    can_encode,
+    check_frames_written,
+    close_quietly,
+    crash_safe_muxer_options,
+    pyav,
+)
 
 #: libjpeg quality for each ``quality`` setting 2..31 (FFmpeg's MJPEG quantiser scale, which the
 #: setting meant when FFmpeg encoded): the lowest whose frames are at least as close to the
@@ -103,6 +111,7 @@ class MjpegChunkWriter(ChunkWriter):
         return jpeg
 
     def write(self, img: np.ndarray) -> None:
+        self._refuse_after_failure()
         if self._pool is None:
             self._mux(self._encode(img))
             return
@@ -120,6 +129,7 @@ class MjpegChunkWriter(ChunkWriter):
         sync_file(self._path)
 
     def _mux(self, jpeg: np.ndarray) -> None:
+        self._refuse_after_failure()
         packet = pyav().Packet(jpeg)
         packet.stream = self._stream
         packet.time_base = self._time_base
@@ -129,10 +139,15 @@ class MjpegChunkWriter(ChunkWriter):
         try:
             self._container.mux(packet)
         except pyav().FFmpegError as exc:
-            raise write_error(f"video chunk {self._path}", exc) from exc
+            raise self._fail(f"video chunk {self._path}", exc) from exc
         self._count += 1
 
     def close(self) -> None:
+        if self._failure is not None:  # the frames still being encoded stay out of the file
+            if self._pool is not None:
+                self._pool.discard()
+            close_quietly(self._container, self._path)
+            self._refuse_after_failure()
         try:
             if self._pool is not None:
                 self._pool.close(self._mux)

@@ -72,7 +72,7 @@ class PyAVVideoCodec(VideoCodec):
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:
             return len(packet_index(chunk_path).pts)
-        except (pyav().FFmpegError, IndexError) as exc:  # IndexError: no video stream at all
+        except (pyav().FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream at all
             raise FrameReadError(f"{chunk_path} is not a readable video ({exc or 'no video stream'})") from None
 
 
@@ -169,6 +169,7 @@ class PyAVChunkWriter(ChunkWriter):
         self._muxer_holds = MuxerFlush(self._container, stream) if fmt.container == "matroska" else None
 
     def write(self, img: np.ndarray) -> None:
+        self._refuse_after_failure()
         if any(self._padding):
             img = cv2.copyMakeBorder(img, 0, self._padding[0], 0, self._padding[1], cv2.BORDER_REPLICATE)
         frame = pyav().VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
@@ -180,15 +181,16 @@ class PyAVChunkWriter(ChunkWriter):
             for packet in self._stream.encode(frame):
                 self._mux(packet)
         except pyav().FFmpegError as exc:
-            raise write_error(f"video chunk {self._path}", exc) from exc
+            raise self._fail(f"video chunk {self._path}", exc) from exc
 
     def flush(self) -> None:
         """Put every packet the encoder gave out in the file (the muxer may hold the last one)."""
+        self._refuse_after_failure()
         if self._muxer_holds is not None:
             try:
                 self._muxer_holds.push()
             except pyav().FFmpegError as exc:
-                raise write_error(f"video chunk {self._path}", exc) from exc
+                raise self._fail(f"video chunk {self._path}", exc) from exc
 
     def sync(self) -> None:
         sync_file(self._path)
@@ -210,19 +212,30 @@ class PyAVChunkWriter(ChunkWriter):
             self._muxer_holds.muxed(packet)
 
     def close(self) -> None:
+        if self._failure is not None:  # the packets the encoder still holds stay out of the file
+            close_quietly(self._container, self._path)
+            self._refuse_after_failure()
         try:
             if self._count == 0:  # a chunk without frames is still a file, with the stream's header
                 self._container.start_encoding()
             for packet in self._stream.encode(None):
                 self._mux(packet)
         except pyav().FFmpegError as exc:
-            raise write_error(f"video chunk {self._path}", exc) from exc
+            raise self._fail(f"video chunk {self._path}", exc) from exc
         finally:
             try:
                 self._container.close()
             except pyav().FFmpegError as exc:  # the trailer: an unfinished file still reads (see above)
                 raise write_error(f"video chunk {self._path}", exc) from exc
         check_frames_written(self._path, self._count)
+
+
+def close_quietly(container: Any, path: Any) -> None:
+    """Close an output container after a failed write; what reached the file is what recovery finds."""
+    try:
+        container.close()
+    except pyav().FFmpegError as exc:
+        log.debug("closing the damaged video chunk %s: %s", path, exc)
 
 
 def check_frames_written(path: Any, frames: int) -> None:
@@ -404,7 +417,7 @@ class PyAVChunkReader(ChunkReader):
         try:
             self._container = av.open(fs.open(path) if fs.remote else path)
             self._stream = self._container.streams.video[0]
-        except (av.FFmpegError, IndexError) as exc:
+        except (av.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: its metadata
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
         self._codec = self._stream.codec_context
         if self._codec is None:  # FFmpeg has no decoder for the stream's codec (a tag such as 'zzzz')
@@ -448,6 +461,13 @@ class PyAVChunkReader(ChunkReader):
         return self._usable
 
     def read(self, frame_idx: int) -> np.ndarray:
+        try:
+            return self._read(frame_idx)
+        except (pyav().FFmpegError, UnicodeDecodeError) as exc:  # demuxing or seeking a damaged file
+            self._packets = None
+            raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} cannot be read ({exc})") from None
+
+    def _read(self, frame_idx: int) -> np.ndarray:
         if frame_idx >= self.usable:
             raise FrameReadError(
                 f"video chunk {self._path} is cut short: frame {frame_idx} is missing "

@@ -329,7 +329,16 @@ int fclose(FILE *stream) {
 /* -- opens and creations -------------------------------------------------------------------- */
 static int open_common(int dirfd, const char *path, int flags, mode_t mode,
                        int (*real)(int, const char *, int, ...), int (*real_plain)(const char *, int, ...)) {
-    if ((flags & O_CREAT) && path_under(dirfd, path) && fail_now(OP_CREATE)) return -1;
+    if ((flags & O_CREAT) && path_under(dirfd, path) && fail_now(OP_CREATE)) {
+        if (getenv("FAULTFS_VERBOSE")) {
+            int saved = errno;
+            real_write(2, "faultfs: ... creating ", 23);
+            real_write(2, path, strlen(path));
+            real_write(2, "\n", 1);
+            errno = saved;
+        }
+        return -1;
+    }
     int fd = real ? real(dirfd, path, flags, mode) : real_plain(path, flags, mode);
     if (fd >= 0) track(fd, (flags & O_ACCMODE) != O_RDONLY);
     return fd;
