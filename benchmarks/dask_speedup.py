@@ -56,8 +56,9 @@ def synthetic_frames(shape: Tuple[int, int], count: int, seed: int = 0):
     background = 60 + 50 * np.cos(radius * 1.3) + rng.normal(0, 6, shape)  # lit centre, texture
     background[(radius > 0.92) & (radius < 0.97)] = 220  # bright rim of the arena
     background = background.astype(np.float32)
-    blobs = [(rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.002, 0.01), rng.uniform(0, 6.3))
-             for _ in range(4)]
+    blobs = [
+        (rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.002, 0.01), rng.uniform(0, 6.3)) for _ in range(4)
+    ]
     size = max(3, min(h, w) // 40)
     for i in range(count):
         frame = background.copy()
@@ -139,8 +140,12 @@ def main(argv=None) -> int:
     parser.add_argument("--format", default="avc1/mp4")
     parser.add_argument("--frames", type=int)
     parser.add_argument("--chunksize", type=int)
-    parser.add_argument("--frames-per-task", type=int, default=None,
-                        help="frames per Dask task (default 100, 2 GOPs; 0: one task per store chunk)")
+    parser.add_argument(
+        "--frames-per-task",
+        type=int,
+        default=None,
+        help="frames per Dask task (default 100, 2 GOPs; 0: one task per store chunk)",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (the best time of each is kept)")
     args = parser.parse_args(argv)
 
@@ -186,15 +191,19 @@ def main(argv=None) -> int:
                 times[workers].append(seconds)
 
     tasks_note = f"{frames_per_task} frames per task" if frames_per_task else "one task per store chunk"
-    print(f"\nper-frame mean of {sizes['frames']} frames, {tasks_note}; best of {repeats} rounds "
-          "(results equal the frame-by-frame ones)")
+    print(
+        f"\nper-frame mean of {sizes['frames']} frames, {tasks_note}; best of {repeats} rounds "
+        "(results equal the frame-by-frame ones)"
+    )
     for key, label in labels.items():
         best = min(times[key])
         print(f"  {label:<58} {best:8.2f} s  {sizes['frames'] / best:8.1f} frames/s")
     ratios = [one / two for one, two in zip(times[1], times[2])]
     rounds = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"speed-up of 2 workers over 1: {min(times[1]) / min(times[2]):.2f}x of the best times; "
-          f"median of rounds {float(np.median(ratios)):.2f}x (rounds: {rounds})")
+    print(
+        f"speed-up of 2 workers over 1: {min(times[1]) / min(times[2]):.2f}x of the best times; "
+        f"median of rounds {float(np.median(ratios)):.2f}x (rounds: {rounds})"
+    )
     print(load())
     return 0
 

@@ -36,12 +36,14 @@ def build(root: Path, frames: int, chunks: int) -> None:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     shape = (480, 640)
-    with imgstore.new_for_format("mjpeg/avi", mode="w", basedir=str(root / "mjpeg"), imgshape=shape,
-                                 imgdtype="uint8", chunksize=frames // 2) as store:
+    with imgstore.new_for_format(
+        "mjpeg/avi", mode="w", basedir=str(root / "mjpeg"), imgshape=shape, imgdtype="uint8", chunksize=frames // 2
+    ) as store:
         for i in range(frames):
             store.add_image(make_grid_frame(i % 4096, shape), i, 1e9 + i / 25)
-    with imgstore.new_for_format("npy", mode="w", basedir=str(root / "many"), imgshape=(8, 8), imgdtype="uint8",
-                                 chunksize=10) as store:
+    with imgstore.new_for_format(
+        "npy", mode="w", basedir=str(root / "many"), imgshape=(8, 8), imgdtype="uint8", chunksize=10
+    ) as store:
         for i in range(chunks * 10):
             store.add_image(np.zeros((8, 8), np.uint8), i, 1e9 + i / 25)
     (root / "done").touch()

@@ -132,12 +132,14 @@ class Worker:
             json.dump(jobs, f)
         proc = subprocess.run(
             [self.python, "-I", os.path.join(HERE, "worker.py"), jobs_path],
-            capture_output=True, text=True, cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            cwd=self.workdir,
         )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode or not lines:
             sys.exit(f"{self.name} worker ({self.python}) failed on {jobs[0]['job']}:\n{proc.stderr[-4000:]}")
-        return json.loads(lines[-1][len("RESULT "):])
+        return json.loads(lines[-1][len("RESULT ") :])
 
     def one(self, job: str, **kwargs: Any) -> Dict[str, Any]:
         """One job in its own fresh process."""
@@ -153,8 +155,9 @@ class Table:
         self.upstream = upstream
         self.rows: List[List[str]] = []
 
-    def add(self, workload: str, ours: str, upstream: str = "", ratio: str = "", limit: str = "",
-            target: str = "") -> None:
+    def add(
+        self, workload: str, ours: str, upstream: str = "", ratio: str = "", limit: str = "", target: str = ""
+    ) -> None:
         self.rows.append([workload, ours, upstream, ratio, limit, target])
 
     def section(self, title: str) -> None:
@@ -222,13 +225,28 @@ def frames_file(cache: str, kind: str, shape: tuple, n: int, seed: int) -> str:
     return path
 
 
-def read_store(cache: str, fmt: str, shape: tuple, frames: int, chunksize: int, seed: int,
-               settings: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def read_store(
+    cache: str,
+    fmt: str,
+    shape: tuple,
+    frames: int,
+    chunksize: int,
+    seed: int,
+    settings: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     tag = "-".join(f"{k}{v}" for k, v in sorted((settings or {}).items()))
     size = "x".join(map(str, shape))
     name = f"read-v{DATA_VERSION}-{fmt.replace('/', '-')}-{size}-{frames}f-c{chunksize}-{tag}-s{seed}"
-    return {"job": "build", "path": os.path.join(cache, name), "fmt": fmt, "shape": list(shape), "count": frames,
-            "chunksize": chunksize, "seed": seed, "settings": settings or {}}
+    return {
+        "job": "build",
+        "path": os.path.join(cache, name),
+        "fmt": fmt,
+        "shape": list(shape),
+        "count": frames,
+        "chunksize": chunksize,
+        "seed": seed,
+        "settings": settings or {},
+    }
 
 
 def build_read_stores(ours: Worker, jobs: List[Dict[str, Any]], rebuild: bool) -> str:
@@ -251,8 +269,19 @@ def build_long_stores(ours: Worker, cache: str, cfg: Dict[str, Any], rebuild: bo
     if rebuild:
         shutil.rmtree(video_store, ignore_errors=True)
     if not os.path.isdir(video_store):
-        ours.run([{"job": "build", "path": video_store, "fmt": "avc1/mp4", "shape": [480, 640], "count": 25,
-                   "chunksize": 1000, "seed": 3}])
+        ours.run(
+            [
+                {
+                    "job": "build",
+                    "path": video_store,
+                    "fmt": "avc1/mp4",
+                    "shape": [480, 640],
+                    "count": 25,
+                    "chunksize": 1000,
+                    "seed": 3,
+                }
+            ]
+        )
     video = os.path.join(video_store, "000000.mp4")
     paths = {}
     for label, frames in cfg["long"].items():
@@ -273,11 +302,18 @@ def build_long_stores(ours: Worker, cache: str, cfg: Dict[str, Any], rebuild: bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", metavar="PYTHON", help="interpreter with upstream imgstore 0.4.0 + OpenCV")
-    parser.add_argument("--ours", metavar="PYTHON", default=sys.executable,
-                        help="interpreter for our side (default: this one), e.g. to time another checkout")
+    parser.add_argument(
+        "--ours",
+        metavar="PYTHON",
+        default=sys.executable,
+        help="interpreter for our side (default: this one), e.g. to time another checkout",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test (CI); figures mean nothing")
-    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "imgstore-bench"),
-                        help="where generated data is cached (default: %(default)s)")
+    parser.add_argument(
+        "--dir",
+        default=os.path.join(tempfile.gettempdir(), "imgstore-bench"),
+        help="where generated data is cached (default: %(default)s)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="regenerate the cached data")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -302,13 +338,21 @@ def main() -> None:
     for note in notes:
         print(note)
     load_at_end = os.getloadavg()
-    print(f"total {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs; load average (1/5/15 min) "
-          f"{'/'.join(f'{v:.2f}' for v in load_at_start)} at start, {'/'.join(f'{v:.2f}' for v in load_at_end)} "
-          "at end (other processes' load skews every timing)")
+    print(
+        f"total {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs; load average (1/5/15 min) "
+        f"{'/'.join(f'{v:.2f}' for v in load_at_start)} at start, {'/'.join(f'{v:.2f}' for v in load_at_end)} "
+        "at end (other processes' load skews every timing)"
+    )
 
 
-def run(args: argparse.Namespace, cfg: Dict[str, Any], workers: Dict[str, Worker], workdir: str, table: Table,
-        notes: List[str]) -> None:
+def run(
+    args: argparse.Namespace,
+    cfg: Dict[str, Any],
+    workers: Dict[str, Worker],
+    workdir: str,
+    table: Table,
+    notes: List[str],
+) -> None:
     ours = workers["ours"]
     for name, worker in workers.items():
         info = worker.one("info")
@@ -342,13 +386,22 @@ def write_rows(cfg, workers, frames, workdir, table) -> None:
     """All writes of a library run in one process (one store after another), the limits in another."""
     ours, up = workers["ours"], workers.get("upstream")
     cases = [(kind, fmt) for kind in ("grey", "colour") for fmt in WRITE_FORMATS]
-    jobs = [{"job": "write", "fmt": fmt, "frames_file": frames[kind], "count": cfg["write"][kind][fmt],
-             "chunksize": 10_000 if fmt in VIDEO_FORMATS else cfg["dir_chunksize"], "workdir": workdir}
-            for kind, fmt in cases]
+    jobs = [
+        {
+            "job": "write",
+            "fmt": fmt,
+            "frames_file": frames[kind],
+            "count": cfg["write"][kind][fmt],
+            "chunksize": 10_000 if fmt in VIDEO_FORMATS else cfg["dir_chunksize"],
+            "workdir": workdir,
+        }
+        for kind, fmt in cases
+    ]
     o_all = ours.run(jobs)
     u_all = up.run(jobs) if up else [None] * len(jobs)
-    limits = ours.run([write_limit_job(fmt, frames[kind], cfg["write"][kind][fmt], kind, workdir)
-                       for kind, fmt in cases])
+    limits = ours.run(
+        [write_limit_job(fmt, frames[kind], cfg["write"][kind][fmt], kind, workdir) for kind, fmt in cases]
+    )
     for i, (kind, fmt) in enumerate(cases):
         shape = cfg[kind]
         label = f"{shape[1]}x{shape[0]} {kind}"
@@ -356,29 +409,57 @@ def write_rows(cfg, workers, frames, workdir, table) -> None:
             table.section(f"write, {label}, frames/s from creation to close()")
         o, u, count = o_all[i], u_all[i], cfg["write"][kind][fmt]
         value = o.get("fps")
-        table.add(f"write {fmt} {label} ({count} frames)", fps(o), fps(u), ratio(value, u and u.get("fps"), True),
-                  limit_cell(fmt, limits[i]), judge(f"write {fmt} {kind}", value) if kind == "grey" else "")
+        table.add(
+            f"write {fmt} {label} ({count} frames)",
+            fps(o),
+            fps(u),
+            ratio(value, u and u.get("fps"), True),
+            limit_cell(fmt, limits[i]),
+            judge(f"write {fmt} {kind}", value) if kind == "grey" else "",
+        )
 
 
 def write_limit_job(fmt: str, frames_file: str, count: int, kind: str, workdir: str) -> Dict[str, Any]:
     if fmt == "npy":
         return {"job": "limit_npy_write", "frames_file": frames_file, "count": count, "workdir": workdir}
     if fmt in ("png", "jpg"):
-        return {"job": "limit_imencode", "frames_file": frames_file, "count": count, "extension": fmt,
-                "workdir": workdir}
+        return {
+            "job": "limit_imencode",
+            "frames_file": frames_file,
+            "count": count,
+            "extension": fmt,
+            "workdir": workdir,
+        }
     if fmt == "mjpeg/avi":  # the store's JPEGs come from cv2.imencode at the quality its default maps to
         from imgstore.codecs.mjpeg import jpeg_quality
         from imgstore.codecs.video import MJPEG_AVI
 
-        return {"job": "limit_imencode", "frames_file": frames_file, "count": count, "extension": "jpg",
-                "quality": jpeg_quality(MJPEG_AVI.defaults["quality"]), "to_files": False, "workdir": workdir}
+        return {
+            "job": "limit_imencode",
+            "frames_file": frames_file,
+            "count": count,
+            "extension": "jpg",
+            "quality": jpeg_quality(MJPEG_AVI.defaults["quality"]),
+            "to_files": False,
+            "workdir": workdir,
+        }
     codec, pix_fmt, options = {
-        "avc1/mp4": ("libx264", "gray" if kind == "grey" else "yuv420p",
-                     {"crf": "20", "preset": "veryfast", "g": "50", "sc_threshold": "0"}),
+        "avc1/mp4": (
+            "libx264",
+            "gray" if kind == "grey" else "yuv420p",
+            {"crf": "20", "preset": "veryfast", "g": "50", "sc_threshold": "0"},
+        ),
         "ffv1/mkv": ("ffv1", "gray" if kind == "grey" else "bgr0", {"g": "1"}),
     }[fmt]
-    return {"job": "limit_video_write", "frames_file": frames_file, "count": count, "codec": codec,
-            "pix_fmt": pix_fmt, "options": options, "workdir": workdir}
+    return {
+        "job": "limit_video_write",
+        "frames_file": frames_file,
+        "count": count,
+        "codec": codec,
+        "pix_fmt": pix_fmt,
+        "options": options,
+        "workdir": workdir,
+    }
 
 
 def limit_cell(fmt: str, result: Dict[str, Any]) -> str:
@@ -407,44 +488,75 @@ def open_rows(cfg, workers, long_paths, table, notes) -> None:
         cached = ours.one("open", path=path, queries=queries if week else None, metadata=week)
         u = up.one("open", path=path, queries=up_queries if week else None, metadata=week) if up else None
         name = f"open {label} store ({frames:,} frames, {chunks:,} chunk{'s' if chunks > 1 else ''})"
-        table.add(f"{name}, no index cache", seconds(cold["open_s"]), seconds(u and u["open_s"]),
-                  ratio(cold["open_s"], u and u["open_s"], False), "",
-                  judge("open week cold", cold["open_s"]) if week else "")
-        table.add(f"{name}, index cache", seconds(cached["open_s"]), seconds(u and u["open_s"]),
-                  ratio(cached["open_s"], u and u["open_s"], False), "",
-                  judge("open week cached", cached["open_s"]) if week else "")
+        table.add(
+            f"{name}, no index cache",
+            seconds(cold["open_s"]),
+            seconds(u and u["open_s"]),
+            ratio(cold["open_s"], u and u["open_s"], False),
+            "",
+            judge("open week cold", cold["open_s"]) if week else "",
+        )
+        table.add(
+            f"{name}, index cache",
+            seconds(cached["open_s"]),
+            seconds(u and u["open_s"]),
+            ratio(cached["open_s"], u and u["open_s"], False),
+            "",
+            judge("open week cached", cached["open_s"]) if week else "",
+        )
         peak = max(cold["peak_rss_mb"], cached["peak_rss_mb"])  # both measured right after opening
-        table.add(f"{name}, peak RSS (no cache / cache)", f"{mb(cold['peak_rss_mb'])} / {mb(cached['peak_rss_mb'])}",
-                  mb(u and u["peak_rss_mb"]), ratio(peak, u and u["peak_rss_mb"], False), "",
-                  judge("open week rss", peak) if week else "")
+        table.add(
+            f"{name}, peak RSS (no cache / cache)",
+            f"{mb(cold['peak_rss_mb'])} / {mb(cached['peak_rss_mb'])}",
+            mb(u and u["peak_rss_mb"]),
+            ratio(peak, u and u["peak_rss_mb"], False),
+            "",
+            judge("open week rss", peak) if week else "",
+        )
         for r, who in ((cold, "ours"), (u, "upstream")):
             if r and r["frames"] != frames:
                 notes.append(f"!! {who} opened {label} with {r['frames']} frames, expected {frames}")
         if week:
             lookup_rows(cached, u, table, notes)
-            notes.append(f"RSS of a process before opening (imports): ours {mb(cold['rss_before_mb'])}"
-                         + (f", upstream {mb(u['rss_before_mb'])}" if u else ""))
+            notes.append(
+                f"RSS of a process before opening (imports): ours {mb(cold['rss_before_mb'])}"
+                + (f", upstream {mb(u['rss_before_mb'])}" if u else "")
+            )
 
 
 def lookup_rows(o, u, table, notes) -> None:
     table.section("1-week store: index only (no pixels)")
     for key, name in (("number", "lookup by frame number"), ("time", "lookup nearest frame time")):
         lo, lu = o["lookups"][key], u and u["lookups"][key]
-        table.add(f"{name}, median (n={lo['n']}" + (f"/{lu['n']})" if lu else ")"), ms(lo["median_ms"]),
-                  ms(lu and lu["median_ms"]), ratio(lo["median_ms"], lu and lu["median_ms"], False), "",
-                  judge("lookup", lo["median_ms"]))
+        table.add(
+            f"{name}, median (n={lo['n']}" + (f"/{lu['n']})" if lu else ")"),
+            ms(lo["median_ms"]),
+            ms(lu and lu["median_ms"]),
+            ratio(lo["median_ms"], lu and lu["median_ms"], False),
+            "",
+            judge("lookup", lo["median_ms"]),
+        )
         notes.append(f"{name}: ours' first lookup after opening {ms(lo['first_ms'])}")
         if lu:
             same = sum(a == b for a, b in zip(lo["answers"], lu["answers"]))
             notes.append(f"{name}: answers equal to upstream's: {same}/{lu['n']}")
-    table.add("get_frame_metadata()", seconds(o["metadata_s"]), seconds(u and u["metadata_s"]),
-              ratio(o["metadata_s"], u and u["metadata_s"], False), "", judge("metadata", o["metadata_s"]))
+    table.add(
+        "get_frame_metadata()",
+        seconds(o["metadata_s"]),
+        seconds(u and u["metadata_s"]),
+        ratio(o["metadata_s"], u and u["metadata_s"], False),
+        "",
+        judge("metadata", o["metadata_s"]),
+    )
     types = f"get_frame_metadata() returns {o['metadata_types']} ({o['metadata_len']:,} frames)"
     if u:
         same = "same as" if u["metadata_types"] == o["metadata_types"] else "DIFFERENT from"
         types += f", {same} upstream's {u['metadata_types']}"
-    notes.append(types + f"; process peak RSS after it: ours {mb(o['metadata_peak_rss_mb'])}"
-                 + (f", upstream {mb(u['metadata_peak_rss_mb'])}" if u else ""))
+    notes.append(
+        types
+        + f"; process peak RSS after it: ours {mb(o['metadata_peak_rss_mb'])}"
+        + (f", upstream {mb(u['metadata_peak_rss_mb'])}" if u else "")
+    )
 
 
 def read_rows(cfg, workers, read_jobs, table, notes) -> None:
@@ -462,23 +574,34 @@ def read_rows(cfg, workers, read_jobs, table, notes) -> None:
         o, u = seq["ours"][i], seq["upstream"][i] if up else None
         tool = "PyAV" if kinds[i] == "video" else "np.load" if key == "npy" else "imread"
         name = job["fmt"] + (f" {big[1]}x{big[0]} GOP {cfg['gop']}" if key == "h264 big" else "")
-        table.add(f"read {name} ({job['count']} frames)", fps(o) if "fps" in o else "error",
-                  (fps(u) if "fps" in u else "cannot") if u else "", ratio(o.get("fps"), u and u.get("fps"), True),
-                  f"{tool} {limits[i]['fps']:,.0f}", judge(f"read {key}", o.get("fps")))
+        table.add(
+            f"read {name} ({job['count']} frames)",
+            fps(o) if "fps" in o else "error",
+            (fps(u) if "fps" in u else "cannot") if u else "",
+            ratio(o.get("fps"), u and u.get("fps"), True),
+            f"{tool} {limits[i]['fps']:,.0f}",
+            judge(f"read {key}", o.get("fps")),
+        )
         for r, who in ((o, "ours"), (u, "upstream")):
             if r and "error" in r:
                 notes.append(f"read {name}: {who} failed: {r['error']}")
         if u and "fps" in u and "fps" in o:
             equal = sum(a == b for a, b in zip(o["digests"], u["digests"]))
             notes.append(f"read {name}: upstream's frames equal to ours: {equal}/{len(o['digests'])}")
-    growth = {who: max((r["rss_growth_mb"] for r in results if "rss_growth_mb" in r), default=0.0)
-              for who, results in seq.items()}
-    notes.append("RSS growth during any sequential read above (first tenth to end): "
-                 + ", ".join(f"{who} {value:.1f} MB" for who, value in growth.items()))
+    growth = {
+        who: max((r["rss_growth_mb"] for r in results if "rss_growth_mb" in r), default=0.0)
+        for who, results in seq.items()
+    }
+    notes.append(
+        "RSS growth during any sequential read above (first tenth to end): "
+        + ", ".join(f"{who} {value:.1f} MB" for who, value in growth.items())
+    )
 
     table.section("random get_image(frame_index=i) at seeded random positions")
-    cases = (("h264 big", f"avc1/mp4 {big[1]}x{big[0]} GOP {cfg['gop']}", "random h264"),
-             ("mjpeg/avi", f"mjpeg/avi {grey[1]}x{grey[0]}", "random mjpeg"))
+    cases = (
+        ("h264 big", f"avc1/mp4 {big[1]}x{big[0]} GOP {cfg['gop']}", "random h264"),
+        ("mjpeg/avi", f"mjpeg/avi {grey[1]}x{grey[0]}", "random mjpeg"),
+    )
     results: Dict[str, List[Optional[Dict[str, Any]]]] = {}
     for who, worker in workers.items():
         jobs, slots = [], []
@@ -487,22 +610,38 @@ def read_rows(cfg, workers, read_jobs, table, notes) -> None:
             if "fps" not in s:
                 continue
             indices = np.random.default_rng(seed_for(key)).integers(0, read_jobs[key]["count"], cfg["random"][who])
-            jobs.append({"job": "random", "path": read_jobs[key]["path"], "indices": indices.tolist(),
-                         "digests": s["digests"]})
+            jobs.append(
+                {"job": "random", "path": read_jobs[key]["path"], "indices": indices.tolist(), "digests": s["digests"]}
+            )
             slots.append(key)
         done = dict(zip(slots, worker.run(jobs) if jobs else []))
         results[who] = [done.get(key) for key, _, _ in cases]
     for i, (_, label, target) in enumerate(cases):
         o, u = results["ours"][i], results["upstream"][i] if up else None
         n = f"n={o['n']}" + (f"/{u['n']}" if u else "")
-        table.add(f"random {label}, median ({n})", ms(o["median_ms"]), ms(u and u["median_ms"]),
-                  ratio(o["median_ms"], u and u["median_ms"], False), "", judge(target, o["median_ms"]))
-        table.add(f"random {label}, p95", ms(o["p95_ms"]), ms(u and u["p95_ms"]),
-                  ratio(o["p95_ms"], u and u["p95_ms"], False))
-        table.add(f"random {label}, same as sequential decode", f"{o['same']}/{o['n']}",
-                  f"{u['same']}/{u['n']}" if u else "", "", "", "exact" + (" ok" if o["same"] == o["n"] else " MISS"))
-        notes.append(f"random {label}: first read in a fresh process {ms(o['first_ms'])} ours"
-                     + (f", {ms(u['first_ms'])} upstream" if u else ""))
+        table.add(
+            f"random {label}, median ({n})",
+            ms(o["median_ms"]),
+            ms(u and u["median_ms"]),
+            ratio(o["median_ms"], u and u["median_ms"], False),
+            "",
+            judge(target, o["median_ms"]),
+        )
+        table.add(
+            f"random {label}, p95", ms(o["p95_ms"]), ms(u and u["p95_ms"]), ratio(o["p95_ms"], u and u["p95_ms"], False)
+        )
+        table.add(
+            f"random {label}, same as sequential decode",
+            f"{o['same']}/{o['n']}",
+            f"{u['same']}/{u['n']}" if u else "",
+            "",
+            "",
+            "exact" + (" ok" if o["same"] == o["n"] else " MISS"),
+        )
+        notes.append(
+            f"random {label}: first read in a fresh process {ms(o['first_ms'])} ours"
+            + (f", {ms(u['first_ms'])} upstream" if u else "")
+        )
 
 
 def seed_for(key: str) -> int:
@@ -514,10 +653,18 @@ def extra_rows(cfg, workers, workdir, table) -> None:
     o = ours.one("extra", workdir=workdir, count=cfg["extra"])
     u = up.one("extra", workdir=workdir, count=cfg["extra"]) if up else None
     table.section(f"extra data ({cfg['extra']:,} records, one per frame, npy store)")
-    table.add("add_extra_data(), records/s", f"{o['write_rps']:,.0f} r/s", f"{u['write_rps']:,.0f} r/s" if u else "",
-              ratio(o["write_rps"], u and u["write_rps"], True))
-    table.add(f"get_extra_data() ({o['rows']:,} rows" + (f"/{u['rows']:,})" if u else ")"), seconds(o["read_s"]),
-              seconds(u and u["read_s"]), ratio(o["read_s"], u and u["read_s"], False))
+    table.add(
+        "add_extra_data(), records/s",
+        f"{o['write_rps']:,.0f} r/s",
+        f"{u['write_rps']:,.0f} r/s" if u else "",
+        ratio(o["write_rps"], u and u["write_rps"], True),
+    )
+    table.add(
+        f"get_extra_data() ({o['rows']:,} rows" + (f"/{u['rows']:,})" if u else ")"),
+        seconds(o["read_s"]),
+        seconds(u and u["read_s"]),
+        ratio(o["read_s"], u and u["read_s"], False),
+    )
 
 
 def stream_rows(cfg, workers, stream_jobs, table) -> None:
@@ -529,8 +676,14 @@ def stream_rows(cfg, workers, stream_jobs, table) -> None:
             r = worker.one("stream_memory", path=job["path"], every=every)
             cells[who] = f"{r['rss_mb'][-1] - r['rss_mb'][0]:+.1f} MB" if len(r["rss_mb"]) > 1 else "?"
         chunks = -(-job["count"] // job["chunksize"])
-        table.add(f"stream {fmt} {job['shape'][1]}x{job['shape'][0]}, {job['count']:,} frames in {chunks} chunks",
-                  cells["ours"], cells.get("upstream", ""), "", "", "flat")
+        table.add(
+            f"stream {fmt} {job['shape'][1]}x{job['shape'][0]}, {job['count']:,} frames in {chunks} chunks",
+            cells["ours"],
+            cells.get("upstream", ""),
+            "",
+            "",
+            "flat",
+        )
 
 
 if __name__ == "__main__":

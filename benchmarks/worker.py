@@ -80,8 +80,9 @@ def job_info():
 
 def _write_store(path, fmt, frames, count, chunksize, settings=None):
     shape = frames.shape[1:]
-    store = imgstore.new_for_format(fmt, path=path, imgshape=shape, imgdtype=np.uint8, chunksize=chunksize,
-                                    **(settings or {}))
+    store = imgstore.new_for_format(
+        fmt, path=path, imgshape=shape, imgdtype=np.uint8, chunksize=chunksize, **(settings or {})
+    )
     try:
         for i in range(count):
             store.add_image(frames[i % len(frames)], i, T0 + i / FPS)
@@ -116,8 +117,9 @@ def job_build(path, fmt, shape, count, chunksize, seed, settings=None):
     partial = path + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     t = time.perf_counter()
-    store = imgstore.new_for_format(fmt, path=partial, imgshape=tuple(shape), imgdtype=np.uint8,
-                                    chunksize=chunksize, **(settings or {}))
+    store = imgstore.new_for_format(
+        fmt, path=partial, imgshape=tuple(shape), imgdtype=np.uint8, chunksize=chunksize, **(settings or {})
+    )
     for i in range(count):
         store.add_image(cam.frame(i), i, T0 + i / FPS)
     store.close()
@@ -130,8 +132,12 @@ def job_open(path, queries=None, metadata=False):
     rss_before = _peak_rss_mb()
     t = time.perf_counter()
     store = imgstore.new_for_filename(path)
-    out = {"open_s": time.perf_counter() - t, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before,
-           "frames": store.frame_count}
+    out = {
+        "open_s": time.perf_counter() - t,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_before_mb": rss_before,
+        "frames": store.frame_count,
+    }
     index = store._index  # both libraries keep their ImgStoreIndex here
     if queries:
         out["lookups"] = {}
@@ -142,8 +148,12 @@ def job_open(path, queries=None, metadata=False):
                 t = time.perf_counter()
                 answers.append(list(find(what, value)))
                 latencies.append(time.perf_counter() - t)
-            out["lookups"][name] = {"first_ms": latencies[0] * 1e3, "median_ms": statistics.median(latencies) * 1e3,
-                                    "n": len(latencies), "answers": answers}
+            out["lookups"][name] = {
+                "first_ms": latencies[0] * 1e3,
+                "median_ms": statistics.median(latencies) * 1e3,
+                "n": len(latencies),
+                "answers": answers,
+            }
     if metadata:
         t = time.perf_counter()
         md = store.get_frame_metadata()
@@ -180,8 +190,13 @@ def job_sequential(path):
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:200], "digests": digests}
     store.close()
-    return {"fps": len(digests) / seconds, "frames": len(digests), "shape": list(img.shape), "digests": digests,
-            "rss_growth_mb": rss[-1] - rss[0] if len(rss) == 2 else 0.0}
+    return {
+        "fps": len(digests) / seconds,
+        "frames": len(digests),
+        "shape": list(img.shape),
+        "digests": digests,
+        "rss_growth_mb": rss[-1] - rss[0] if len(rss) == 2 else 0.0,
+    }
 
 
 def job_stream_memory(path, every):
@@ -218,8 +233,13 @@ def job_random(path, indices, digests):
         same += i < len(digests) and _digest(img) == digests[i]
     store.close()
     ms = np.array(latencies) * 1e3
-    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": len(indices),
-            "same": int(same), "first_ms": first_ms}
+    return {
+        "median_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "n": len(indices),
+        "same": int(same),
+        "first_ms": first_ms,
+    }
 
 
 def job_extra(workdir, count):

@@ -27,8 +27,9 @@ def main() -> None:
     t0 = time.time()
 
     # write: 250 frames at a nominal 25 fps, camera numbers starting at 1000, in chunks of 100
-    with imgstore.new_for_format("png", path=path, imgshape=(240, 320), chunksize=100,
-                                 metadata={"experiment": "quickstart", "fps": 25}) as store:
+    with imgstore.new_for_format(
+        "png", path=path, imgshape=(240, 320), chunksize=100, metadata={"experiment": "quickstart", "fps": 25}
+    ) as store:
         for i in range(250):
             store.add_image(camera_frame(i), frame_number=1000 + i, frame_time=t0 + i / 25)
             if i % 50 == 0:
@@ -36,8 +37,10 @@ def main() -> None:
 
     # read back
     store = imgstore.new_for_filename(path)
-    print(f"{path}: {store.frame_count} frames in chunks {store.chunks}, "
-          f"numbers {store.frame_min:.0f}..{store.frame_max:.0f}, {store.duration:.2f} s")
+    print(
+        f"{path}: {store.frame_count} frames in chunks {store.chunks}, "
+        f"numbers {store.frame_min:.0f}..{store.frame_max:.0f}, {store.duration:.2f} s"
+    )
 
     img, (number, when) = store.get_image(1100)  # by camera frame number
     print(f"frame #{number}: shape {img.shape}, taken {store.convert_frame_time_to_datetime(when)}")

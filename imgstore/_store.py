@@ -743,7 +743,9 @@ class _ImgStore:
             self._abandoned_chunks.remove(chunk_n)
             log.warning(
                 "store %s: chunk %d, damaged by a failed write, holds %d frames",
-                self._basedir, chunk_n, len(chunk.frame_number),
+                self._basedir,
+                chunk_n,
+                len(chunk.frame_number),
             )
 
     def flush(self) -> None:
@@ -1009,16 +1011,24 @@ class _ImgStore:
         lock = self._fs.join(self._basedir, STORE_LOCK_FILENAME)
         if self._fs.remote:  # no way to ask whether a writer elsewhere is alive
             if recovered or self._fs.exists(lock):
-                log.warning("store %s was not closed when it was uploaded: it is being written, or its writer "
-                            "died; %d frames of unfinished chunks are readable",
-                            self._basedir, sum(len(c.frame_number) for c in recovered))
+                log.warning(
+                    "store %s was not closed when it was uploaded: it is being written, or its writer "
+                    "died; %d frames of unfinished chunks are readable",
+                    self._basedir,
+                    sum(len(c.frame_number) for c in recovered),
+                )
             return
         state = writer_state(lock)
         owner = describe_owner(read_owner(lock))
         frames = sum(len(c.frame_number) for c in recovered)
         if state == "alive":
-            log.info("%s is being written (%s); %d frames of the chunk in progress are readable so far "
-                     "(refresh() picks up more)", self._basedir, owner, frames)
+            log.info(
+                "%s is being written (%s); %d frames of the chunk in progress are readable so far "
+                "(refresh() picks up more)",
+                self._basedir,
+                owner,
+                frames,
+            )
             return
         if not recovered and state == "none":
             return
@@ -1030,12 +1040,21 @@ class _ImgStore:
                 "store %s: %s; recovered %d frames of unfinished chunk(s) %s from their journals%s. "
                 "imgstore.repair_store(%r) (or imgstore-info --repair) writes their indexes so that "
                 "every program reads them",
-                self._basedir, what, frames, chunks,
-                f" ({lost} more were not on disk whole)" if lost else "", self._basedir,
+                self._basedir,
+                what,
+                frames,
+                chunks,
+                f" ({lost} more were not on disk whole)" if lost else "",
+                self._basedir,
             )
         else:
-            log.warning("store %s: %s (stale lock file %s); no frames were lost. imgstore.repair_store(%r) "
-                        "removes the lock", self._basedir, what, STORE_LOCK_FILENAME, self._basedir)
+            log.warning(
+                "store %s: %s (stale lock file %s); no frames were lost. imgstore.repair_store(%r) removes the lock",
+                self._basedir,
+                what,
+                STORE_LOCK_FILENAME,
+                self._basedir,
+            )
 
     def refresh(self) -> int:
         """Take in the frames a writer added since the store was opened; returns how many are new.

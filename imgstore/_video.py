@@ -33,8 +33,17 @@ _IGNORED_ARGUMENTS = ("seek", "gpu_id", "videosize")
 ENCODER_SETTING_NAMES = ("crf", "preset", "gop", "bframes", "quality", "pix_fmt", "threads")
 #: what the base store takes
 _STORE_ARGUMENTS = {
-    "basedir", "mode", "imgshape", "imgdtype", "chunksize", "metadata", "encoding", "write_encode_encoding", "format",
-    "index", "storage_options",
+    "basedir",
+    "mode",
+    "imgshape",
+    "imgdtype",
+    "chunksize",
+    "metadata",
+    "encoding",
+    "write_encode_encoding",
+    "format",
+    "index",
+    "storage_options",
 }
 
 
@@ -134,8 +143,11 @@ class VideoImgStore(_ImgStore):
             indexed = any(extension in suffixes for extension in INDEX_EXTENSIONS)
             if JOURNAL_EXTENSION in suffixes and not indexed:
                 if self._fs.remote:  # a store at a URL is read as uploaded: finished chunks only
-                    log.warning("skipping chunk %d of %s: unfinished (repair the store before uploading it)",
-                                chunk_n, self._basedir)
+                    log.warning(
+                        "skipping chunk %d of %s: unfinished (repair the store before uploading it)",
+                        chunk_n,
+                        self._basedir,
+                    )
                 else:
                     unfinished.append(chunk_n)
             elif self._extension in suffixes:

@@ -227,9 +227,7 @@ def _opened(store_or_path: Any) -> Iterator[_ImgStore]:
     """The store itself (left open), or the store at a path (closed afterwards)."""
     if isinstance(store_or_path, _ImgStore):
         if store_or_path.mode != "r":
-            raise ImgStoreError(
-                f"store {store_or_path.filename} is open for writing: close it and open it for reading"
-            )
+            raise ImgStoreError(f"store {store_or_path.filename} is open for writing: close it and open it for reading")
         yield store_or_path
         return
     from ._factory import new_for_filename

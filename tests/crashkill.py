@@ -48,14 +48,22 @@ def frame(i: int, shape: tuple = SHAPE) -> np.ndarray:
     return framecodes.make_grid_frame(i % 4096, shape)
 
 
-def writer(path: str, fmt: str, chunksize: int, frames: int, acked: multiprocessing.Value,
-           flushed: multiprocessing.Value, shape: tuple) -> None:
+def writer(
+    path: str,
+    fmt: str,
+    chunksize: int,
+    frames: int,
+    acked: multiprocessing.Value,
+    flushed: multiprocessing.Value,
+    shape: tuple,
+) -> None:
     """The child: write ``frames`` frames (and some extra data), publishing the counts as it goes."""
     import imgstore
 
     options = {"gop": GOP} if fmt in ("avc1/mp4", "h264/mkv", "hevc/mp4") else {}
-    store = imgstore.new_for_format(fmt, mode="w", basedir=path, imgshape=shape, imgdtype="uint8",
-                                    chunksize=chunksize, **options)
+    store = imgstore.new_for_format(
+        fmt, mode="w", basedir=path, imgshape=shape, imgdtype="uint8", chunksize=chunksize, **options
+    )
     for i in range(frames):
         store.add_image(frame(i, shape), frame_number(i), frame_time(i))
         if i % 10 == 0:
@@ -68,14 +76,14 @@ def writer(path: str, fmt: str, chunksize: int, frames: int, acked: multiprocess
     acked.value = frames + 1_000_000  # closed cleanly
 
 
-def flushing_writer(path: str, fmt: str, chunksize: int, frames: int, flushed: multiprocessing.Value,
-                    shape: tuple) -> None:
+def flushing_writer(
+    path: str, fmt: str, chunksize: int, frames: int, flushed: multiprocessing.Value, shape: tuple
+) -> None:
     """The child: write ``frames`` frames with the format's default settings, ``flush()``, then wait
     to be killed."""
     import imgstore
 
-    store = imgstore.new_for_format(fmt, mode="w", basedir=path, imgshape=shape, imgdtype="uint8",
-                                    chunksize=chunksize)
+    store = imgstore.new_for_format(fmt, mode="w", basedir=path, imgshape=shape, imgdtype="uint8", chunksize=chunksize)
     for i in range(frames):
         store.add_image(frame(i, shape), frame_number(i), frame_time(i))
     store.flush()
@@ -105,8 +113,17 @@ class Kill:
     finished: bool
 
 
-def write_and_kill(path: str, fmt: str, kill_at: int, *, chunksize: int = 40, frames: int = 150,
-                   extra_delay: float = 0.0, shape: tuple = SHAPE, timeout: float = 60.0) -> Kill:
+def write_and_kill(
+    path: str,
+    fmt: str,
+    kill_at: int,
+    *,
+    chunksize: int = 40,
+    frames: int = 150,
+    extra_delay: float = 0.0,
+    shape: tuple = SHAPE,
+    timeout: float = 60.0,
+) -> Kill:
     """Start a writer, kill it once it has acknowledged ``kill_at`` frames (plus ``extra_delay`` s)."""
     ctx = _context()
     acked = ctx.Value("q", 0, lock=False)
@@ -129,8 +146,9 @@ def write_and_kill(path: str, fmt: str, kill_at: int, *, chunksize: int = 40, fr
     return Kill(path, fmt, frames if finished else acked.value, flushed.value, finished)
 
 
-def flush_and_kill(path: str, fmt: str, frames: int, *, chunksize: int = 1000, shape: tuple = SHAPE,
-                   timeout: float = 60.0) -> None:
+def flush_and_kill(
+    path: str, fmt: str, frames: int, *, chunksize: int = 1000, shape: tuple = SHAPE, timeout: float = 60.0
+) -> None:
     """Start a writer that flushes after ``frames`` frames; SIGKILL it as soon as ``flush()`` returned."""
     ctx = _context()
     flushed = ctx.Value("q", 0, lock=False)

@@ -34,9 +34,7 @@ def level_scale(dtype: Any) -> float:
         return 1.0
     if dt.kind in "ui" and dt.itemsize == 2:
         return 257.0
-    raise ValueError(
-        f"no level scale for dtype {dt}; use uint8, uint16 or a float dtype"
-    )
+    raise ValueError(f"no level scale for dtype {dt}; use uint8, uint16 or a float dtype")
 
 
 def grid_checksum(frame_id: int) -> int:
@@ -48,9 +46,7 @@ def grid_checksum(frame_id: int) -> int:
 def grid_word(frame_id: int) -> int:
     """The 16-bit word (id, then checksum) that the grid cells spell, most significant bit first."""
     if not 0 <= frame_id <= MAX_GRID_ID:
-        raise ValueError(
-            f"frame_id {frame_id} does not fit the grid's 12 bits (0..{MAX_GRID_ID})"
-        )
+        raise ValueError(f"frame_id {frame_id} does not fit the grid's 12 bits (0..{MAX_GRID_ID})")
     return (frame_id << 4) | grid_checksum(frame_id)
 
 
@@ -102,9 +98,7 @@ def decode_barcode16(img: np.ndarray) -> int:
     rows = plane[h // 4 : max(h // 4 + 1, 3 * h // 4)]
     value = 0
     for x in _cell_centres(w, BARCODE_BARS):
-        value = (value << 1) | int(
-            _is_set(rows[:, x].astype(np.float64).mean(), plane.dtype)
-        )
+        value = (value << 1) | int(_is_set(rows[:, x].astype(np.float64).mean(), plane.dtype))
     return value
 
 
@@ -119,9 +113,7 @@ def _grid_levels(frame_id: int, h: int, w: int) -> np.ndarray:
     for r in range(GRID_CELLS):
         for c in range(GRID_CELLS):
             bit = (word >> (15 - (r * GRID_CELLS + c))) & 1
-            levels[ys[r] : ys[r + 1], xs[c] : xs[c + 1]] = (
-                HIGH_LEVEL if bit else LOW_LEVEL
-            )
+            levels[ys[r] : ys[r + 1], xs[c] : xs[c + 1]] = HIGH_LEVEL if bit else LOW_LEVEL
     return levels
 
 
@@ -156,9 +148,7 @@ def make_grid_frame(
         levels = np.stack([levels, levels, 255.0 - levels], axis=-1)
     if noise:
         rng = np.random.default_rng(frame_id if seed is None else seed)
-        levels = levels + rng.integers(
-            -NOISE_AMPLITUDE, NOISE_AMPLITUDE + 1, size=levels.shape
-        )
+        levels = levels + rng.integers(-NOISE_AMPLITUDE, NOISE_AMPLITUDE + 1, size=levels.shape)
     return _to_dtype(levels, dt)
 
 
@@ -179,9 +169,7 @@ def thumbnail(img: np.ndarray) -> list:
             block = arr[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
             if block.shape[0] and block.shape[1]:
                 thumb[i, j] = block.astype(np.float64).mean(axis=(0, 1))
-    return np.vectorize(lambda v: _round(v, THUMB_DECIMALS), otypes=[float])(
-        thumb
-    ).tolist()
+    return np.vectorize(lambda v: _round(v, THUMB_DECIMALS), otypes=[float])(thumb).tolist()
 
 
 def digest(img: np.ndarray, lossy: bool, scheme: str = "grid") -> dict:
@@ -191,9 +179,7 @@ def digest(img: np.ndarray, lossy: bool, scheme: str = "grid") -> dict:
         "shape": [int(n) for n in arr.shape],
         "dtype": str(arr.dtype),
         "sha256": hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest(),
-        "mean": _round(arr.astype(np.float64).mean(), MEAN_DECIMALS)
-        if arr.size
-        else float("nan"),
+        "mean": _round(arr.astype(np.float64).mean(), MEAN_DECIMALS) if arr.size else float("nan"),
         "code": DECODERS[scheme](arr) if arr.size else -1,
     }
     if lossy:
@@ -212,21 +198,15 @@ def _thumb_mad(actual: list, expected: list) -> float:
 def compare_digest(actual: dict, expected: dict, lossy: bool, tolerance: float) -> None:
     """Assert that ``actual`` matches ``expected`` by the fixture README's rules for lossless or lossy stores."""
     for key in ("shape", "dtype"):
-        assert actual[key] == expected[key], (
-            f"{key}: got {actual[key]!r}, expected {expected[key]!r}"
-        )
+        assert actual[key] == expected[key], f"{key}: got {actual[key]!r}, expected {expected[key]!r}"
     if not lossy:
         assert actual["sha256"] == expected["sha256"], (
             f"pixels differ (lossless): sha256 {actual['sha256'][:12]}.. != {expected['sha256'][:12]}.., "
             f"mean {actual['mean']} vs {expected['mean']}, code {actual['code']} vs {expected['code']}"
         )
-        assert actual["code"] == expected["code"], (
-            f"frame code: got {actual['code']}, expected {expected['code']}"
-        )
+        assert actual["code"] == expected["code"], f"frame code: got {actual['code']}, expected {expected['code']}"
         return
-    assert actual["code"] == expected["code"], (
-        f"frame code: got {actual['code']}, expected {expected['code']}"
-    )
+    assert actual["code"] == expected["code"], f"frame code: got {actual['code']}, expected {expected['code']}"
     mean_diff = abs(actual["mean"] - expected["mean"])
     assert mean_diff <= tolerance, (
         f"mean: got {actual['mean']}, expected {expected['mean']} (|diff| {mean_diff:.3f} > {tolerance})"

@@ -10,16 +10,35 @@ from upstream_oracle import upstream_python
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 WORKLOADS = (
-    "write npy", "write png", "write jpg", "write mjpeg/avi", "write avc1/mp4", "write ffv1/mkv",
-    "open 3,000-frame store", "open 1-day store", "open 1-week store", "lookup by frame number",
-    "lookup nearest frame time", "get_frame_metadata()", "read npy", "read avc1/mp4", "random avc1/mp4",
-    "random mjpeg/avi", "add_extra_data()", "get_extra_data()", "stream npy",
+    "write npy",
+    "write png",
+    "write jpg",
+    "write mjpeg/avi",
+    "write avc1/mp4",
+    "write ffv1/mkv",
+    "open 3,000-frame store",
+    "open 1-day store",
+    "open 1-week store",
+    "lookup by frame number",
+    "lookup nearest frame time",
+    "get_frame_metadata()",
+    "read npy",
+    "read avc1/mp4",
+    "random avc1/mp4",
+    "random mjpeg/avi",
+    "add_extra_data()",
+    "get_extra_data()",
+    "stream npy",
 )
 
 
 def run_suite(tmp_path: Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--dir", str(tmp_path), *args],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

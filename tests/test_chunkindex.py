@@ -86,8 +86,11 @@ def _corrupt(path: Path, offset_from_data: int) -> None:
         info = z.getinfo("frame_number.npy")
     data = bytearray(path.read_bytes())
     # the member's data starts after its local header (30 bytes, name, extra)
-    start = info.header_offset + 30 + len(info.filename.encode()) + int.from_bytes(
-        data[info.header_offset + 28 : info.header_offset + 30], "little"
+    start = (
+        info.header_offset
+        + 30
+        + len(info.filename.encode())
+        + int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
     )
     data[start + offset_from_data] ^= 0x40
     path.write_bytes(bytes(data))

@@ -57,8 +57,9 @@ def _cases() -> list:
 def _write(path, fmt, shape, dtype, numbers, chunksize=5, **kwargs):
     """Write grid frames carrying their index; returns the frames as given to add_image."""
     frames = [make_grid_frame(i, shape, dtype) for i in range(len(numbers))]
-    with imgstore.new_for_format(fmt, path=str(path), imgshape=shape, imgdtype=dtype, chunksize=chunksize,
-                                 **kwargs) as store:
+    with imgstore.new_for_format(
+        fmt, path=str(path), imgshape=shape, imgdtype=dtype, chunksize=chunksize, **kwargs
+    ) as store:
         for i, (frame, number) in enumerate(zip(frames, numbers)):
             store.add_image(frame, number, T0 + 0.04 * i)
     return frames
@@ -97,14 +98,22 @@ def test_sequential_round_trip(tmp_path, fmt, shape, dtype):
 
 
 def _format_shapes() -> list:
-    return [pytest.param(fmt, shape, id=f"{fmt}-{'color' if len(shape) == 3 else 'grey'}")
-            for fmt in _plain_formats() for shape in _shapes(codecs.get_codec(fmt))]
+    return [
+        pytest.param(fmt, shape, id=f"{fmt}-{'color' if len(shape) == 3 else 'grey'}")
+        for fmt in _plain_formats()
+        for shape in _shapes(codecs.get_codec(fmt))
+    ]
 
 
 def _raw_mosaic_formats() -> list[str]:
     """Formats that can keep a raw sensor mosaic exactly (lossless, uint8 grey) and colour."""
-    return [f for f in _plain_formats() if codecs.get_codec(f).lossless and ODD_COLOR in _shapes(codecs.get_codec(f))
-            and "uint8" in _dtypes(codecs.get_codec(f))]
+    return [
+        f
+        for f in _plain_formats()
+        if codecs.get_codec(f).lossless
+        and ODD_COLOR in _shapes(codecs.get_codec(f))
+        and "uint8" in _dtypes(codecs.get_codec(f))
+    ]
 
 
 @pytest.mark.parametrize(("fmt", "shape"), _format_shapes())
@@ -158,8 +167,9 @@ def test_extract_only_frame_is_get_image(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", _color_variants())
 def test_color_variant_demosaics_before_writing(tmp_path, fmt):
     raw = [np.random.default_rng(i).integers(0, 256, (32, 48), dtype=np.uint8) for i in range(6)]
-    with imgstore.new_for_format(fmt, path=str(tmp_path / "s"), imgshape=(32, 48), chunksize=4,
-                                 encoding="cv_bayerbg") as store:
+    with imgstore.new_for_format(
+        fmt, path=str(tmp_path / "s"), imgshape=(32, 48), chunksize=4, encoding="cv_bayerbg"
+    ) as store:
         for i, frame in enumerate(raw):
             store.add_image(frame, i, T0 + i)
     store = imgstore.new_for_filename(str(tmp_path / "s"))
@@ -217,7 +227,6 @@ def test_grey_only_and_color_only_formats(tmp_path, caplog):
     frames = _write(tmp_path / "ppm", "ppm", ODD_GREY, "uint8", [0, 1])  # stored as colour, read as grey
     store = imgstore.new_for_filename(str(tmp_path / "ppm"))
     np.testing.assert_array_equal(store.get_image(1)[0], frames[1])
-
 
 
 def _video_formats() -> list[str]:

@@ -23,8 +23,9 @@ T0 = 1_600_000_000.0
 
 
 def write(path: Path, frames: list, **settings: object) -> None:
-    with imgstore.new_for_format("mjpeg/avi", path=str(path), imgshape=frames[0].shape, imgdtype=np.uint8,
-                                 chunksize=1000, **settings) as store:
+    with imgstore.new_for_format(
+        "mjpeg/avi", path=str(path), imgshape=frames[0].shape, imgdtype=np.uint8, chunksize=1000, **settings
+    ) as store:
         for i, img in enumerate(frames):
             store.add_image(img, i, T0 + i / 25)
 

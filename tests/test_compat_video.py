@@ -54,8 +54,10 @@ def _check_sequential(dump: dict, spec: dict, reader: str) -> None:
     assert "error" not in dump, f"{reader} failed: {dump.get('error')}"
     expected_shape = [spec["imgshape"][0] & -2, spec["imgshape"][1] & -2, *spec["imgshape"][2:]]
     assert dump["props"]["image_shape"] == expected_shape
-    assert dump["frame_metadata"]["values"] == {"frame_number": spec["frame_numbers"],
-                                                 "frame_time": spec["frame_times"]}
+    assert dump["frame_metadata"]["values"] == {
+        "frame_number": spec["frame_numbers"],
+        "frame_time": spec["frame_times"],
+    }
     reads = dump["sequential"]
     assert [r["frame_number"] for r in reads] == spec["frame_numbers"]
     assert [r["digest"]["code"] for r in reads] == list(range(len(spec["frame_numbers"]))), reader
@@ -114,9 +116,22 @@ def test_ffprobe_reads_our_chunks(tmp_path, fmt):
     WRITER.write_store(imgstore, _spec(path, fmt, SHAPES["color"], count=12))
     chunk = sorted(p for p in path.iterdir() if p.suffix in (".avi", ".mp4", ".mkv"))[0]
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=width,height,nb_read_frames", "-of", "csv=p=0", str(chunk)],
-        capture_output=True, text=True, check=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(chunk),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert out == "64,48,10", f"ffprobe on {chunk.name}: {out}"
 

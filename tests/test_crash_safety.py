@@ -31,8 +31,15 @@ KILLS = int(os.environ.get("IMGSTORE_CRASH_KILLS", "6"))
 IN_FLIGHT = 8
 #: frames a killed writer may lose of those add_image had accepted, per format: those in flight,
 #: and for encoders with a lookahead, at most one GOP
-ALLOWED_LOSS = {"npy": 0, "png": IN_FLIGHT, "jpg": IN_FLIGHT, "mjpeg/avi": IN_FLIGHT, "ffv1/mkv": IN_FLIGHT,
-                "avc1/mp4": GOP, "h264/mkv": GOP}
+ALLOWED_LOSS = {
+    "npy": 0,
+    "png": IN_FLIGHT,
+    "jpg": IN_FLIGHT,
+    "mjpeg/avi": IN_FLIGHT,
+    "ffv1/mkv": IN_FLIGHT,
+    "avc1/mp4": GOP,
+    "h264/mkv": GOP,
+}
 #: formats that keep no frame back once flushed
 NO_LOOKAHEAD = {"npy", "png", "jpg", "mjpeg/avi", "ffv1/mkv"}
 FORMATS = list(ALLOWED_LOSS)
@@ -246,8 +253,9 @@ def test_a_full_disk_loses_no_accepted_frame_without_saying_so(fmt, small_disk):
     """On a real full disk: every frame add_image accepted is read back, or an error named it lost;
     frames it refused are never read back; once there is room, repair finishes the store."""
     path = str(small_disk / "store")
-    store = imgstore.new_for_format(fmt, mode="w", basedir=path, imgshape=FULL_DISK_SHAPE, imgdtype="uint8",
-                                    chunksize=50)
+    store = imgstore.new_for_format(
+        fmt, mode="w", basedir=path, imgshape=FULL_DISK_SHAPE, imgdtype="uint8", chunksize=50
+    )
     accepted, lost, refused = _record_until_full(store)
     assert accepted and refused and lost <= set(accepted)
     try:
@@ -273,8 +281,9 @@ def test_a_full_disk_loses_no_accepted_frame_without_saying_so(fmt, small_disk):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs mounts are Linux only")
 def test_store_on_a_read_only_disk_reads(small_disk):
     path = str(small_disk / "store")
-    with imgstore.new_for_format("npy", mode="w", basedir=path, imgshape=(32, 32), imgdtype="uint8",
-                                 chunksize=10) as store:
+    with imgstore.new_for_format(
+        "npy", mode="w", basedir=path, imgshape=(32, 32), imgdtype="uint8", chunksize=10
+    ) as store:
         for i in range(25):
             store.add_image(frame(i, (32, 32)), frame_number(i), frame_time(i))
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)

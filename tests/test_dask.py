@@ -58,13 +58,16 @@ def stores(tmp_path_factory) -> Dict[str, Path]:
 @pytest.fixture(scope="module")
 def client():
     """One real cluster for the module: two worker processes, one thread each."""
-    with distributed.LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server on a free port, not 8787
-    ) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server on a free port, not 8787
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
         yield client
 
 
@@ -224,8 +227,9 @@ def test_frame_metadata_and_xarray_coordinates(stores):
 
 def test_store_method_and_sensor_decoding(tmp_path):
     raw = np.random.default_rng(3).integers(0, 256, (6, 16, 20), dtype=np.uint8)
-    with imgstore.new_for_format("npy", path=str(tmp_path / "bayer"), imgshape=(16, 20), chunksize=4,
-                                 encoding="cv_bayerbg") as store:
+    with imgstore.new_for_format(
+        "npy", path=str(tmp_path / "bayer"), imgshape=(16, 20), chunksize=4, encoding="cv_bayerbg"
+    ) as store:
         for i, frame in enumerate(raw):
             store.add_image(frame, i, T0 + i)
     with imgstore.new_for_filename(str(tmp_path / "bayer")) as store:
@@ -318,7 +322,8 @@ def test_import_imgstore_imports_no_dask():
 
 
 def test_speedup_benchmark_runs(tmp_path):
-    proc = subprocess.run([sys.executable, str(BENCHMARK), "--quick", "--dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "speed-up of 2 workers over 1" in proc.stdout and "load average" in proc.stdout

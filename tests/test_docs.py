@@ -56,7 +56,7 @@ def python_blocks(text: str) -> List[str]:
 
 def console_commands(block: str) -> List[List[str]]:
     """The commands of a console block: its ``$ `` lines, split into words as a shell would."""
-    return [shlex.split(line[len(_PROMPT):]) for line in block.splitlines() if line.startswith(_PROMPT)]
+    return [shlex.split(line[len(_PROMPT) :]) for line in block.splitlines() if line.startswith(_PROMPT)]
 
 
 def test_block_extraction() -> None:
@@ -96,9 +96,7 @@ def _run_console(block: str) -> Optional[str]:
         if not argv or not argv[0].startswith(_TOOL_PREFIX):
             return f"$ {command}: not one of this package's console tools; show it in a ```bash block instead"
         try:
-            result = subprocess.run(
-                [tool(argv[0]), *argv[1:]], capture_output=True, text=True, timeout=_TOOL_TIMEOUT_S
-            )
+            result = subprocess.run([tool(argv[0]), *argv[1:]], capture_output=True, text=True, timeout=_TOOL_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"$ {command}: {exc}"
         if result.returncode != 0:

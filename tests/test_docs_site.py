@@ -89,8 +89,17 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("site")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(MKDOCS_YML),
-         "--site-dir", str(site)],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(MKDOCS_YML),
+            "--site-dir",
+            str(site),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -150,8 +159,10 @@ def test_api_page_documents_every_public_name(built_site: Path, module_name: str
             continue
         # the package's re-exports are documented where they are defined, and linked from the package
         elsewhere = [
-            m for m in API_MODULES
-            if m != module_name and f"{m}.{name}" in anchors
+            m
+            for m in API_MODULES
+            if m != module_name
+            and f"{m}.{name}" in anchors
             and getattr(importlib.import_module(m), name, None) is getattr(module, name)
         ]
         if not elsewhere:

@@ -83,8 +83,9 @@ def test_ranges_of_sorted_columns_read_only_the_ends() -> None:
     table = FrameTable.from_columns(np.array([0]), np.array([0, 10]), numbers, times, True, True)
     assert table.number_range() == (10.0, 19.0)
     assert table.time_range() == (5.0, 6.0)
-    unsorted = FrameTable.from_columns(np.array([0]), np.array([0, 3]), np.array([5, 1, 9]),
-                                       np.array([math.nan, 2.0, 1.0]))
+    unsorted = FrameTable.from_columns(
+        np.array([0]), np.array([0, 3]), np.array([5, 1, 9]), np.array([math.nan, 2.0, 1.0])
+    )
     assert unsorted.number_range() == (1.0, 9.0)
     assert unsorted.time_range() == (1.0, 2.0)
     assert unsorted.nearest_time(1.9) == 1  # NaN is nearest to nothing

@@ -118,8 +118,10 @@ def sqlite_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8),
-       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
 def test_fuzz_index_sqlite_bytes(tmp_path: Path, sqlite_bytes: bytes, flips, cut) -> None:
     data = bytearray(sqlite_bytes)
     for position, value in flips:
@@ -142,8 +144,10 @@ SQL_VALUES = st.one_of(
 
 
 @FUZZ
-@given(rows=st.lists(st.tuples(SQL_VALUES, SQL_VALUES, SQL_VALUES, SQL_VALUES), max_size=6),
-       version=st.one_of(st.just("1"), SQL_VALUES))
+@given(
+    rows=st.lists(st.tuples(SQL_VALUES, SQL_VALUES, SQL_VALUES, SQL_VALUES), max_size=6),
+    version=st.one_of(st.just("1"), SQL_VALUES),
+)
 def test_fuzz_index_sqlite_values(tmp_path: Path, rows, version) -> None:
     """A well-formed database with hostile values: rejected by name, or read as numbers."""
     path = tmp_path / "values.sqlite"
@@ -193,8 +197,9 @@ def test_nothing_is_unpickled_from_a_store(tmp_path: Path) -> None:
         def __reduce__(self):
             return (os.mkdir, (str(marker),))
 
-    np.savez(store / "000000" / "index.npz", frame_number=np.array([Payload()], dtype=object),
-             frame_time=np.array([0.0]))
+    np.savez(
+        store / "000000" / "index.npz", frame_number=np.array([Payload()], dtype=object), frame_time=np.array([0.0])
+    )
     try:
         store_ = imgstore.new_for_filename(str(store))
         assert store_.frame_count == 0

@@ -119,7 +119,9 @@ def test_sqlite_schema_is_upstreams(tmp_path):
     assert tables == {"frames", "chunks", "index_information", "summary"}
     assert db.execute("SELECT value FROM index_information WHERE name='version'").fetchone() == ("1",)
     assert db.execute("SELECT chunk, frame_idx, frame_number FROM frames ORDER BY rowid").fetchall() == [
-        (0, 0, 1), (0, 1, 2), (1, 0, 3)
+        (0, 0, 1),
+        (0, 1, 2),
+        (1, 0, 3),
     ]
     summary = dict(db.execute("SELECT name, value FROM summary"))
     assert summary == {"frame_time_min": 0.5, "frame_time_max": 1.5, "frame_min": 1.0, "frame_max": 3.0}
@@ -149,9 +151,7 @@ def test_large_index_answers_without_scanning():
     n = 1_000_000
     numbers = np.arange(n, dtype=np.int64) * 2 + 7
     times = 1.6e9 + np.arange(n) / 25.0
-    index = ImgStoreIndex.from_arrays(
-        list(range(100)), np.split(numbers, 100), np.split(times, 100)
-    )
+    index = ImgStoreIndex.from_arrays(list(range(100)), np.split(numbers, 100), np.split(times, 100))
     assert index.find_chunk("frame_number", 7 + 2 * 123_456) == (12, 3456)
     assert index.find_chunk_nearest("frame_number", 8 + 2 * 999_998) == (99, 9998)
     assert index.find_chunk_nearest("frame_time", 1.6e9 + 1000.01) == (2, 5000)

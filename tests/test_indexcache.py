@@ -29,7 +29,7 @@ T0 = 1_600_000_000.0
 @pytest.fixture(autouse=True)
 def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files written by a test count as settled (the racy window has its own test)."""
-    monkeypatch.setattr(_indexcache, "SETTLE_NS", -10**12)
+    monkeypatch.setattr(_indexcache, "SETTLE_NS", -(10**12))
 
 
 def make_store(path: Path, chunks: int = CHUNKS, per_chunk: int = PER_CHUNK, fmt: str = "npy") -> Path:
@@ -248,7 +248,7 @@ def test_corrupt_index_is_remembered_and_its_repair_seen(
         assert_same(index, reference(store))
         assert (index_base(store, 7) in spy.loaded) == (attempt == 0)
         monkeypatch.undo()
-        monkeypatch.setattr(_indexcache, "SETTLE_NS", -10**12)
+        monkeypatch.setattr(_indexcache, "SETTLE_NS", -(10**12))
     rewrite_chunk(store, 7, np.array([70, 71]))
     assert opened(store).get_chunk_metadata(7)["frame_number"] == [70, 71]
 
@@ -276,7 +276,7 @@ def test_chunk_with_journal_is_always_reread(tmp_path: Path, monkeypatch: pytest
         assert_same(opened(store), reference(store))
         assert index_base(store, 8) in spy.loaded
         monkeypatch.undo()
-        monkeypatch.setattr(_indexcache, "SETTLE_NS", -10**12)
+        monkeypatch.setattr(_indexcache, "SETTLE_NS", -(10**12))
     rewrite_chunk(store, 8, np.array([31, 32]))
     assert opened(store).get_chunk_metadata(8)["frame_number"] == [31, 32]
 
@@ -297,7 +297,7 @@ def test_recent_files_are_not_cached_until_settled(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(_indexcache, "SETTLE_NS", 3600 * 10**9)  # everything is "just written"
     assert_same(opened(store), reference(store))
     assert not cache_file(store).exists()
-    monkeypatch.setattr(_indexcache, "SETTLE_NS", -10**12)
+    monkeypatch.setattr(_indexcache, "SETTLE_NS", -(10**12))
     opened(store)
     assert cached_chunks(store) == list(range(CHUNKS + 1))
     rewrite_chunk(store, 0, np.array([1, 2, 3]))
@@ -374,7 +374,7 @@ def test_damaged_cache_is_ignored_and_rewritten(tmp_path: Path, damage: str) -> 
     elif damage == "header":
         data[-3:] = b"}}}"
     elif damage == "lengths":  # a chunk said one frame longer and another one shorter
-        data = bytearray(bytes(data).replace(b',5,true]', b',6,true]', 1).replace(b',5,true]', b',4,true]', 1))
+        data = bytearray(bytes(data).replace(b",5,true]", b",6,true]", 1).replace(b",5,true]", b",4,true]", 1))
     path.write_bytes(bytes(data))
     assert_same(opened(store), reference(store))
     assert cached_chunks(store) == list(range(CHUNKS + 1))

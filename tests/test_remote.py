@@ -26,8 +26,9 @@ T0 = 1_700_000_000.0
 
 
 def _record(path: Path, fmt: str, frames: int, chunksize: int) -> Path:
-    with imgstore.new_for_format(fmt, mode="w", basedir=str(path), imgshape=SHAPE, imgdtype="uint8",
-                                 chunksize=chunksize, metadata={"arena": "B"}) as store:
+    with imgstore.new_for_format(
+        fmt, mode="w", basedir=str(path), imgshape=SHAPE, imgdtype="uint8", chunksize=chunksize, metadata={"arena": "B"}
+    ) as store:
         for i in range(frames):
             store.add_image(make_grid_frame(i, SHAPE), 10 + 2 * i, T0 + i / 25)
             if i % 50 == 0:
@@ -111,8 +112,10 @@ def test_store_in_s3(s3_server, tmp_path):  # noqa: F811 - pytest fixture
     local = _record(tmp_path / "rec", "mjpeg/avi", 130, 60)
     fs = s3fs.S3FileSystem(**s3_server)
     fs.put(str(local), "recordings/2026/rec", recursive=True)
-    with imgstore.new_for_filename(str(local)) as mine, \
-            imgstore.new_for_filename("s3://recordings/2026/rec", storage_options=s3_server) as remote:
+    with (
+        imgstore.new_for_filename(str(local)) as mine,
+        imgstore.new_for_filename("s3://recordings/2026/rec", storage_options=s3_server) as remote,
+    ):
         _same_answers(mine, remote, [0, 59, 60, 129])
     shutil.rmtree(local)
 
@@ -152,8 +155,9 @@ def _plain_mp4(path: Path, frames: int) -> Path:
 def test_plain_mp4_chunk_reads_frame_exact_from_a_few_ranges(served, tmp_path):
     root, url, traffic = served
     clip = _plain_mp4(tmp_path / "clip.mp4", 1000)
-    with imgstore.new_for_format("avc1/mp4", mode="w", basedir=str(root / "plain"), imgshape=SHAPE,
-                                 imgdtype="uint8") as store:
+    with imgstore.new_for_format(
+        "avc1/mp4", mode="w", basedir=str(root / "plain"), imgshape=SHAPE, imgdtype="uint8"
+    ) as store:
         store.insert_chunk(str(clip), [100 + i for i in range(1000)], [T0 + i / 25 for i in range(1000)])
     size = (root / "plain" / "000000.mp4").stat().st_size
     store = imgstore.new_for_filename(f"{url}/plain")
@@ -184,7 +188,8 @@ def test_remote_benchmark_runs(tmp_path):
     import sys
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "remote_reads.py"
-    proc = subprocess.run([sys.executable, str(script), "--quick", "--dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "one frame of a" in proc.stdout and "open a store of 20 chunks" in proc.stdout

@@ -253,8 +253,9 @@ def test_paths_basedir_and_metadata_file(tmp_path):
 
 
 def test_compat_arguments_are_accepted(tmp_path):
-    store = imgstore.new_for_format("npy", path=str(tmp_path / "s"), imgshape=(4, 4), videosize=(4, 4), seek=True,
-                                    gpu_id=0)
+    store = imgstore.new_for_format(
+        "npy", path=str(tmp_path / "s"), imgshape=(4, 4), videosize=(4, 4), seek=True, gpu_id=0
+    )
     store.close()
     imgstore.new_for_filename(str(tmp_path / "s"), seek=False, gpu_id=None).close()
 
@@ -277,8 +278,11 @@ def test_store_aligner_policies(tmp_path):
 def test_extra_data_from_motif_json_and_h5(tmp_path):
     h5py = pytest.importorskip("h5py")
     path = _store(tmp_path / "s", n=4, chunksize=2)
-    records = [{"frame_number": -1, "frame_index": 5}, {"frame_number": 1, "frame_index": 1, "sensor_time": 2.0},
-               {"frame_number": 0, "frame_index": 0, "sensor_time": 1.0}]
+    records = [
+        {"frame_number": -1, "frame_index": 5},
+        {"frame_number": 1, "frame_index": 1, "sensor_time": 2.0},
+        {"frame_number": 0, "frame_index": 0, "sensor_time": 1.0},
+    ]
     with open(os.path.join(path, "000000.extra_data.json"), "w") as f:
         json.dump(records, f)
     with h5py.File(os.path.join(path, "000001.extra_data.h5"), "w") as f:
@@ -290,8 +294,10 @@ def test_extra_data_from_motif_json_and_h5(tmp_path):
         f["daq"].attrs["column_names"] = "temp, light"  # h5py 3 stores and returns str
         f.attrs["datasets"] = np.bytes_(b"daq")  # older Motif versions wrote bytes
     store = imgstore.new_for_filename(path)
-    assert store.find_extra_data_files() == [os.path.join(path, "000000.extra_data.json"),
-                                             os.path.join(path, "000001.extra_data.h5")]
+    assert store.find_extra_data_files() == [
+        os.path.join(path, "000000.extra_data.json"),
+        os.path.join(path, "000001.extra_data.h5"),
+    ]
     df = store.get_extra_data()
     assert list(df["frame_number"]) == [0, 1, 2, 3]
     assert list(df["temp"][2:]) == [1.0, 2.0] and list(df["sample_delay"][2:]) == [0.1, 0.2]
@@ -375,8 +381,10 @@ def test_frame_metadata_while_writing_includes_the_open_chunk(tmp_path, caplog):
     store = imgstore.new_for_format("npy", path=str(tmp_path / "s"), imgshape=(4, 4), chunksize=3)
     for i in range(5):
         store.add_image(np.zeros((4, 4), np.uint8), 10 + i, T0 + i)
-    assert store.get_frame_metadata() == {"frame_number": [10, 11, 12, 13, 14],
-                                          "frame_time": [T0 + i for i in range(5)]}
+    assert store.get_frame_metadata() == {
+        "frame_number": [10, 11, 12, 13, 14],
+        "frame_time": [T0 + i for i in range(5)],
+    }
     assert "skipping" not in caplog.text
     store.close()
 

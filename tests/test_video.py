@@ -747,7 +747,6 @@ def test_garbage_chunk(tmp_path):
         _assert_same(store.get_image(None, frame_index=45), intact[45], "chunk 2")
 
 
-
 #: sizes below what some encoders take (x265: 16 rows and 64 columns; SVT-AV1: 4x4, and it
 #: hangs on frames under ~30 pixels one way and over 64 the other)
 TINY_SHAPES = [(2, 2), (2, 64), (16, 32), (10, 34), (32, 32, 3), (6, 66, 3), (100, 8)]

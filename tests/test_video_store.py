@@ -52,8 +52,19 @@ def test_chunk_index_without_its_video_is_skipped_with_a_warning(tmp_path, caplo
 
 
 def test_chunk_files_are_told_apart_by_their_suffix():
-    names = ["000000.mp4", "000000.npz", "000001.mp4", "000001.journal", "000002.extra_data.json",
-             "metadata.yaml", "000003.mp4.tmp", "x00004.mp4", "000005", ".imgstore-index-cache", "000006.npz"]
+    names = [
+        "000000.mp4",
+        "000000.npz",
+        "000001.mp4",
+        "000001.journal",
+        "000002.extra_data.json",
+        "metadata.yaml",
+        "000003.mp4.tmp",
+        "x00004.mp4",
+        "000005",
+        ".imgstore-index-cache",
+        "000006.npz",
+    ]
     files = chunk_files_in(names, (".mp4", ".npz", ".yaml", ".extra_data.json", ".journal"))
     assert files == {0: {".mp4", ".npz"}, 1: {".mp4", ".journal"}, 2: {".extra_data.json"}, 6: {".npz"}}
 
@@ -75,8 +86,9 @@ def test_inserted_chunks_do_not_shift_later_chunk_boundaries(tmp_path):
     source = _write(tmp_path / "src", n=10, chunksize=10)
     source.close()
     store = _write(tmp_path / "s", n=3, chunksize=5)
-    store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), list(range(100, 110)), [T0 + 100 + i for i in range(10)],
-                       move=False)
+    store.insert_chunk(
+        str(tmp_path / "src" / "000000.mp4"), list(range(100, 110)), [T0 + 100 + i for i in range(10)], move=False
+    )
     for i in range(5):
         store.add_image(make_grid_frame(20 + i, (48, 64), noise=False), 200 + i, T0 + 200 + i)
     store.close()
@@ -176,18 +188,34 @@ def test_no_empty_chunk_is_left_after_an_inserted_one(tmp_path):
     source.close()
     store = imgstore.new_for_format("avc1/mp4", path=str(tmp_path / "s"), imgshape=(48, 64), chunksize=5)
     for first in (0, 10):
-        store.insert_chunk(str(tmp_path / "src" / "000000.mp4"), [first + i for i in range(4)],
-                           [T0 + first + i for i in range(4)], move=False)
+        store.insert_chunk(
+            str(tmp_path / "src" / "000000.mp4"),
+            [first + i for i in range(4)],
+            [T0 + first + i for i in range(4)],
+            move=False,
+        )
     store.close()
-    assert sorted(os.listdir(tmp_path / "s")) == ["000000.mp4", "000000.npz", "000001.mp4", "000001.npz",
-                                                  "metadata.yaml"]
+    assert sorted(os.listdir(tmp_path / "s")) == [
+        "000000.mp4",
+        "000000.npz",
+        "000001.mp4",
+        "000001.npz",
+        "metadata.yaml",
+    ]
 
 
 def test_write_encode_encoding_converts_frames_before_writing(tmp_path):
     """Upstream's ``write_encode_encoding``: raw sensor frames are demosaiced, then stored as colour video."""
     raw = make_grid_frame(3, (48, 64), noise=False)
-    store = imgstore.VideoImgStore(basedir=str(tmp_path / "s"), mode="w", imgshape=(48, 64), imgdtype="uint8",
-                                   chunksize=5, format="ffv1/mkv", write_encode_encoding="cv_bayerbg")
+    store = imgstore.VideoImgStore(
+        basedir=str(tmp_path / "s"),
+        mode="w",
+        imgshape=(48, 64),
+        imgdtype="uint8",
+        chunksize=5,
+        format="ffv1/mkv",
+        write_encode_encoding="cv_bayerbg",
+    )
     store.add_image(raw, 0, T0)
     store.close()
     reader = imgstore.new_for_filename(str(tmp_path / "s"))

@@ -13,12 +13,12 @@ def tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def run_parallel(program: str, *commands: List[Any], timeout: float = 120,
-                 env: Optional[dict] = None) -> List[subprocess.CompletedProcess]:
+def run_parallel(
+    program: str, *commands: List[Any], timeout: float = 120, env: Optional[dict] = None
+) -> List[subprocess.CompletedProcess]:
     """Run ``program`` once per argument list, all at once; results in the order given."""
     procs = [
-        subprocess.Popen([program, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env)
+        subprocess.Popen([program, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for args in commands
     ]
     results = []

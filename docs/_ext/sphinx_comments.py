@@ -38,7 +38,7 @@ class SphinxComments(griffe.Extension):
         comment: List[str] = []
         number = attr.lineno - 2  # the line above the assignment, 0-based
         while number >= 0 and lines[number].strip().startswith(_MARKER):
-            comment.insert(0, lines[number].strip()[len(_MARKER):].strip())
+            comment.insert(0, lines[number].strip()[len(_MARKER) :].strip())
             number -= 1
         if comment:
             attr.docstring = griffe.Docstring("\n".join(comment), lineno=number + 2, parent=attr)

@@ -287,7 +287,6 @@ class XDisplay:
         return ctypes.c_long.from_buffer_copy(raw[: ctypes.sizeof(ctypes.c_long)]).value
 
 
-
 #: seconds after a window opens at which it is told again that it is mapped (see MapReminder)
 MAP_REMINDERS = (0.0, 0.5, 2.0)
 

@@ -138,7 +138,6 @@ class OrderedPool:
         finally:
             self._executor.shutdown(wait=True)
 
-
     def discard(self) -> None:
         """Drop every call not yet started and every result (after a failed write), then stop."""
         self._pending.clear()
@@ -402,8 +401,12 @@ class OpenCVImageCodec(ImageFolderCodec):
     def check_image_type(self, imgshape: Shape, imgdtype: str) -> None:
         super().check_image_type(imgshape, imgdtype)
         if self._force == "grey" and len(imgshape) == 3:
-            log.warning("format '%s' holds grey images only: colour frames of shape %s are stored grey "
-                        "(read back as three equal channels)", self.name, tuple(imgshape))
+            log.warning(
+                "format '%s' holds grey images only: colour frames of shape %s are stored grey "
+                "(read back as three equal channels)",
+                self.name,
+                tuple(imgshape),
+            )
 
     def as_stored(self, img: np.ndarray) -> np.ndarray:
         if self._force is None:
