@@ -320,13 +320,12 @@ def validate_chunk_arrays(frame_number: object, frame_time: object, path: str) -
         raise ChunkIndexError(f"{path}: index arrays must be one-dimensional")
     if len(numbers) != len(times):
         raise ChunkIndexError(f"{path}: frame_number has {len(numbers)} entries but frame_time has {len(times)}")
-    if numbers.dtype.kind in "iub" or len(numbers) == 0:
-        numbers = numbers.astype(np.int64, copy=False)
-    elif numbers.dtype.kind == "f":
-        if np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)):
-            numbers = numbers.astype(np.int64)
-    else:
+    if numbers.dtype.kind not in "iubf" and len(numbers):  # (an empty list of anything is an empty index)
         raise ChunkIndexError(f"{path}: frame_number must be numeric, got dtype {numbers.dtype}")
+    if numbers.dtype.kind not in "f" or len(numbers) == 0:
+        numbers = np.zeros(0, np.int64) if len(numbers) == 0 else numbers.astype(np.int64, copy=False)
+    elif np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)):
+        numbers = numbers.astype(np.int64)
     return numbers, times
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from ._opencv import cv2
 
 
 def is_color(img: np.ndarray) -> bool:

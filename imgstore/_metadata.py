@@ -163,12 +163,11 @@ def _check_encoding(encoding: Optional[str], imgshape: Tuple[int, ...], imgdtype
     conversions require: even sizes, rows in thirds for planar YUV), so that opening such a store
     says what is wrong instead of every frame failing with an OpenCV error.
     """
-    from ._sensor import ENCODING_TO_CV2, decoder_for
+    from ._opencv import cv2
+    from ._sensor import decoder_for, encoding_to_cv2
 
-    if not encoding or encoding not in ENCODING_TO_CV2:  # unknown encodings: the store says so
+    if not encoding or encoding not in encoding_to_cv2():  # unknown encodings: the store says so
         return
-    import cv2
-
     small = tuple(n if n <= 24 else 12 + n % 12 for n in imgshape[:2]) + tuple(imgshape[2:])
     try:
         decoder_for(encoding)(np.zeros(small, dtype=imgdtype))

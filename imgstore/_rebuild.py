@@ -148,7 +148,7 @@ def _first_frame(chunks: _Chunks, fmt: str) -> np.ndarray:
                 import bloscpack
 
                 return bloscpack.unpack_ndarray_from_file(path)
-            import cv2
+            from ._opencv import cv2
 
             img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
             if img is not None:

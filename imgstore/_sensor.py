@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable, Dict, Optional
 
-import cv2
 import numpy as np
+
+from ._opencv import cv2
 
 #: OpenCV's names of conversions to BGR, ``COLOR_<codec>2BGR[_<method>]`` (the groups are named
 #: as upstream's ``ImageCodecProcessor.CV2_CODEC_RE`` names them; ``method`` keeps its underscore).
@@ -15,7 +17,9 @@ import numpy as np
 CONVERSION_RE = re.compile(r"^COLOR_(?P<codec>[A-Za-z0-9_]+)2BGR($|(?P<method>_[A-Za-z0-9]*))")
 
 
-def _discover_codes() -> Dict[str, int]:
+@functools.cache
+def encoding_to_cv2() -> Dict[str, int]:
+    """Each encoding name (``cv_bayerbg``...) and its OpenCV conversion to BGR (loads OpenCV)."""
     codes: Dict[str, int] = {}
     for attr in dir(cv2):
         match = CONVERSION_RE.match(attr)
@@ -31,8 +35,11 @@ def _discover_codes() -> Dict[str, int]:
     return codes
 
 
-ENCODING_TO_CV2: Dict[str, int] = _discover_codes()
-CV2_TO_ENCODING: Dict[int, str] = {enum: code for code, enum in ENCODING_TO_CV2.items()}
+@functools.cache
+def cv2_to_encoding() -> Dict[int, str]:
+    """Each OpenCV conversion to BGR and its encoding name."""
+    return {enum: code for code, enum in encoding_to_cv2().items()}
+
 
 # Basler pylon names Bayer patterns by the opposite corner to OpenCV
 _PYLON_TO_ENCODING = {
@@ -61,7 +68,7 @@ def decoder_for(encoding: Optional[str]) -> Callable[[np.ndarray], np.ndarray]:
     """A function turning raw frames of ``encoding`` into BGR (identity for no encoding)."""
     if not encoding:
         return _identity
-    enum = ENCODING_TO_CV2[encoding]
+    enum = encoding_to_cv2()[encoding]
     return lambda img: cv2.cvtColor(img, enum)
 
 

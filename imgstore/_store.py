@@ -48,7 +48,7 @@ from ._metadata import StoreMetadata, plain_user_metadata, read_metadata, write_
 from ._paths import chunk_name, parse_chunk_name
 from ._recovery import ChunkArrays, RecoveredChunk, merged_index, recover_chunk, write_recovered_index
 from ._remote import load_remote_index
-from ._sensor import ENCODING_TO_CV2, decoder_for
+from ._sensor import decoder_for, encoding_to_cv2
 from ._timezone import (
     get_local_timezone,
     get_local_timezone_zoneinfo,
@@ -1448,7 +1448,7 @@ def _parse_dtype(imgdtype: Any) -> str:
 
 
 def _known_encoding(encoding: str) -> bool:
-    return encoding in ENCODING_TO_CV2
+    return encoding in encoding_to_cv2()
 
 
 def chunk_files_in(names: Iterable[str], suffixes: Iterable[str]) -> Dict[int, Set[str]]:

@@ -7,7 +7,6 @@ import json
 from typing import Any, Optional
 from zoneinfo import ZoneInfo  # noqa: F401 - upstream's module exposes the class under this name
 
-import cv2
 import numpy as np
 
 from . import _sensor
@@ -19,6 +18,7 @@ from ._extra import (
     motif_get_parse_true_fps,
     motif_get_recording_timezone,
 )
+from ._opencv import cv2
 from ._timezone import get_local_timezone, get_local_timezone_zoneinfo
 
 __all__ = [
@@ -36,8 +36,11 @@ __all__ = [
     "motif_get_recording_timezone",
 ]
 
-#: ``FourCC('M', 'J', 'P', 'G')`` -> the integer code OpenCV's video writer takes.
-FourCC = cv2.VideoWriter_fourcc
+
+def FourCC(c1: str, c2: str, c3: str, c4: str) -> int:
+    """``FourCC('M', 'J', 'P', 'G')`` -> the integer code OpenCV's video writer takes
+    (``cv2.VideoWriter_fourcc``'s, computed without loading OpenCV)."""
+    return sum((ord(c) & 0xFF) << (8 * i) for i, c in enumerate((c1, c2, c3, c4)))
 
 
 class ImageCodecProcessor:
@@ -85,19 +88,19 @@ class ImageCodecProcessor:
             if not self.check_code(code):
                 raise ValueError(f"unknown image encoding: {code!r}")
             self._default_code = code
-            self._default_enum = _sensor.ENCODING_TO_CV2[code]
+            self._default_enum = _sensor.encoding_to_cv2()[code]
         self.autoconvert = _sensor.decoder_for(self._default_code)
 
     @staticmethod
     def check_code(code: str) -> bool:
         """True when ``code`` is an encoding OpenCV can convert to BGR."""
-        return code in _sensor.ENCODING_TO_CV2
+        return code in _sensor.encoding_to_cv2()
 
     @staticmethod
     def cv2_enum_to_code(enum: int) -> str:
         """The encoding name of an OpenCV conversion constant."""
         try:
-            return _sensor.CV2_TO_ENCODING[int(enum)]
+            return _sensor.cv2_to_encoding()[int(enum)]
         except KeyError:
             raise ValueError(f"OpenCV conversion {enum!r} is not a known *2BGR conversion") from None
 
@@ -111,7 +114,7 @@ class ImageCodecProcessor:
                 raise ValueError("encoding must be specified")
             if not self.check_code(code):
                 raise ValueError(f"unknown image encoding: {code!r}")
-            method_enum = _sensor.ENCODING_TO_CV2[code]
+            method_enum = _sensor.encoding_to_cv2()[code]
         return cv2.cvtColor(img, method_enum)
 
 

@@ -1,4 +1,4 @@
-"""Shared pytest set-up: the sets of fixture stores, and one clear error for a broken OpenCV.
+"""Shared pytest set-up: the sets of fixture stores, and skips naming the package when OpenCV cannot load.
 
 Two sets of fixture stores with upstream's answers exist, replayed alike by the tests that take
 ``fixtures_dir`` (and ``fixture_name``):
@@ -12,9 +12,13 @@ Two sets of fixture stores with upstream's answers exist, replayed alike by the 
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
+
+from imgstore._opencv import OpenCVUnavailable, describe_import_error, mark_unavailable
 
 from upstream_fixtures import fixture_names, generated_fixtures_dir
 
@@ -25,42 +29,94 @@ SHARED_SET = "shared"
 
 
 # ----------------------------------------------------------------------------------------------
-# OpenCV: imgstore needs it at import time; without its system libraries, say so once
+# OpenCV: without its system libraries, the tests that need it skip, naming what to install
 # ----------------------------------------------------------------------------------------------
-#: shared libraries opencv-python loads, and the Debian/Ubuntu packages that provide them
-OPENCV_SYSTEM_LIBRARIES = {
-    "libGL.so.1": "libgl1",
-    "libgthread-2.0.so.0": "libglib2.0-0",
-    "libglib-2.0.so.0": "libglib2.0-0",
-    "libSM.so.6": "libsm6",
-    "libICE.so.6": "libice6",
-    "libXext.so.6": "libxext6",
-}
+class _OpenCVSkips(types.ModuleType):
+    """Stands in for ``cv2`` when OpenCV cannot load: any use of it skips the test (or the test
+    module) with the message naming the package to install. imgstore itself loads OpenCV
+    lazily, so the tests that need no OpenCV run as usual."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("cv2")
+        self.__problem = problem
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise pytest.skip.Exception(self.__problem, allow_module_level=True)
 
 
-def opencv_import_problem() -> str | None:
-    """Why ``import cv2`` fails here, as one message naming what to install; None when it works."""
+def opencv_import_error() -> str | None:
+    """What ``import cv2`` raises here (None when it works)."""
     try:
         import cv2  # noqa: F401
     except ImportError as exc:
-        text = str(exc)
-        for library, package in OPENCV_SYSTEM_LIBRARIES.items():
-            if library in text:
-                return (
-                    f"OpenCV (opencv-python) cannot load {library}, a system library it needs: "
-                    f"`apt-get install {package}` (Debian/Ubuntu; the README lists every system package the tests "
-                    "use), or on a machine without a display swap in OpenCV's headless build: `pip uninstall -y "
-                    f"opencv-python && pip install opencv-python-headless`; the error was: {text}"
-                )
-        return f"OpenCV cannot be imported (pip install opencv-python): {text}"
+        return str(exc)
     return None
 
 
+#: what ``import cv2`` raises here, and that as a message naming what to install (None: it loads)
+OPENCV_IMPORT_ERROR = opencv_import_error()
+OPENCV_PROBLEM = None if OPENCV_IMPORT_ERROR is None else describe_import_error(ImportError(OPENCV_IMPORT_ERROR))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Stop before collection, in one line, when OpenCV cannot load (every test module imports it)."""
-    problem = opencv_import_problem()
-    if problem is not None:
-        raise pytest.UsageError(problem)
+    """When OpenCV cannot load, say so once and let each use of it skip its test: in the tests, through
+    a stand-in ``cv2``; in imgstore, which then works as on such a machine, through its own error."""
+    if OPENCV_PROBLEM is not None:
+        sys.modules["cv2"] = _OpenCVSkips(OPENCV_PROBLEM)
+        mark_unavailable(OPENCV_PROBLEM)
+        config.issue_config_time_warning(pytest.PytestWarning(OPENCV_PROBLEM), stacklevel=2)
+
+
+def _needs_opencv(value: object) -> bool:
+    """Whether a test parameter names a format that needs OpenCV (``png``, ``mjpeg/avi``...)."""
+    from imgstore.codecs import needs_opencv
+
+    return needs_opencv(value)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Without OpenCV, tests run for a format that needs it skip (the list of such tests is fixed)."""
+    if OPENCV_PROBLEM is None:
+        return
+    skip = pytest.mark.skip(reason=OPENCV_PROBLEM)
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(_needs_opencv(value) for value in params.values()):
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def opencv() -> None:
+    """For a test that needs OpenCV whatever its parameters: without it, a skip naming what to install."""
+    if OPENCV_PROBLEM is not None:
+        pytest.skip(OPENCV_PROBLEM)
+
+
+def _caused_by_missing_opencv(exc: BaseException | None) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OpenCVUnavailable):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A test that failed because OpenCV cannot load is a skip naming what to install."""
+    outcome = yield
+    report = outcome.get_result()
+    if OPENCV_PROBLEM is None or call.excinfo is None or report.outcome != "failed":
+        return
+    # in this process imgstore raised its error; in a child process (a console tool, the oracle) the
+    # import of cv2 failed, and what the child printed is in the failure
+    text = str(report.longrepr)
+    if _caused_by_missing_opencv(call.excinfo.value) or OPENCV_IMPORT_ERROR in text or "OpenCVUnavailable" in text:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {OPENCV_PROBLEM}")
 
 
 # ----------------------------------------------------------------------------------------------

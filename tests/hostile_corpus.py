@@ -846,7 +846,9 @@ def worker_main(root: str, memory_limit: int, reply_fd: int) -> None:
     os.dup2(devnull, 1)  # FFmpeg or OpenCV writing to stdout must not garble anything
     logging.disable(logging.CRITICAL)
     import av  # noqa: F401 - imported before the limit: its libraries map a lot of address space
-    import cv2  # noqa: F401
+
+    with contextlib.suppress(ImportError):  # (a machine without libGL: the formats needing OpenCV are not run)
+        import cv2  # noqa: F401
     import pandas  # noqa: F401
 
     import imgstore  # noqa: F401

@@ -297,6 +297,7 @@ def test_help_missing_store_and_bad_option(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--max-gaps" in bad.stderr
 
 
+@pytest.mark.usefixtures("opencv")
 def test_repair_a_store_whose_writer_was_killed(tmp_path: Path) -> None:
     from crashkill import write_and_kill
 

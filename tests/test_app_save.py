@@ -59,6 +59,7 @@ def test_help_lists_sources_and_formats():
         assert word in proc.stdout
 
 
+@pytest.mark.usefixtures("opencv")
 def test_testsrc_lossless_frames_are_the_generator_s(tmp_path):
     args = ["--source", "testsrc", "--size", "96x64", "--fps", "50", "--frames", "12", "--chunksize", "5"]
     cases = [("npy", False), ("png", True)]
@@ -147,6 +148,7 @@ def make_store(path: Path, fmt: str = "npy", count: int = 10, shape=(48, 64)) ->
     return images, numbers, times, metadata
 
 
+@pytest.mark.usefixtures("opencv")
 def test_store_to_store_keeps_numbers_times_metadata_and_pixels(tmp_path):
     images, numbers, times, metadata = make_store(tmp_path / "src")
     proc = save(tmp_path / "dest", "--source", tmp_path / "src", "--format", "png", "--chunksize", "3")
@@ -278,6 +280,7 @@ def test_existing_destination_is_refused_and_left_alone(tmp_path):
     }
 
 
+@pytest.mark.usefixtures("opencv")
 def test_bad_usage_exits_2_and_bad_source_1_before_writing(tmp_path):
     cases = [
         (["--format", "nope"], 2, "invalid choice"),

@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import List, Optional
 
+import pytest
+
 import imgstore
 
 TOOL = Path(sys.executable).parent / "imgstore-test"
@@ -100,6 +102,7 @@ def test_unknown_backend_is_a_usage_error() -> None:
     assert "nosuchbackend" in proc.stderr
 
 
+@pytest.mark.usefixtures("opencv")
 def test_wrong_frames_are_caught_and_reported() -> None:
     proc = run_tool(["--format", "npy", "--format", "png"], script=BROKEN_NPY)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -118,6 +121,7 @@ def test_wrong_frames_are_caught_and_reported() -> None:
     assert re.search(r"^  npy: \d+ of \d+ checks failed", proc.stdout, re.MULTILINE)
 
 
+@pytest.mark.usefixtures("opencv")
 def test_exceptions_are_reported_and_exitfirst_stops() -> None:
     proc = run_tool(["--format", "npy", "-x", "--quiet"], script=FAILING_NPY)
     assert proc.returncode == 1, proc.stdout + proc.stderr

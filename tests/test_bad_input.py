@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -1092,6 +1092,7 @@ INDEX_ARRAYS = hnp.arrays(
 
 @FUZZ
 @given(frame_number=INDEX_ARRAYS, frame_time=INDEX_ARRAYS)
+@example(frame_number=np.array([], np.complex64), frame_time=np.array([], bool))  # found by the fuzzer
 def test_fuzz_index_arrays(fuzz_copy: Path, frame_number: np.ndarray, frame_time: np.ndarray) -> None:
     np.savez(chunk_index(fuzz_copy, 1), frame_number=frame_number, frame_time=frame_time)
     with imgstore.new_for_filename(str(fuzz_copy)) as s:

@@ -206,6 +206,7 @@ def test_refuses_dtypes_the_format_cannot_hold(tmp_path, fmt):
         assert not (tmp_path / dtype).exists(), "nothing may be created for a refused store"
 
 
+@pytest.mark.usefixtures("opencv")
 def test_registry_lists_upstream_directory_formats():
     expected = {"npy", "png", "jpg", "tif", "bmp", "ppm", "pgm", "png+color", "jpg+color", "tif+color", "bmp+color"}
     formats = set(imgstore.DirectoryImgStore.supported_formats())

@@ -252,6 +252,7 @@ def _opencv_can_read(chunk_path):
 # ----------------------------------------------------------------------------------------------
 # 1. every writable format: random access equals sequential decode
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("opencv")
 def test_video_formats_are_listed():
     assert {"mjpeg/avi", "avc1/mp4", "h264/mkv"} <= set(VIDEO_FORMATS)
 

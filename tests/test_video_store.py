@@ -120,6 +120,7 @@ def test_opencv_backend_reads_8_bit_only(tmp_path):
         imgstore.new_for_filename(str(tmp_path / "s"), backend="opencv").get_next_image()
 
 
+@pytest.mark.usefixtures("opencv")
 def test_supported_formats_per_backend():
     ours = imgstore.get_supported_formats()
     opencv = imgstore.get_supported_formats(backend="opencv")

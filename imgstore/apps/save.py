@@ -64,10 +64,15 @@ examples:
 
 
 def _format_name(value: str) -> str:
-    """Upstream's spellings ('mjpeg') as the registry names them ('mjpeg/avi')."""
-    from ..codecs import COLOR_SUFFIX, split_format
+    """Upstream's spellings ('mjpeg') as the registry names them ('mjpeg/avi'); a format that needs
+    OpenCV where it cannot load is refused with what to install."""
+    from .._opencv import opencv_problem
+    from ..codecs import COLOR_SUFFIX, needs_opencv, split_format
 
     base, color = split_format(value)
+    problem = opencv_problem() if needs_opencv(base) else None
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"format '{value}' needs OpenCV: {problem}")
     return base + COLOR_SUFFIX if color else base
 
 

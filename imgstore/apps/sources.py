@@ -141,14 +141,37 @@ def _testsrc_background(width: int, height: int) -> np.ndarray:
     return img
 
 
+#: 3x5 pixel glyphs of the characters testsrc draws, one string of 15 bits per character, row by row
+_GLYPHS = {
+    "#": "101111101111101",
+    "0": "111101101101111",
+    "1": "010110010010111",
+    "2": "111001111100111",
+    "3": "111001111001111",
+    "4": "101101111001001",
+    "5": "111100111001111",
+    "6": "111100111101111",
+    "7": "111001010010010",
+    "8": "111101111101111",
+    "9": "111101111001111",
+}
+
+
+def _text_mask(text: str, pixel: int) -> np.ndarray:
+    """``text`` in the 3x5 glyphs, each glyph pixel ``pixel`` wide, a glyph pixel apart: a bool mask."""
+    glyphs = [np.array([c == "1" for c in _GLYPHS[ch]], bool).reshape(5, 3) for ch in text]
+    gap = np.zeros((5, 1), bool)
+    row = np.hstack([part for glyph in glyphs for part in (glyph, gap)][:-1])
+    return np.kron(row, np.ones((pixel, pixel), bool))
+
+
 def render_testsrc(number: int, size: Tuple[int, int] = (640, 480), color: bool = False) -> np.ndarray:
     """Frame ``number`` of the synthetic camera: a moving pattern with the number drawn in.
 
     ``size`` is ``(width, height)``. Colour frames are BGR ``(h, w, 3)``, grey frames ``(h, w)``,
-    both uint8. The same arguments always give the same pixels.
+    both uint8. The same arguments always give the same pixels. Drawn with numpy alone, so
+    that recording from it needs no OpenCV.
     """
-    import cv2
-
     width, height = int(size[0]), int(size[1])
     background = _testsrc_background(width, height)
     bars_h = max(1, height * 2 // 3)
@@ -158,28 +181,26 @@ def render_testsrc(number: int, size: Tuple[int, int] = (640, 480), color: bool 
     back = (-2 * number) % width
     img[bars_h:] = background[bars_h:, back : back + width]  # the ramp scrolls right
 
-    # a disc on a Lissajous path, one period every 200 frames
+    # a disc on a Lissajous path, one period every 200 frames: black, with a white middle
     phase = 2 * math.pi * (number % 200) / 200
     radius = max(2, min(width, height) // 12)
-    centre = (
-        round(width / 2 + (width / 2 - radius) * math.sin(phase)),
-        round(height / 2 + (height / 2 - radius) * math.sin(2 * phase)),
-    )
-    cv2.circle(img, centre, radius, (0, 0, 0), -1, cv2.LINE_8)
-    cv2.circle(img, centre, max(1, radius * 2 // 3), (255, 255, 255), -1, cv2.LINE_8)
+    cx = round(width / 2 + (width / 2 - radius) * math.sin(phase))
+    cy = round(height / 2 + (height / 2 - radius) * math.sin(2 * phase))
+    ys, xs = np.ogrid[:height, :width]
+    distance2 = (xs - cx) ** 2 + (ys - cy) ** 2
+    img[distance2 <= radius**2] = 0
+    img[distance2 <= max(1, radius * 2 // 3) ** 2] = 255
 
     # the frame number, white on a black box, top left
-    text = f"#{number}"
-    scale = max(0.3, height / 240)
-    thickness = max(1, round(scale * 2))
-    (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    margin = max(2, th // 3)
-    cv2.rectangle(img, (0, 0), (tw + 2 * margin, th + baseline + 2 * margin), (0, 0, 0), -1)
-    cv2.putText(
-        img, text, (margin, margin + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA
-    )
-    if not color:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    mask = _text_mask(f"#{number}", max(1, height // 60))
+    margin = max(2, mask.shape[0] // 3)
+    box = img[: mask.shape[0] + 2 * margin, : mask.shape[1] + 2 * margin]
+    box[:] = 0
+    text = box[margin : margin + mask.shape[0], margin : margin + mask.shape[1]]
+    text[mask[: text.shape[0], : text.shape[1]]] = 255
+    if not color:  # ITU-R BT.601 luma, as OpenCV's BGR to grey conversion
+        weights = np.array([0.114, 0.587, 0.299])
+        return np.rint(img @ weights).astype(np.uint8)
     return img
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
+from .._opencv import OpenCVUnavailable, opencv_problem
 from ..errors import MissingDependencyError, UnsupportedFormatError
 from .base import ChunkCodec, ChunkReader, ChunkWriter
 from .bpk import BloscpackCodec
@@ -92,6 +93,12 @@ def is_known_format(fmt: object, store_class: str) -> bool:
     return _lookup(fmt, store_class) is not None
 
 
+def needs_opencv(fmt: object) -> bool:
+    """True for a known format that cannot be written or read without OpenCV."""
+    codec = _lookup(fmt, "")
+    return codec is not None and codec.needs_opencv
+
+
 def check_backend(backend: str) -> str:
     """A valid video backend name ('av' or 'opencv')."""
     if backend != DEFAULT_BACKEND and backend not in _VIDEO_BACKENDS:
@@ -126,6 +133,9 @@ def get_codec(fmt: object, store_class: str = "", backend: Optional[str] = None)
         supported = f"supported here: {allowed}" if allowed else f"this version has no {store_class} formats"
         raise UnsupportedFormatError(f"unknown format '{fmt}'{where} ({supported})")
     codec = _for_backend(codec, fmt, backend)
+    problem = opencv_problem() if codec.needs_opencv else None
+    if problem is not None:
+        raise OpenCVUnavailable(f"format '{fmt}': {problem}")
     if not codec.available():
         if codec.requires:
             raise MissingDependencyError(
@@ -164,7 +174,7 @@ def formats_for(store_class: str, backend: Optional[str] = None) -> List[str]:
             codec = _for_backend(codec, name, backend)
         except UnsupportedFormatError:
             continue
-        if codec.available():
+        if (not codec.needs_opencv or opencv_problem() is None) and codec.available():
             names.append(name)
             if codec.color_variant:
                 names.append(name + COLOR_SUFFIX)

@@ -105,6 +105,8 @@ class ChunkCodec(abc.ABC):
     default_chunksize: int = 200
     #: pip package the format needs, for the error message when it is missing
     requires: Optional[str] = None
+    #: True when writing or reading the format takes OpenCV (which may lack its system libraries)
+    needs_opencv: bool = False
 
     def available(self) -> bool:
         """Whether this install can write and read the format (optional packages present)."""

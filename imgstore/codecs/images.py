@@ -15,13 +15,13 @@ import re
 import tokenize
 from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
 from .._durable import fsync_path
 from .._fs import is_regular_file, open_regular
 from .._metadata import MAX_FRAME_BYTES
+from .._opencv import cv2
 from ..errors import FrameReadError, StoreWriteError
 from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape, write_error
 
@@ -382,6 +382,7 @@ class OpenCVImageCodec(ImageFolderCodec):
 
     color_variant = True
     threaded = True
+    needs_opencv = True
 
     def __init__(
         self,

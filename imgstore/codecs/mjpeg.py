@@ -14,9 +14,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, BinaryIO, Mapping, Optional, Union
 
-import cv2
 import numpy as np
 
+from .._opencv import cv2
 from ..errors import StoreWriteError
 from .base import ChunkWriter, Shape, sync_file, write_error
 from .images import OrderedPool, encode_threads
@@ -48,6 +48,8 @@ def jpeg_quality(quality: int) -> int:
 
 class MjpegVideoCodec(PyAVVideoCodec):
     """``mjpeg/avi`` written with libjpeg-turbo on a thread pool; read by the PyAV backend."""
+
+    needs_opencv = True
 
     def _probe(self) -> bool:
         return can_encode(self.format, MjpegChunkWriter)

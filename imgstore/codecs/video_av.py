@@ -17,7 +17,6 @@ import os
 from fractions import Fraction
 from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-import cv2
 import numpy as np
 
 from .._fs import LOCAL, LocalFileSystem
@@ -171,7 +170,7 @@ class PyAVChunkWriter(ChunkWriter):
     def write(self, img: np.ndarray) -> None:
         self._refuse_after_failure()
         if any(self._padding):
-            img = cv2.copyMakeBorder(img, 0, self._padding[0], 0, self._padding[1], cv2.BORDER_REPLICATE)
+            img = np.pad(img, ((0, self._padding[0]), (0, self._padding[1])) + ((0, 0),) * (img.ndim - 2), mode="edge")
         frame = pyav().VideoFrame.from_ndarray(np.ascontiguousarray(img), format=_NDARRAY_FORMATS[self._kind])
         frame.pts = self._count
         if self._full_range:

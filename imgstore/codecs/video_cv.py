@@ -13,10 +13,10 @@ import os
 import tempfile
 from typing import Any, Mapping, Optional
 
-import cv2
 import numpy as np
 
 from .._color import ensure_color, ensure_grayscale
+from .._opencv import cv2
 from ..errors import FrameReadError, UnsupportedFormatError
 from .base import ChunkReader, ChunkWriter, Shape, sync_file
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 class OpenCVVideoCodec(VideoCodec):
     """A video chunk format encoded by ``cv2.VideoWriter`` and decoded by ``cv2.VideoCapture``."""
+
+    needs_opencv = True
 
     backend = "opencv"
 
