@@ -55,6 +55,11 @@ class WriterLock:
         except BaseException:
             os.close(self._fd)
             self._fd = -1
+            if self.created:  # a lock file this writer made but could not fill in (a full disk): none is left
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
             raise
 
     def release(self, remove: bool = True) -> None:

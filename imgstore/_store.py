@@ -313,7 +313,7 @@ class _ImgStore:
         try:
             os.makedirs(self._basedir, exist_ok=True)
             # refuses a second writer while the first is alive, even one that started a moment ago
-            self._lock = _take_lock(lock_path)
+            self._lock = WriterLock(lock_path)
         except OSError as exc:
             if made_dir:
                 _remove_empty_dir(self._basedir)
@@ -1363,17 +1363,6 @@ def _seconds(value: Any, name: str) -> Optional[float]:
     if math.isnan(seconds):
         raise ImgStoreError(f"{name} must be a number of seconds, got NaN")
     return seconds
-
-
-def _take_lock(path: str) -> WriterLock:
-    """The writer's lock; a lock file this attempt created but could not fill in is removed again."""
-    existed = os.path.lexists(path)
-    try:
-        return WriterLock(path)
-    except OSError:
-        if not existed:
-            _remove_quietly(path)
-        raise
 
 
 def _remove_quietly(path: str) -> None:

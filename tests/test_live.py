@@ -153,6 +153,24 @@ def racing_writer(path: str, go: multiprocessing.Event, results: multiprocessing
     results.put(f"won {os.getpid()}")
 
 
+def test_a_writer_refused_the_lock_leaves_the_holders_lock_file(tmp_path, monkeypatch):
+    """The race the test below found: a writer that looked before the winner made its lock file, then
+    was refused the lock, removed the winner's lock file (and with it the winner's new directory)."""
+    from imgstore._lock import WriterLock
+
+    path = tmp_path / "store"
+    path.mkdir()
+    holder = WriterLock(str(path / ".lock"))  # the winner, between taking its lock and writing metadata
+    try:
+        monkeypatch.setattr(os.path, "lexists", lambda p: False)  # "no lock file yet", as seen a moment before
+        with pytest.raises(StoreLockedError):
+            imgstore.new_for_format("npy", mode="w", basedir=str(path), imgshape=SHAPE, imgdtype="uint8")
+        monkeypatch.undo()
+        assert (path / ".lock").exists() and path.is_dir()
+    finally:
+        holder.release()
+
+
 def test_writers_racing_for_a_new_directory(tmp_path):
     """Of several processes creating the same store at the same moment, one gets it; none mixes in."""
     path = str(tmp_path / "store")
