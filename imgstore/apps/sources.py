@@ -129,14 +129,17 @@ _BARS = np.array(
 
 
 @functools.lru_cache(maxsize=8)
-def _testsrc_background(width: int, height: int) -> np.ndarray:
-    """Colour bars over the top two thirds, a grey ramp below (two periods wide, to scroll through)."""
+def _testsrc_background(width: int, height: int, color: bool) -> np.ndarray:
+    """Colour bars over the top two thirds, a grey ramp below (two periods wide, to scroll through);
+    grey: its ITU-R BT.601 luma, as OpenCV's BGR to grey conversion gives."""
     bars_h = max(1, height * 2 // 3)
     img = np.empty((height, 2 * width, 3), np.uint8)
     bar = (np.arange(2 * width) * 8 // width) % 8
     img[:bars_h] = _BARS[bar][np.newaxis]
     ramp = np.abs((np.arange(2 * width) * 510 // width) % 510 - 255)  # a triangle wave, one period per width
     img[bars_h:] = ramp.astype(np.uint8)[np.newaxis, :, np.newaxis]
+    if not color:
+        img = np.rint(img @ np.array([0.114, 0.587, 0.299])).astype(np.uint8)
     img.flags.writeable = False
     return img
 
@@ -173,23 +176,26 @@ def render_testsrc(number: int, size: Tuple[int, int] = (640, 480), color: bool 
     that recording from it needs no OpenCV.
     """
     width, height = int(size[0]), int(size[1])
-    background = _testsrc_background(width, height)
+    background = _testsrc_background(width, height, bool(color))
     bars_h = max(1, height * 2 // 3)
     shift = (4 * number) % width
-    img = np.empty((height, width, 3), np.uint8)
+    img = np.empty((height, width, *background.shape[2:]), np.uint8)
     img[:bars_h] = background[:bars_h, shift : shift + width]  # bars scroll left
     back = (-2 * number) % width
     img[bars_h:] = background[bars_h:, back : back + width]  # the ramp scrolls right
 
-    # a disc on a Lissajous path, one period every 200 frames: black, with a white middle
+    # a disc on a Lissajous path, one period every 200 frames: black, with a white middle (drawn
+    # in black and white, which are the same in grey and colour)
     phase = 2 * math.pi * (number % 200) / 200
     radius = max(2, min(width, height) // 12)
     cx = round(width / 2 + (width / 2 - radius) * math.sin(phase))
     cy = round(height / 2 + (height / 2 - radius) * math.sin(2 * phase))
-    ys, xs = np.ogrid[:height, :width]
+    top, left = max(0, cy - radius), max(0, cx - radius)
+    ys, xs = np.ogrid[top : min(height, cy + radius + 1), left : min(width, cx + radius + 1)]
     distance2 = (xs - cx) ** 2 + (ys - cy) ** 2
-    img[distance2 <= radius**2] = 0
-    img[distance2 <= max(1, radius * 2 // 3) ** 2] = 255
+    disc = img[top : top + distance2.shape[0], left : left + distance2.shape[1]]
+    disc[distance2 <= radius**2] = 0
+    disc[distance2 <= max(1, radius * 2 // 3) ** 2] = 255
 
     # the frame number, white on a black box, top left
     mask = _text_mask(f"#{number}", max(1, height // 60))
@@ -198,9 +204,6 @@ def render_testsrc(number: int, size: Tuple[int, int] = (640, 480), color: bool 
     box[:] = 0
     text = box[margin : margin + mask.shape[0], margin : margin + mask.shape[1]]
     text[mask[: text.shape[0], : text.shape[1]]] = 255
-    if not color:  # ITU-R BT.601 luma, as OpenCV's BGR to grey conversion
-        weights = np.array([0.114, 0.587, 0.299])
-        return np.rint(img @ weights).astype(np.uint8)
     return img
 
 
