@@ -120,6 +120,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 # ----------------------------------------------------------------------------------------------
+# fault injection (test_faults.py, test_fault_machine.py)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fault_server(tmp_path_factory: pytest.TempPathFactory):
+    """A fault server (``faultinject.py``) for the module's tests; skips, naming gcc, without a C compiler."""
+    from faultinject import build_shim, started_fault_server
+
+    try:
+        shim = build_shim()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    with started_fault_server(tmp_path_factory.mktemp("faults"), shim) as server:
+        yield server
+
+
+# ----------------------------------------------------------------------------------------------
 # fixture stores
 # ----------------------------------------------------------------------------------------------
 def locate_fixtures_dir() -> Path:

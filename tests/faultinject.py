@@ -16,7 +16,9 @@ The checker then opens the store with faults off and compares: every accepted fr
 reported lost is readable with the right pixels, nothing else is readable, every frame read is
 the frame it claims to be, and the store opens at all. SQLite's I/O-error tests are the model.
 
-Run directly for the table in the issue note: ``python tests/faultinject.py [--every 1]``.
+Run directly for the table in the issue note: ``python tests/faultinject.py [--every 1]``; one
+case with ``--case FORMAT AT ERRNO STICKY`` (``FAULTFS_VERBOSE=1`` prints each injected failure,
+with the file it hit when the operation names one).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -171,6 +173,24 @@ def _record(rec: Recording, path: str, fault: Optional[Fault], shim: Any) -> Out
     return out
 
 
+def _reply_when_ended(pid: int, timeout: float) -> None:
+    """Wait for the forked child ``pid`` (killed after ``timeout`` s: a hang), then tell the parent
+    its wait status, or ``"timeout"``, as one JSON line on stdout."""
+    deadline = time.monotonic() + timeout
+    status: Any = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.005)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        status = "timeout"
+    sys.stdout.write(json.dumps({"status": status}) + "\n")
+    sys.stdout.flush()
+
+
 def _serve() -> None:
     """The fault server: one JSON case per stdin line, one JSON outcome per stdout line."""
     import ctypes
@@ -217,19 +237,7 @@ def _serve() -> None:
                 code = 1
             finally:
                 os._exit(code)
-        deadline = time.monotonic() + CASE_TIMEOUT_S
-        status = None
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.005)
-        else:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            status = "timeout"
-        sys.stdout.write(json.dumps({"status": status}) + "\n")
-        sys.stdout.flush()
+        _reply_when_ended(pid, CASE_TIMEOUT_S)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -299,19 +307,7 @@ def _fork_session(session: Dict[str, Any], shim: Any) -> None:
             code = 1
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 10 * CASE_TIMEOUT_S
-    status: Any = None
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.005)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        status = "timeout"
-    sys.stdout.write(json.dumps({"status": status}) + "\n")
-    sys.stdout.flush()
+    _reply_when_ended(pid, 10 * CASE_TIMEOUT_S)
 
 
 class Session:
@@ -367,6 +363,19 @@ class Session:
                     pass
             self.alive = False
             self._server.end_session()
+
+
+@contextlib.contextmanager
+def started_fault_server(root: Path, shim: Optional[Path] = None) -> Iterator[FaultServer]:
+    """A fault server watching ``root/watched`` (made here), closed on leaving; building the shim
+    raises RuntimeError without a C compiler."""
+    watched = Path(root) / "watched"
+    watched.mkdir()
+    server = FaultServer(shim or build_shim(), watched)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 class FaultServer:
@@ -518,18 +527,12 @@ def sweep(
 
 def _one_case(fmt: str, at: str, err: str, sticky: str) -> int:
     """Run one case, print the outcome and the problems (for debugging a failed sweep)."""
-    with tempfile.TemporaryDirectory(prefix="imgstore-fault-") as tmp:
-        watched = Path(tmp) / "watched"
-        watched.mkdir()
-        server = FaultServer(build_shim(), watched)
-        try:
-            rec = Recording(fmt)
-            out = server.run(rec, Fault(int(at), err, sticky == "1", sticky == "1"), "case")
-            print(json.dumps(asdict(out), indent=1))
-            for p in check(rec, watched / "case", out):
-                print("PROBLEM:", p)
-        finally:
-            server.close()
+    with tempfile.TemporaryDirectory(prefix="imgstore-fault-") as tmp, started_fault_server(Path(tmp)) as server:
+        rec = Recording(fmt)
+        out = server.run(rec, Fault(int(at), err, sticky == "1", sticky == "1"), "case")
+        print(json.dumps(asdict(out), indent=1))
+        for p in check(rec, server.watched / "case", out):
+            print("PROBLEM:", p)
     return 0
 
 
@@ -553,31 +556,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.case:
         return _one_case(*args.case)
     formats = args.format or [f for f in imgstore.get_supported_formats() if "+color" not in f]
-    with tempfile.TemporaryDirectory(prefix="imgstore-faults-") as tmp:
-        watched = Path(tmp) / "watched"
-        watched.mkdir()
-        server = FaultServer(build_shim(), watched)
+    with tempfile.TemporaryDirectory(prefix="imgstore-faults-") as tmp, started_fault_server(Path(tmp)) as server:
         print(
             "| format | fault | faults injected | frames accepted | refused | reported lost | "
             "lost without an error | wrong frames | other problems |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
-        try:
-            for fmt in formats:
-                for err, sticky, partial in (("ENOSPC", True, True), ("EIO", False, False), ("EROFS", True, False)):
-                    kind = f"{err} {'for good' if sticky else 'once'}{', short writes' if partial else ''}"
-                    t = sweep(
-                        server, Recording(fmt), err, sticky, partial, args.every, f"{fmt.replace('/', '_')}-{err}"
-                    )
-                    print(
-                        f"| {fmt} | {kind} | {t['faults']} | {t['accepted']} | {t['refused']} | "
-                        f"{t['lost_reported']} | {t['silent_losses']} | {t['wrong_frames']} | {t['other_problems']} |",
-                        flush=True,
-                    )
-                    for p in t["problems"][:5]:
-                        print(f"<!-- {fmt} {kind}: {p} -->", file=sys.stderr)
-        finally:
-            server.close()
+        for fmt in formats:
+            for err, sticky, partial in (("ENOSPC", True, True), ("EIO", False, False), ("EROFS", True, False)):
+                kind = f"{err} {'for good' if sticky else 'once'}{', short writes' if partial else ''}"
+                t = sweep(server, Recording(fmt), err, sticky, partial, args.every, f"{fmt.replace('/', '_')}-{err}")
+                print(
+                    f"| {fmt} | {kind} | {t['faults']} | {t['accepted']} | {t['refused']} | "
+                    f"{t['lost_reported']} | {t['silent_losses']} | {t['wrong_frames']} | {t['other_problems']} |",
+                    flush=True,
+                )
+                for p in t["problems"][:5]:
+                    print(f"<!-- {fmt} {kind}: {p} -->", file=sys.stderr)
     return 0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from typing import Iterator, List, Set
+from typing import List, Set
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,7 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import imgstore
 
-from faultinject import FIRST_NUMBER, T0, FaultServer, Session, build_shim
+from faultinject import FIRST_NUMBER, T0, FaultServer, Session
 from framecodes import decode_grid
 from test_crash_safety import ENCODER_HOLDBACK
 
@@ -39,19 +39,6 @@ EXAMPLES = int(os.environ.get("IMGSTORE_MACHINE_EXAMPLES", "12"))
 FORMATS = ["npy", "png", "mjpeg/avi", "avc1/mp4", "ffv1/mkv"]
 BAD_CALLS = ["number", "boolean", "shape", "time"]
 SHAPE = (32, 48)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultServer]:
-    try:
-        shim = build_shim()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    watched = tmp_path_factory.mktemp("machine") / "watched"
-    watched.mkdir()
-    server = FaultServer(shim, watched)
-    yield server
-    server.close()
 
 
 def machine_for(server: FaultServer, fmt: str) -> type:
@@ -146,9 +133,9 @@ def machine_for(server: FaultServer, fmt: str) -> type:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_calls_faults_and_kills_match_the_model(server: FaultServer, fmt: str) -> None:
+def test_calls_faults_and_kills_match_the_model(fault_server: FaultServer, fmt: str) -> None:
     run_state_machine_as_test(
-        machine_for(server, fmt),
+        machine_for(fault_server, fmt),
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=12,

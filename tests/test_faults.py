@@ -17,13 +17,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
 import pytest
 
 import imgstore
 
-from faultinject import Fault, FaultServer, Recording, build_shim, check
+from faultinject import Fault, FaultServer, Recording, build_shim, check, started_fault_server
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD fault injection is Linux only")
 
@@ -38,19 +38,6 @@ FAULT_KINDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultServer]:
-    try:
-        shim = build_shim()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    watched = tmp_path_factory.mktemp("faults") / "watched"
-    watched.mkdir()
-    server = FaultServer(shim, watched)
-    yield server
-    server.close()
-
-
 def _positions(total: int) -> List[int]:
     """Which operations to fail: every one, or the first and last few and evenly spaced ones."""
     if EVERY:
@@ -61,39 +48,34 @@ def _positions(total: int) -> List[int]:
 
 @pytest.mark.parametrize("kind", list(FAULT_KINDS))
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_every_accepted_frame_survives_or_is_reported_lost(server: FaultServer, fmt: str, kind: str) -> None:
+def test_every_accepted_frame_survives_or_is_reported_lost(fault_server: FaultServer, fmt: str, kind: str) -> None:
     err, sticky, partial = FAULT_KINDS[kind]
     rec = Recording(fmt, frames=16, chunksize=6, flush_at=(4, 11), extra_every=5)
     tag = f"{fmt.replace('/', '_')}-{kind}"
-    clean = server.run(rec, None, f"{tag}-clean")
-    assert not check(rec, server.watched / f"{tag}-clean", clean) and clean.accepted == list(range(rec.frames))
+    clean = fault_server.run(rec, None, f"{tag}-clean")
+    assert not check(rec, fault_server.watched / f"{tag}-clean", clean) and clean.accepted == list(range(rec.frames))
     assert clean.operations > 10, "the shim saw none of the writer's operations"
     problems, refused = [], 0
     for at in _positions(clean.operations):
         name = f"{tag}-{at}"
-        out = server.run(rec, Fault(at, err, sticky, partial), name)
+        out = fault_server.run(rec, Fault(at, err, sticky, partial), name)
         assert out.failures >= 1 or out.crashed, f"operation {at} of {clean.operations} was never reached"
-        problems += [f"fault at operation {at}: {p}" for p in check(rec, server.watched / name, out)]
+        problems += [f"fault at operation {at}: {p}" for p in check(rec, fault_server.watched / name, out)]
         refused += len(out.refused)
-        shutil.rmtree(server.watched / name, ignore_errors=True)
+        shutil.rmtree(fault_server.watched / name, ignore_errors=True)
     assert not problems, "\n".join(problems)
     assert refused, "no fault made add_image fail: the faults missed the writer"
 
 
 def test_the_shim_fails_what_it_is_told(tmp_path: Path) -> None:
-    """The harness itself: with the 3rd operation failing, a writer sees exactly that failure."""
+    """The harness itself: with the last operation failing, a writer sees exactly that failure."""
     try:
         shim = build_shim()
     except RuntimeError as exc:
         pytest.skip(str(exc))
-    watched = tmp_path / "watched"
-    watched.mkdir()
-    server = FaultServer(shim, watched)
-    try:
+    with started_fault_server(tmp_path, shim) as server:
         rec = Recording("npy", frames=6, chunksize=4, flush_at=(), extra_every=0)
         clean = server.run(rec, None, "clean")
         out = server.run(rec, Fault(clean.operations, "EIO", False, False), "last")
         assert clean.failures == 0 and out.failures == 1
         assert out.operations == clean.operations
-    finally:
-        server.close()

@@ -185,8 +185,9 @@ static void track(int fd, int writable) {
 
 static int fd_writable(int fd) { return fd >= 0 && fd < MAX_FD && g_tracked[fd] == 2; }
 
-/* count one operation of ``kind``; 1 when it must fail (errno is then set) */
-static int fail_now(int kind) {
+/* count one operation of ``kind`` on ``path`` (NULL: a file descriptor's); 1 when it must fail
+   (errno is then set). FAULTFS_VERBOSE prints each failure on stderr, with the path if known. */
+static int fail_now_at(int kind, const char *path) {
     if (!(g_ops & kind)) return 0;
     long n = __atomic_add_fetch(&g_count, 1, __ATOMIC_SEQ_CST);
     long at = __atomic_load_n(&g_at, __ATOMIC_SEQ_CST);
@@ -197,14 +198,17 @@ static int fail_now(int kind) {
         if (getenv("FAULTFS_VERBOSE")) {
             static const char *names[] = {"", "write", "fsync", "", "rename", "", "", "", "close", "", "", "", "", "", "",
                                           "", "create"};
-            char line[96];
-            int len = snprintf(line, sizeof line, "faultfs: operation %ld (%s) fails\n", n, names[kind]);
-            real_write(2, line, (size_t)len);
+            char line[512];
+            int len = snprintf(line, sizeof line, "faultfs: operation %ld (%s) fails%s%s\n", n, names[kind],
+                               path ? ": " : "", path ? path : "");
+            real_write(2, line, len < (int)sizeof line ? (size_t)len : sizeof line - 1);
         }
         errno = g_errno;
     }
     return fail;
 }
+
+static int fail_now(int kind) { return fail_now_at(kind, NULL); }
 
 /* a failing write: with FAULTFS_PARTIAL, half the bytes first (a short count), the failure next */
 static int short_write_instead(size_t count) {
@@ -287,17 +291,17 @@ int fdatasync(int fd) {
 }
 
 int rename(const char *from, const char *to) {
-    if ((path_under(AT_FDCWD, from) || path_under(AT_FDCWD, to)) && fail_now(OP_RENAME)) return -1;
+    if ((path_under(AT_FDCWD, from) || path_under(AT_FDCWD, to)) && fail_now_at(OP_RENAME, to)) return -1;
     return real_rename(from, to);
 }
 
 int renameat(int fromfd, const char *from, int tofd, const char *to) {
-    if ((path_under(fromfd, from) || path_under(tofd, to)) && fail_now(OP_RENAME)) return -1;
+    if ((path_under(fromfd, from) || path_under(tofd, to)) && fail_now_at(OP_RENAME, to)) return -1;
     return real_renameat(fromfd, from, tofd, to);
 }
 
 int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags) {
-    if ((path_under(fromfd, from) || path_under(tofd, to)) && fail_now(OP_RENAME)) return -1;
+    if ((path_under(fromfd, from) || path_under(tofd, to)) && fail_now_at(OP_RENAME, to)) return -1;
     return real_renameat2(fromfd, from, tofd, to, flags);
 }
 
@@ -329,62 +333,39 @@ int fclose(FILE *stream) {
 /* -- opens and creations -------------------------------------------------------------------- */
 static int open_common(int dirfd, const char *path, int flags, mode_t mode,
                        int (*real)(int, const char *, int, ...), int (*real_plain)(const char *, int, ...)) {
-    if ((flags & O_CREAT) && path_under(dirfd, path) && fail_now(OP_CREATE)) {
-        if (getenv("FAULTFS_VERBOSE")) {
-            int saved = errno;
-            real_write(2, "faultfs: ... creating ", 23);
-            real_write(2, path, strlen(path));
-            real_write(2, "\n", 1);
-            errno = saved;
-        }
-        return -1;
-    }
+    if ((flags & O_CREAT) && path_under(dirfd, path) && fail_now_at(OP_CREATE, path)) return -1;
     int fd = real ? real(dirfd, path, flags, mode) : real_plain(path, flags, mode);
     if (fd >= 0) track(fd, (flags & O_ACCMODE) != O_RDONLY);
     return fd;
 }
 
-int open(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
+/* the mode argument of a variadic open, present only when ``flags`` create a file */
+#define OPEN_MODE(flags, mode)                 \
+    mode_t mode = 0;                           \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {     \
+        va_list ap;                            \
+        va_start(ap, flags);                   \
+        mode = va_arg(ap, mode_t);             \
+        va_end(ap);                            \
     }
+
+int open(const char *path, int flags, ...) {
+    OPEN_MODE(flags, mode);
     return open_common(AT_FDCWD, path, flags, mode, NULL, real_open);
 }
 
 int open64(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
+    OPEN_MODE(flags, mode);
     return open_common(AT_FDCWD, path, flags, mode, NULL, real_open64);
 }
 
 int openat(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
+    OPEN_MODE(flags, mode);
     return open_common(dirfd, path, flags, mode, real_openat, NULL);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
+    OPEN_MODE(flags, mode);
     return open_common(dirfd, path, flags, mode, real_openat64, NULL);
 }
 
@@ -398,7 +379,7 @@ int creat64(const char *path, mode_t mode) {
 
 static FILE *fopen_common(const char *path, const char *mode, FILE *(*real)(const char *, const char *)) {
     int writing = mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+'));
-    if (writing && path_under(AT_FDCWD, path) && fail_now(OP_CREATE)) return NULL;
+    if (writing && path_under(AT_FDCWD, path) && fail_now_at(OP_CREATE, path)) return NULL;
     FILE *f = real(path, mode);
     if (f) track(fileno(f), writing);
     return f;
@@ -408,11 +389,11 @@ FILE *fopen(const char *path, const char *mode) { return fopen_common(path, mode
 FILE *fopen64(const char *path, const char *mode) { return fopen_common(path, mode, real_fopen64); }
 
 int mkdir(const char *path, mode_t mode) {
-    if (path_under(AT_FDCWD, path) && fail_now(OP_CREATE)) return -1;
+    if (path_under(AT_FDCWD, path) && fail_now_at(OP_CREATE, path)) return -1;
     return real_mkdir(path, mode);
 }
 
 int mkdirat(int dirfd, const char *path, mode_t mode) {
-    if (path_under(dirfd, path) && fail_now(OP_CREATE)) return -1;
+    if (path_under(dirfd, path) && fail_now_at(OP_CREATE, path)) return -1;
     return real_mkdirat(dirfd, path, mode);
 }
