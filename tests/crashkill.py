@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +114,17 @@ class Kill:
     finished: bool
 
 
+def _wait_for(child: Any, counter: Any, target: int, timeout: float, failure: str) -> None:
+    """Wait until the child's shared ``counter`` reaches ``target`` or the child ends; after
+    ``timeout`` s, kill it and raise TimeoutError (``failure``, with how far it got)."""
+    deadline = time.monotonic() + timeout
+    while counter.value < target and child.is_alive():
+        if time.monotonic() > deadline:
+            child.kill()
+            raise TimeoutError(f"{failure} in {timeout} s (it reached {counter.value})")
+        time.sleep(0.0002)
+
+
 def write_and_kill(
     path: str,
     fmt: str,
@@ -130,12 +142,7 @@ def write_and_kill(
     flushed = ctx.Value("q", 0, lock=False)
     child = ctx.Process(target=writer, args=(path, fmt, chunksize, frames, acked, flushed, shape), daemon=True)
     child.start()
-    deadline = time.monotonic() + timeout
-    while acked.value < kill_at and child.is_alive():
-        if time.monotonic() > deadline:
-            child.kill()
-            raise TimeoutError(f"writer of {path} wrote {acked.value} frames in {timeout} s")
-        time.sleep(0.0002)
+    _wait_for(child, acked, kill_at, timeout, f"writer of {path} did not write {kill_at} frames")
     if extra_delay:
         time.sleep(extra_delay)
     os.kill(child.pid, signal.SIGKILL) if child.is_alive() else None
@@ -154,12 +161,7 @@ def flush_and_kill(
     flushed = ctx.Value("q", 0, lock=False)
     child = ctx.Process(target=flushing_writer, args=(path, fmt, chunksize, frames, flushed, shape), daemon=True)
     child.start()
-    deadline = time.monotonic() + timeout
-    while flushed.value < frames and child.is_alive():
-        if time.monotonic() > deadline:
-            child.kill()
-            raise TimeoutError(f"writer of {path} did not flush {frames} frames in {timeout} s")
-        time.sleep(0.0002)
+    _wait_for(child, flushed, frames, timeout, f"writer of {path} did not flush {frames} frames")
     if not child.is_alive():
         raise RuntimeError(f"writer of {path} failed (exit {child.exitcode})")
     os.kill(child.pid, signal.SIGKILL)

@@ -38,6 +38,7 @@ import yaml
 import imgstore
 
 import framecodes
+from upstream_fixtures import USER_METADATA as FIXTURE_USER_METADATA
 from upstream_oracle import SCRIPTS_DIR, UPSTREAM_VERSION, run_script
 
 if imgstore.__version__ == UPSTREAM_VERSION:  # upstream must only ever run in the oracle
@@ -49,20 +50,7 @@ BAYER_CODES = {"cv_bayerbg": cv2.COLOR_BayerBG2BGR}
 # __store keys whose values differ between any two stores (or writing machines)
 VOLATILE_STORE_KEYS = {"uuid", "created_utc", "timezone_local"}
 
-USER_METADATA = {
-    "genotype": "wt",
-    "experiment": {
-        "name": "Fliegen-Experiment üöä ß",
-        "operator": "张伟",
-        "arena": {"diameter_mm": 92.5, "n_flies": 12, "tags": ["a", "b", "été"]},
-    },
-    "notes": "line one\nline two ✓",
-    "nothing": None,
-    "ratio": 0.125,
-    "offset": -3,
-    "enabled": True,
-    "übersicht": {"α": 1, "empty_dict": {}, "empty_list": []},  # noqa: RUF001 - a Greek key on purpose
-}
+USER_METADATA = {"genotype": "wt", **FIXTURE_USER_METADATA}
 
 
 @dataclass(frozen=True)

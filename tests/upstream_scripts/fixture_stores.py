@@ -55,10 +55,10 @@ DEVIATION_UINT16 = (
 DEVIATION_EXTRACT = "extract_only_frame(path, i) returns the same image as get_image(None, frame_index=i)"
 
 
-def _load_writer() -> Any:
-    """``write_store.py`` beside this script (the writer the compatibility tests share)."""
+def _load_sibling(name: str) -> Any:
+    """``<name>.py`` beside this script (the writer and reader the compatibility tests share), as a module."""
     here = os.path.dirname(os.path.abspath(__file__))
-    spec = importlib.util.spec_from_file_location("_fixture_write_store", os.path.join(here, "write_store.py"))
+    spec = importlib.util.spec_from_file_location(f"_fixture_{name}", os.path.join(here, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -73,17 +73,8 @@ def _use_zone(zone: str) -> None:
     tzlocal.reload_localzone()
 
 
-def jsonable(obj: Any) -> Any:
-    """``obj`` with numpy values, tuples and non-string keys turned into JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+#: ``obj`` with numpy values, tuples and non-string keys turned into JSON types
+jsonable = _load_sibling("read_store").jsonable
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -332,7 +323,7 @@ def record(imgstore: Any, name: str, store_dir: str, spec: dict) -> None:
     written = None
     if spec.get("imgdtype") == "uint16" and spec.get("format") in ("png", "tif"):
         deviations.append(DEVIATION_UINT16)
-        writer = _load_writer()
+        writer = _load_sibling("write_store")
         written = {i: f for i, f in enumerate(writer.make_frames(spec))}
     doc = {
         "schema": 1,
@@ -351,7 +342,7 @@ def main(workdir: str, specs: list) -> dict:
     """Write every spec's store (and copy upstream's Motif example) into ``workdir``; answer each."""
     import imgstore
 
-    writer = _load_writer()
+    writer = _load_sibling("write_store")
     for spec in specs:
         _use_zone(spec.get("zone", "UTC"))
         write(imgstore, writer, spec)
