@@ -584,7 +584,8 @@ class _ImgStore:
     # being written is 'open', 'full' or 'closed' (``_chunk_state``).
     # ------------------------------------------------------------------------------------------
     def _reset_write_state(self) -> None:
-        self._abandoned_chunks: List[int] = []
+        #: chunks a failed write damaged, with what recovery found in them (their index is written on close)
+        self._abandoned_chunks: Dict[int, Optional[RecoveredChunk]] = {}
         self._frame_n = 0
         self._written_min = self._written_max = math.nan
         self._written_t0 = self._written_tn = math.nan
@@ -712,9 +713,7 @@ class _ImgStore:
             except OSError as exc:  # what reached the disk is what recovery finds
                 log.debug("closing a file of the damaged chunk %d of %s: %s", chunk_n, self._basedir, exc)
         self._chunk_state = "closed"
-        if chunk_n not in self._abandoned_chunks:
-            self._abandoned_chunks.append(chunk_n)
-        recovered = self._recover_chunk(chunk_n)
+        recovered = self._abandoned_chunks[chunk_n] = self._recover_chunk(chunk_n)
         kept = 0 if recovered is None else len(recovered.frame_number)
         lost = self._chunk_frame_numbers[kept:]
         del self._chunk_frame_numbers[kept:]
@@ -725,14 +724,12 @@ class _ImgStore:
 
     def _finish_abandoned_chunks(self) -> None:
         """Write the index of each chunk a failed write damaged, from the frames it holds whole."""
-        for chunk_n in list(self._abandoned_chunks):
-            base = self._chunk_index_base(chunk_n)
-            chunk = self._recover_chunk(chunk_n)
+        for chunk_n, chunk in list(self._abandoned_chunks.items()):
             if chunk is None:
-                self._abandoned_chunks.remove(chunk_n)
+                del self._abandoned_chunks[chunk_n]
                 continue
             try:
-                write_recovered_index(base, chunk, self._smd.to_dict())
+                write_recovered_index(self._chunk_index_base(chunk_n), chunk, self._smd.to_dict())
             except OSError as exc:
                 raise self._write_error(
                     f"cannot write the index of chunk {chunk_n}, damaged by a failed write "
@@ -740,7 +737,7 @@ class _ImgStore:
                     "is opened, and imgstore.repair_store() writes its index once the disk has room",
                     (),
                 ) from exc
-            self._abandoned_chunks.remove(chunk_n)
+            del self._abandoned_chunks[chunk_n]
             log.warning(
                 "store %s: chunk %d, damaged by a failed write, holds %d frames",
                 self._basedir,
