@@ -1204,7 +1204,11 @@ class _ImgStore:
         unfinished, finished = self._scan_chunks()
         current = self._chunk_n if self._chunk_state != "closed" else None
         index = ImgStoreIndex.new_from_chunks([(n, base) for n, base in finished if n != current])
-        recovered = [self._recover_chunk(n) for n in unfinished if n != current]
+        recovered = [
+            self._abandoned_chunks[n] if n in self._abandoned_chunks else self._recover_chunk(n)
+            for n in unfinished
+            if n != current
+        ]
         return merged_index(index, [self._recovered_arrays(c) for c in recovered if c is not None])
 
     def _get_chunk_metadata(self, chunk_n: int) -> Dict[str, list]:
