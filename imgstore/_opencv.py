@@ -11,6 +11,7 @@ Use ``from ._opencv import cv2`` and call ``cv2.<name>`` as usual.
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from types import ModuleType
 from typing import Any, Optional
@@ -46,6 +47,10 @@ def describe_import_error(exc: ImportError) -> str:
     return f"OpenCV cannot be imported (pip install opencv-python): {text}"
 
 
+class _NeverRaised(Exception):
+    """Stands for ``cv2.error`` while OpenCV is not loaded (so that no OpenCV call has raised it)."""
+
+
 class _LazyOpenCV:
     """Stands for the ``cv2`` module; imports it when an attribute is first asked for."""
 
@@ -66,6 +71,10 @@ class _LazyOpenCV:
             return self._module
 
     def __getattr__(self, name: str) -> Any:
+        if name == "error" and self._module is None and (self._problem is not None or "cv2" not in sys.modules):
+            # ``except cv2.error`` beside other errors (a frame file that cannot be written) must
+            # not load OpenCV, nor fail without it: until OpenCV is loaded, nothing raises its error
+            return _NeverRaised
         module = self._module if self._module is not None else self._load()
         return getattr(module, name)
 

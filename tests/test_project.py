@@ -130,6 +130,37 @@ def test_readme_first_command_works_without_libgl(tmp_path: Path) -> None:
     assert "apt-get install libgl1" in proc.stderr
 
 
+_FULL_DISK_WITHOUT_OPENCV = """
+import errno, numpy as np, imgstore
+from imgstore.codecs import images
+from imgstore.errors import StoreWriteError
+
+def no_room(path, img):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+real = images._save_or_raise
+images._save_or_raise = lambda save, path, img, atomic=False: real(no_room, path, img, atomic)
+store = imgstore.new_for_format("npy", path="s", imgshape=(8, 8))
+try:
+    store.add_image(np.zeros((8, 8), np.uint8), 0, 0.0)
+except StoreWriteError as exc:
+    print("StoreWriteError", exc.frame_number)
+"""
+
+
+def test_a_failed_npy_write_without_libgl_is_our_write_error(tmp_path: Path) -> None:
+    """``except (OSError, cv2.error)`` around a frame write must not need OpenCV to name ``cv2.error``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_WITHOUT_OPENCV],
+        cwd=tmp_path,
+        env=_without_libgl(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "StoreWriteError 0", proc.stdout + proc.stderr[-2000:]
+
+
 def test_without_libgl_the_tests_that_need_opencv_skip_naming_the_package(tmp_path: Path) -> None:
     """As on a machine without libGL: what needs no OpenCV passes, the rest skips saying what to install."""
     proc = subprocess.run(
