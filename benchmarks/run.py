@@ -290,7 +290,7 @@ def build_long_stores(ours: Worker, cache: str, cfg: Dict[str, Any], rebuild: bo
             shutil.rmtree(path, ignore_errors=True)
         build_long_store(path, frames, video, cfg["long_chunksize"])
         paths[label] = path
-    # index files younger than 2 s are not cached yet (see imgstore/_indexcache.py): let them settle
+    # index files younger than 2 s are not cached yet (see imgstore/index/cache.py): let them settle
     newest = max(os.stat(os.path.join(p, "metadata.yaml")).st_mtime for p in paths.values())
     time.sleep(max(0.0, 2.5 - (time.time() - newest)))
     return paths

@@ -7,8 +7,8 @@ package imports no GUI code.
 import importlib
 from typing import Any, Optional, Sequence
 
-from ._repair import RepairReport, repair_store
 from ._version import __version__
+from .durability.repair import RepairReport, repair_store
 from .errors import ImgStoreError
 from .stores import (
     DirectoryImgStore,

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 import numpy as np
 
 from . import codecs
-from ._fs import filesystem_for
-from ._sensor import decoder_for
-from ._store import _ImgStore
+from .codecs.sensor import decoder_for
 from .codecs.video import VideoCodec
 from .errors import FrameReadError, ImgStoreError, MissingDependencyError
+from .io.fs import filesystem_for
+from .store.base import _ImgStore
 
 if TYPE_CHECKING:
     import dask.array
@@ -230,7 +230,7 @@ def _opened(store_or_path: Any) -> Iterator[_ImgStore]:
             raise ImgStoreError(f"store {store_or_path.filename} is open for writing: close it and open it for reading")
         yield store_or_path
         return
-    from ._factory import new_for_filename
+    from .store.factory import new_for_filename
 
     store = new_for_filename(store_or_path)
     try:

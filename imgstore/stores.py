@@ -7,11 +7,6 @@ they are re-exported unchanged.
 
 from subprocess import DEVNULL
 
-from ._directory import DirectoryImgStore
-from ._extra import motif_extra_data_h5_attrs, motif_extra_data_h5_to_df, motif_extra_data_json_to_df
-from ._factory import STORE_CLASSES, extract_only_frame, get_supported_formats, new_for_filename, new_for_format
-from ._store import _ImgStore
-from ._video import VideoImgStore
 from .constants import (
     EXTRA_DATA_FILE_EXTENSIONS,
     STORE_INDEX_FILENAME,
@@ -19,7 +14,12 @@ from .constants import (
     STORE_MD_FILENAME,
     STORE_MD_KEY,
 )
-from .index import ImgStoreIndex
+from .index.storeindex import ImgStoreIndex
+from .io.extra import motif_extra_data_h5_attrs, motif_extra_data_h5_to_df, motif_extra_data_json_to_df
+from .store.base import _ImgStore
+from .store.directory import DirectoryImgStore
+from .store.factory import STORE_CLASSES, extract_only_frame, get_supported_formats, new_for_filename, new_for_format
+from .store.video import VideoImgStore
 from .util import (
     FourCC,
     ImageCodecProcessor,

@@ -9,17 +9,17 @@ from zoneinfo import ZoneInfo  # noqa: F401 - upstream's module exposes the clas
 
 import numpy as np
 
-from . import _sensor
-from ._color import ensure_color, ensure_grayscale
-from ._extra import (
+from ._opencv import cv2
+from .codecs import sensor as _sensor
+from .codecs.color import ensure_color, ensure_grayscale
+from .io.extra import (
     motif_extra_data_h5_attrs,
     motif_extra_data_h5_to_df,
     motif_extra_data_json_to_df,
     motif_get_parse_true_fps,
     motif_get_recording_timezone,
 )
-from ._opencv import cv2
-from ._timezone import get_local_timezone, get_local_timezone_zoneinfo
+from .io.timezone import get_local_timezone, get_local_timezone_zoneinfo
 
 __all__ = [
     "FourCC",

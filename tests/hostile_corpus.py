@@ -76,7 +76,7 @@ MUTATIONS = ("flip", "cut", "swap", "values", "fifo", "directory", "devzero", "d
 BYTE_MUTATIONS = ("flip", "cut", "swap", "values")
 #: files 'values' rewrites: metadata, chunk indexes, journals
 VALUE_SUFFIXES = ("metadata.yaml", ".npz", ".journal")
-#: the index cache a reader writes (``imgstore._indexcache``): it holds every chunk's frame list
+#: the index cache a reader writes (``imgstore.index.cache``): it holds every chunk's frame list
 INDEX_CACHE = ".imgstore-index-cache"
 
 
@@ -142,7 +142,7 @@ def write_base(base: Base, path: Path) -> None:
 def prime_cache(path: Path) -> None:
     """Make a reader write the store's index cache (as it does once index files have settled)."""
     import imgstore
-    from imgstore import _indexcache
+    from imgstore.index import cache as _indexcache
 
     settle, _indexcache.SETTLE_NS = _indexcache.SETTLE_NS, 0
     try:
@@ -320,7 +320,7 @@ def _rewrite_values(file: Path, rng: random.Random) -> str:
         with open(file, "wb") as f:
             np.savez(f, **arrays)
         return f"index: {what}"
-    from imgstore._journal import read_journal
+    from imgstore.durability.journal import read_journal
 
     contents = read_journal(str(file))
     what, numbers, times = _index_changes(contents.frame_number, contents.frame_time, rng)
@@ -687,7 +687,7 @@ def _journal(records: Sequence[Tuple[int, float]]) -> bytes:
     import struct
     import zlib
 
-    from imgstore._journal import MAGIC
+    from imgstore.durability.journal import MAGIC
 
     out = MAGIC
     for number, frame_time in records:

@@ -1,4 +1,4 @@
-"""Chunk index files read without np.load (``imgstore/_chunkindex.py``): the same arrays np.load gives,
+"""Chunk index files read without np.load (``imgstore/index/chunkfile.py``): the same arrays np.load gives,
 and every file np.load would refuse still refused."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgstore._chunkindex import ReadBuffer, load_chunk_index, read_npz_frame_arrays, save_chunk_index
 from imgstore.errors import ChunkIndexError
+from imgstore.index.chunkfile import ReadBuffer, load_chunk_index, read_npz_frame_arrays, save_chunk_index
 
 T0 = 1_600_000_000.0
 STORE_KEYS = {"imgshape": [480, 640], "format": "npy", "chunksize": 200, "class": "DirectoryImgStore", "version": 2}

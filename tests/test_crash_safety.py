@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import imgstore
-from imgstore._journal import ChunkJournal, read_journal
+from imgstore.durability.journal import ChunkJournal, read_journal
 from imgstore.errors import ChunkIndexError, StoreLockedError, StoreWriteError
 
 from crashkill import GOP, frame, frame_number, frame_time, write_and_kill

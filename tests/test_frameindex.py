@@ -1,4 +1,4 @@
-"""``FrameTable`` internals (``imgstore/_frameindex.py``): assembling columns chunk by chunk, and
+"""``FrameTable`` internals (``imgstore/index/frametable.py``): assembling columns chunk by chunk, and
 lookups on columns already in order (no sort) answering as on sorted copies."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imgstore._frameindex import FrameTable, FrameTableBuilder, is_sorted
+from imgstore.index.frametable import FrameTable, FrameTableBuilder, is_sorted
 
 
 def test_is_sorted() -> None:

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imgstore
-from imgstore._extra import read_records
-from imgstore._journal import MAGIC, read_journal
+from imgstore.durability.journal import MAGIC, read_journal
 from imgstore.errors import ChunkIndexError, ExtraDataError, ImgStoreError, IndexFileError, MetadataError
 from imgstore.index import ImgStoreIndex
+from imgstore.io.extra import read_records
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -25,8 +25,8 @@ import yaml
 
 import imgstore
 from imgstore import errors
-from imgstore._metadata import MAX_METADATA_BYTES, MAX_METADATA_VALUES
 from imgstore.codecs import needs_opencv
+from imgstore.io.metadata import MAX_METADATA_BYTES, MAX_METADATA_VALUES
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or sys.platform == "win32", reason="POSIX only")
 

@@ -1,4 +1,4 @@
-"""The store's index cache (``imgstore/_indexcache.py``): same answers as reading every chunk index,
+"""The store's index cache (``imgstore/index/cache.py``): same answers as reading every chunk index,
 never a stale one, and never in the way (read-only stores, writers, damaged files, upstream)."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 import imgstore
-from imgstore import _indexcache
-from imgstore._chunkindex import save_chunk_index
 from imgstore.index import ImgStoreIndex
+from imgstore.index import cache as _indexcache
+from imgstore.index.chunkfile import save_chunk_index
 
 from upstream_oracle import run_upstream
 

@@ -156,7 +156,7 @@ def racing_writer(path: str, go: multiprocessing.Event, results: multiprocessing
 def test_a_writer_refused_the_lock_leaves_the_holders_lock_file(tmp_path, monkeypatch):
     """The race the test below found: a writer that looked before the winner made its lock file, then
     was refused the lock, removed the winner's lock file (and with it the winner's new directory)."""
-    from imgstore._lock import WriterLock
+    from imgstore.durability.lock import WriterLock
 
     path = tmp_path / "store"
     path.mkdir()

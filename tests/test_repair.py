@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import imgstore
-from imgstore._rebuild import lost_metadata
+from imgstore.durability.rebuild import lost_metadata
 
 from framecodes import decode_grid, make_grid_frame
 from upstream_oracle import run_upstream

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 import imgstore
-from imgstore._store import chunk_files_in
 from imgstore.errors import ImgStoreError, UnsupportedFormatError
+from imgstore.store.base import chunk_files_in
 
 from framecodes import decode_grid, make_grid_frame
 

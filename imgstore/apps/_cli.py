@@ -95,7 +95,7 @@ def _hint(exc: BaseException, args: argparse.Namespace) -> str:
     path = getattr(args, "path", None)
     path = path[0] if isinstance(path, list) and path else path
     if isinstance(exc, StoreNotFoundError) and isinstance(path, str) and not getattr(args, "repair", False):
-        from .._repair import lost_metadata
+        from ..durability.repair import lost_metadata
 
         if lost_metadata(path):
             return f"; it holds chunks, so its metadata.yaml was lost: `imgstore-info --repair {path}` rebuilds it"

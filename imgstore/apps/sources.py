@@ -258,8 +258,8 @@ class ExtraRows:
 
 def _extra_records(store: Any, path: str) -> List[Dict[str, Any]]:
     """The rows of one extra-data file as dicts: ours exactly as written, Motif's through pandas."""
-    from .._extra import read_records
-    from .._store import _read_extra_file
+    from ..io.extra import read_records
+    from ..store.base import _read_extra_file
 
     motif = path.endswith(".extra_data.h5") or (
         path.endswith(".extra_data.json") and os.path.dirname(path) == store.filename

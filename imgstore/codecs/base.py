@@ -13,8 +13,8 @@ from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .._durable import fsync_path
 from ..errors import StoreWriteError, UnsupportedFormatError
+from ..io.durable import fsync_path
 
 Shape = Tuple[int, ...]
 

@@ -15,8 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from .._fs import read_regular
 from ..errors import FrameReadError, MissingDependencyError
+from ..io.fs import read_regular
 from .base import Shape
 from .images import ImageFolderCodec, LoadFn, SaveFn
 

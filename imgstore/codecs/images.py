@@ -17,13 +17,13 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
-from .._color import ensure_color, ensure_grayscale
-from .._durable import fsync_path
-from .._fs import is_regular_file, open_regular
-from .._metadata import MAX_FRAME_BYTES
 from .._opencv import cv2
 from ..errors import FrameReadError, StoreWriteError
+from ..io.durable import fsync_path
+from ..io.fs import is_regular_file, open_regular
+from ..io.metadata import MAX_FRAME_BYTES
 from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape, write_error
+from .color import ensure_color, ensure_grayscale
 
 SaveFn = Callable[[str, np.ndarray], None]
 LoadFn = Callable[[str], np.ndarray]

@@ -19,8 +19,8 @@ from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, NamedTuple, Op
 
 import numpy as np
 
-from .._fs import LOCAL, LocalFileSystem
 from ..errors import FrameReadError, StoreWriteError
+from ..io.fs import LOCAL, LocalFileSystem
 from .base import ChunkReader, ChunkWriter, Shape, sync_file, write_error
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat, frame_kind, resolve_settings
 

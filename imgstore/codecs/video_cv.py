@@ -15,10 +15,10 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .._color import ensure_color, ensure_grayscale
 from .._opencv import cv2
 from ..errors import FrameReadError, UnsupportedFormatError
 from .base import ChunkReader, ChunkWriter, Shape, sync_file
+from .color import ensure_color, ensure_grayscale
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ._chunkindex import find_chunk_index, load_chunk_index
-from ._metadata import StoreMetadata, write_metadata
-from ._paths import parse_chunk_name
-from ._timezone import get_local_timezone
-from .constants import FRAME_MD, STORE_MD_FILENAME, STORE_VERSION
-from .errors import ImgStoreError, StoreNotFoundError
+from ..constants import FRAME_MD, STORE_MD_FILENAME, STORE_VERSION
+from ..errors import ImgStoreError, StoreNotFoundError
+from ..index.chunkfile import find_chunk_index, load_chunk_index
+from ..io.metadata import StoreMetadata, write_metadata
+from ..io.paths import parse_chunk_name
+from ..io.timezone import get_local_timezone
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _first_frame(chunks: _Chunks, fmt: str) -> np.ndarray:
                 import bloscpack
 
                 return bloscpack.unpack_ndarray_from_file(path)
-            from ._opencv import cv2
+            from .._opencv import cv2
 
             img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
             if img is not None:

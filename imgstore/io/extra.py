@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from ._fs import LOCAL, WRITE_FLAGS, LocalFileSystem, is_regular_file, write_all
-from ._timezone import zone_or_none
-from .errors import ExtraDataError, MissingDependencyError
+from ..errors import ExtraDataError, MissingDependencyError
+from .fs import LOCAL, WRITE_FLAGS, LocalFileSystem, is_regular_file, write_all
+from .timezone import zone_or_none
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -77,7 +77,7 @@ def encode_record(data: Dict[str, Any]) -> str:
     """One extra-data record as JSON text; ``ExtraDataError`` names a value JSON cannot hold."""
     global _RECORD_ENCODER
     if _RECORD_ENCODER is None:  # made once: an encoder per record costs a third of the encoding
-        from .util import JsonCustomEncoder
+        from ..util import JsonCustomEncoder
 
         _RECORD_ENCODER = JsonCustomEncoder(ensure_ascii=True)
     try:

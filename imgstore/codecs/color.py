@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._opencv import cv2
+from .._opencv import cv2
 
 
 def is_color(img: np.ndarray) -> bool:

@@ -38,13 +38,13 @@ from typing import BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 
 import numpy as np
 
-from ._chunkindex import INDEX_EXTENSIONS, ChunkArrays, ReadBuffer, load_chunk_index, read_npz_frame_arrays
-from ._frameindex import FrameTable, FrameTableBuilder
-from ._fs import READ_FLAGS, open_regular
-from ._journal import JOURNAL_EXTENSION
-from .constants import STORE_LOCK_FILENAME
-from .errors import ChunkIndexError
-from .index import ImgStoreIndex
+from ..constants import STORE_LOCK_FILENAME
+from ..durability.journal import JOURNAL_EXTENSION
+from ..errors import ChunkIndexError
+from ..io.fs import READ_FLAGS, open_regular
+from .chunkfile import INDEX_EXTENSIONS, ChunkArrays, ReadBuffer, load_chunk_index, read_npz_frame_arrays
+from .frametable import FrameTable, FrameTableBuilder
+from .storeindex import ImgStoreIndex
 
 log = logging.getLogger(__name__)
 

@@ -21,43 +21,9 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional,
 
 import numpy as np
 
-from . import codecs
-from ._chunkindex import INDEX_EXTENSIONS, find_chunk_index, remove_chunk_index, save_chunk_index
-from ._durable import fsync_path
-from ._extra import (
-    ExtraDataWriter,
-    encode_record,
-    motif_extra_data_h5_attrs,
-    motif_extra_data_h5_to_df,
-    motif_extra_data_json_to_df,
-    read_records,
-)
-from ._frameindex import (
-    as_frame_index,
-    as_frame_number,
-    as_frame_time,
-    as_query_number,
-    as_query_time,
-    as_stored_frame_number,
-)
-from ._fs import filesystem_for, is_url, require_store
-from ._indexcache import load_index
-from ._journal import ChunkJournal, journal_path
-from ._lock import WriterLock, describe_owner, read_owner, writer_state
-from ._metadata import StoreMetadata, plain_user_metadata, read_metadata, write_file_atomic, write_metadata
-from ._paths import chunk_name, parse_chunk_name
-from ._recovery import ChunkArrays, RecoveredChunk, merged_index, recover_chunk, write_recovered_index
-from ._remote import load_remote_index
-from ._sensor import decoder_for, encoding_to_cv2
-from ._timezone import (
-    get_local_timezone,
-    get_local_timezone_zoneinfo,
-    parse_created_utc,
-    synthesize_created,
-    utc_now_naive_iso,
-    zone_or_none,
-)
-from .constants import (
+from .. import codecs
+from ..codecs.sensor import decoder_for, encoding_to_cv2
+from ..constants import (
     EXTRA_DATA_FILE_EXTENSIONS,
     FRAME_MD,
     STORE_INDEX_FILENAME,
@@ -66,7 +32,10 @@ from .constants import (
     STORE_MD_KEY,
     STORE_VERSION,
 )
-from .errors import (
+from ..durability.journal import ChunkJournal, journal_path
+from ..durability.lock import WriterLock, describe_owner, read_owner, writer_state
+from ..durability.recovery import ChunkArrays, RecoveredChunk, merged_index, recover_chunk, write_recovered_index
+from ..errors import (
     ExtraDataError,
     FrameArgumentError,
     FrameNotFoundError,
@@ -79,7 +48,38 @@ from .errors import (
     StoreLockedError,
     StoreWriteError,
 )
-from .index import ImgStoreIndex
+from ..index.cache import load_index
+from ..index.chunkfile import INDEX_EXTENSIONS, find_chunk_index, remove_chunk_index, save_chunk_index
+from ..index.frametable import (
+    as_frame_index,
+    as_frame_number,
+    as_frame_time,
+    as_query_number,
+    as_query_time,
+    as_stored_frame_number,
+)
+from ..index.remote import load_remote_index
+from ..index.storeindex import ImgStoreIndex
+from ..io.durable import fsync_path
+from ..io.extra import (
+    ExtraDataWriter,
+    encode_record,
+    motif_extra_data_h5_attrs,
+    motif_extra_data_h5_to_df,
+    motif_extra_data_json_to_df,
+    read_records,
+)
+from ..io.fs import filesystem_for, is_url, require_store
+from ..io.metadata import StoreMetadata, plain_user_metadata, read_metadata, write_file_atomic, write_metadata
+from ..io.paths import chunk_name, parse_chunk_name
+from ..io.timezone import (
+    get_local_timezone,
+    get_local_timezone_zoneinfo,
+    parse_created_utc,
+    synthesize_created,
+    utc_now_naive_iso,
+    zone_or_none,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -256,7 +256,7 @@ class _ImgStore:
             write_encoding, encoding = encoding, None
         write_shape = self._codec.written_shape(input_shape)
         if tuple(write_shape[:2]) != tuple(input_shape[:2]):
-            from .codecs.video import dropped_edges
+            from ..codecs.video import dropped_edges
 
             log.warning(
                 "store %s: format '%s' stores even sizes only: frames of %dx%d are stored as %dx%d, "
@@ -566,7 +566,7 @@ class _ImgStore:
 
     def to_dask(self, **kwargs: Any) -> Any:
         """This store as a lazy ``dask.array.Array``; see ``imgstore.dask.to_dask`` (needs ``imgstore-ng[dask]``)."""
-        from .dask import to_dask  # dask is optional: imported only when asked for
+        from ..dask import to_dask  # dask is optional: imported only when asked for
 
         return to_dask(self, **kwargs)
 

@@ -9,8 +9,12 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
-from . import codecs
-from ._chunkindex import (
+from .. import codecs
+from ..codecs.video import stored_shape
+from ..constants import EXTRA_DATA_FILE_EXTENSIONS
+from ..durability.journal import JOURNAL_EXTENSION
+from ..errors import ChunkIndexError, ImgStoreError, StoreWriteError
+from ..index.chunkfile import (
     INDEX_EXTENSIONS,
     find_chunk_index,
     load_chunk_index,
@@ -18,12 +22,8 @@ from ._chunkindex import (
     save_chunk_index,
     validate_chunk_arrays,
 )
-from ._journal import JOURNAL_EXTENSION
-from ._paths import chunk_name
-from ._store import _ImgStore, chunk_files_in
-from .codecs.video import stored_shape
-from .constants import EXTRA_DATA_FILE_EXTENSIONS
-from .errors import ChunkIndexError, ImgStoreError, StoreWriteError
+from ..io.paths import chunk_name
+from .base import _ImgStore, chunk_files_in
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Chunk indexes of a store at a URL: fetched together, parsed from memory, never unpickled.
 
-A local store's indexes are read (and cached) by ``_indexcache``; a URL store is read-only and
+A local store's indexes are read (and cached) by ``index.cache``; a URL store is read-only and
 cannot be stat-ed cheaply, so its index files are fetched in one concurrent batch (fsspec sends
 the requests together) and parsed by the local loader's parser: npz preferred over yaml, arrays
 checked, never unpickled.
@@ -13,11 +13,11 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ._chunkindex import INDEX_EXTENSIONS, MAX_INDEX_BYTES, MAX_YAML_INDEX_BYTES, parse_chunk_index
-from ._frameindex import FrameTable
-from ._fs import LocalFileSystem
-from .errors import ChunkIndexError
-from .index import ImgStoreIndex
+from ..errors import ChunkIndexError
+from ..io.fs import LocalFileSystem
+from .chunkfile import INDEX_EXTENSIONS, MAX_INDEX_BYTES, MAX_YAML_INDEX_BYTES, parse_chunk_index
+from .frametable import FrameTable
+from .storeindex import ImgStoreIndex
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import FrameArgumentError, FrameNotFoundError, ImgStoreError
+from ..errors import FrameArgumentError, FrameNotFoundError, ImgStoreError
 
 #: the range of frame numbers a store keeps (64-bit signed integers, as in its index files)
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1

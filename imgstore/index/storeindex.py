@@ -1,6 +1,6 @@
 """``ImgStoreIndex``: the frame index of a whole store (upstream's import path and API).
 
-Lookups are answered from numpy arrays (see ``_frameindex``); sqlite is used only to import and
+Lookups are answered from numpy arrays (see ``index.frametable``); sqlite is used only to import and
 export the optional ``.index.sqlite`` file, in the schema upstream reads.
 """
 
@@ -16,10 +16,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._chunkindex import load_chunk_index
-from ._frameindex import NOT_FOUND, FrameTable, FrameTableBuilder, as_frame_index, as_frame_number, as_query_time
-from .constants import FRAME_MD
-from .errors import ChunkIndexError, IndexFileError
+from ..constants import FRAME_MD
+from ..errors import ChunkIndexError, IndexFileError
+from .chunkfile import load_chunk_index
+from .frametable import NOT_FOUND, FrameTable, FrameTableBuilder, as_frame_index, as_frame_number, as_query_time
 
 __all__ = ["FRAME_MD", "ImgStoreIndex"]
 

@@ -1,12 +1,12 @@
 """Finishing a store whose writer died, so that every program (upstream imgstore too) reads it.
 
-Opening such a store already recovers its frames in memory (see ``_recovery``); repairing writes
+Opening such a store already recovers its frames in memory (see ``durability.recovery``); repairing writes
 what the writer would have written on close: the index of each unfinished chunk, the closing
 bracket of its extra data, and no lock file; it removes the temporary files of index and metadata
 writes the writer was killed in. Nothing that holds frames is deleted or rewritten.
 
 A store that lost its ``metadata.yaml`` (every chunk and index still there) gets a new one, built
-from the chunks (see ``_rebuild``); what had to be guessed is logged and listed in the report.
+from the chunks (see ``durability.rebuild``); what had to be guessed is logged and listed in the report.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ._chunkindex import find_chunk_index
-from ._extra import encode_record, read_records
-from ._factory import new_for_filename
-from ._fs import is_url
-from ._journal import journal_path
-from ._lock import describe_owner, read_owner, writer_state
-from ._metadata import write_file_atomic
-from ._paths import parse_chunk_name
-from ._rebuild import lost_metadata, rebuild_metadata, store_dir
-from ._recovery import write_recovered_index
-from .constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
-from .errors import ImgStoreError, StoreLockedError
-from .index import ImgStoreIndex
+from ..constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
+from ..errors import ImgStoreError, StoreLockedError
+from ..index.chunkfile import find_chunk_index
+from ..index.storeindex import ImgStoreIndex
+from ..io.extra import encode_record, read_records
+from ..io.fs import is_url
+from ..io.metadata import write_file_atomic
+from ..io.paths import parse_chunk_name
+from ..store.factory import new_for_filename
+from .journal import journal_path
+from .lock import describe_owner, read_owner, writer_state
+from .rebuild import lost_metadata, rebuild_metadata, store_dir
+from .recovery import write_recovered_index
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import posixpath
 import stat
 from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from .errors import MissingDependencyError, StoreNotFoundError
+from ..errors import MissingDependencyError, StoreNotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from ._fs import open_regular, read_regular
-from ._metadata import parse_yaml, write_file_atomic
-from .constants import FRAME_MD
-from .errors import ChunkIndexError
+from ..constants import FRAME_MD
+from ..errors import ChunkIndexError
+from ..io.fs import open_regular, read_regular
+from ..io.metadata import parse_yaml, write_file_atomic
 
 try:  # ISA-L's CRC-32 (the same values) is 3-4x faster than zlib's: a week's index files hold 240 MB
     from isal.isal_zlib import crc32

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Optional, Tuple, Union
 
-from ._fs import is_url
-from .constants import STORE_MD_FILENAME
-from .errors import ImgStoreError, StoreNotFoundError
+from ..constants import STORE_MD_FILENAME
+from ..errors import ImgStoreError, StoreNotFoundError
+from .fs import is_url
 
 PathArg = Union[str, "os.PathLike[str]", None]
 

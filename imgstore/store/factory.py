@@ -6,14 +6,14 @@ from typing import Any, Dict, List, Optional, Type
 
 import numpy as np
 
-from . import codecs
-from ._directory import DirectoryImgStore
-from ._fs import filesystem_for
-from ._metadata import read_metadata
-from ._paths import parse_store_path
-from ._store import _ImgStore
-from ._video import VideoImgStore
-from .errors import IncompatibleStoreError, UnsupportedFormatError
+from .. import codecs
+from ..errors import IncompatibleStoreError, UnsupportedFormatError
+from ..io.fs import filesystem_for
+from ..io.metadata import read_metadata
+from ..io.paths import parse_store_path
+from .base import _ImgStore
+from .directory import DirectoryImgStore
+from .video import VideoImgStore
 
 #: metadata ``class`` -> the class that reads it (Motif's VideoImgStoreFFMPEG is a VideoImgStore)
 STORE_CLASSES: Dict[str, Type[_ImgStore]] = {

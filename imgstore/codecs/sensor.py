@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from ._opencv import cv2
+from .._opencv import cv2
 
 #: OpenCV's names of conversions to BGR, ``COLOR_<codec>2BGR[_<method>]`` (the groups are named
 #: as upstream's ``ImageCodecProcessor.CV2_CODEC_RE`` names them; ``method`` keeps its underscore).

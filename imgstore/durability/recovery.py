@@ -14,13 +14,13 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import codecs
-from ._chunkindex import save_chunk_index
-from ._frameindex import FrameTable
-from ._fs import is_regular_file
-from ._journal import journal_path, read_journal
-from .errors import ChunkIndexError, FrameReadError
-from .index import ImgStoreIndex
+from .. import codecs
+from ..errors import ChunkIndexError, FrameReadError
+from ..index.chunkfile import save_chunk_index
+from ..index.frametable import FrameTable
+from ..index.storeindex import ImgStoreIndex
+from ..io.fs import is_regular_file
+from .journal import journal_path, read_journal
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import os
 import shutil
 from typing import Any, List
 
-from ._paths import chunk_name
-from ._store import _chunk_numbers_in, _ImgStore
+from ..io.paths import chunk_name
+from .base import _chunk_numbers_in, _ImgStore
 
 #: arguments upstream accepted and ignored here (its '+color' formats set the write encoding)
 _IGNORED_ARGUMENTS = ("videosize", "seek", "gpu_id", "write_encode_encoding")

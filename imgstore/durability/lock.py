@@ -15,8 +15,8 @@ import stat
 import time
 from typing import Any, Dict, Optional
 
-from ._fs import READ_FLAGS, open_regular
-from .errors import StoreLockedError
+from ..errors import StoreLockedError
+from ..io.fs import READ_FLAGS, open_regular
 
 try:
     import fcntl

@@ -13,9 +13,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 import numpy as np
 import yaml
 
-from ._fs import LOCAL, LocalFileSystem, RefusedFileError
-from .constants import STORE_MD_KEY, STORE_VERSION
-from .errors import ImgStoreError, IncompatibleStoreError, MetadataError, StoreNotFoundError
+from ..constants import STORE_MD_KEY, STORE_VERSION
+from ..errors import ImgStoreError, IncompatibleStoreError, MetadataError, StoreNotFoundError
+from .fs import LOCAL, LocalFileSystem, RefusedFileError
 
 _REQUIRED_KEYS = ("class", "version", "imgshape", "imgdtype", "chunksize", "format")
 
@@ -163,8 +163,8 @@ def _check_encoding(encoding: Optional[str], imgshape: Tuple[int, ...], imgdtype
     conversions require: even sizes, rows in thirds for planar YUV), so that opening such a store
     says what is wrong instead of every frame failing with an OpenCV error.
     """
-    from ._opencv import cv2
-    from ._sensor import decoder_for, encoding_to_cv2
+    from .._opencv import cv2
+    from ..codecs.sensor import decoder_for, encoding_to_cv2
 
     if not encoding or encoding not in encoding_to_cv2():  # unknown encodings: the store says so
         return

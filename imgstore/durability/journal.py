@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._fs import WRITE_FLAGS, read_regular, write_all
-from .errors import ChunkIndexError
+from ..errors import ChunkIndexError
+from ..io.fs import WRITE_FLAGS, read_regular, write_all
 
 log = logging.getLogger(__name__)
 
