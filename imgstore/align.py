@@ -76,5 +76,6 @@ class StoreAligner:
 
 
 def _store_dtype(store: Any) -> np.dtype:
-    smd = getattr(store, "_smd", None)
-    return np.dtype(smd.imgdtype) if smd is not None else np.dtype(np.uint8)
+    """The dtype of a store's frames (uint8 for an object that is not one of our read stores)."""
+    view = getattr(store, "view", None)
+    return np.dtype(view.metadata.imgdtype) if view is not None else np.dtype(np.uint8)

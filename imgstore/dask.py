@@ -21,19 +21,15 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import codecs
-from .codecs.sensor import decoder_for
-from .codecs.video import VideoCodec
-from .errors import FrameReadError, ImgStoreError, MissingDependencyError
-from .io.fs import filesystem_for
-from .store.base import _ImgStore
+from .errors import ImgStoreError, MissingDependencyError
+from .store.factory import new_for_filename
+from .store.view import ChunkSource, ChunkSpan, StoreView
 
 if TYPE_CHECKING:
     import dask.array
@@ -56,29 +52,6 @@ LARGE_TASK_BYTES = 1 << 30
 # what a task reads: plain, picklable values
 # ------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class FrameSource:
-    """How to read frames of one store without opening the store: its format, layout and pixels."""
-
-    store: str
-    store_class: str
-    format: str
-    backend: Optional[str]
-    stored_shape: Tuple[int, ...]
-    dtype: str
-    #: sensor encoding converted to colour on reading; None when frames are returned as stored
-    encoding: Optional[str]
-    #: for a store at a URL: fsspec's storage options, as JSON (plain text travels to any worker)
-    storage_options_json: str = "{}"
-
-    @property
-    def frame_shape(self) -> Tuple[int, ...]:
-        """Shape of one frame as read (colour when a sensor encoding is decoded)."""
-        if self.encoding:
-            return (self.stored_shape[0], self.stored_shape[1], 3)
-        return tuple(self.stored_shape)
-
-
-@dataclasses.dataclass(frozen=True)
 class ChunkRun:
     """Frames ``start`` to ``stop`` (exclusive, positions within the chunk) of one chunk file."""
 
@@ -97,7 +70,7 @@ class ReadFrames:
     after the first frame) and closes it again, whatever happens.
     """
 
-    source: FrameSource
+    source: ChunkSource
     runs: Tuple[ChunkRun, ...]
 
     @property
@@ -106,25 +79,13 @@ class ReadFrames:
 
     def __call__(self) -> np.ndarray:
         source = self.source
-        codec = codecs.get_reader_codec(source.format, source.store_class, backend=source.backend)
-        decode = decoder_for(source.encoding)
-        fs = filesystem_for(source.store, json.loads(source.storage_options_json))
         out = np.empty((self.frame_count, *source.frame_shape), dtype=source.dtype)
         filled = 0
         for run in self.runs:
-            if fs.remote:  # each task fetches only the byte ranges of its own frames
-                reader = codec.open_remote_reader(run.path, source.stored_shape, source.dtype, run.chunk_frames, fs)
-            else:
-                reader = codec.open_reader(run.path, source.stored_shape, source.dtype, run.chunk_frames)
+            reader = source.open_reader(run.path, run.chunk_frames)  # at a URL: only its own frames' bytes
             try:
                 for frame_idx in range(run.start, run.stop):
-                    img = decode(reader.read(frame_idx))
-                    if img.shape != out.shape[1:]:
-                        raise FrameReadError(
-                            f"{run.path}: frame {frame_idx} has shape {img.shape}, "
-                            f"store {source.store} holds {out.shape[1:]}"
-                        )
-                    out[filled] = img
+                    out[filled] = source.read(reader, run.path, frame_idx)
                     filled += 1
             finally:
                 reader.close()
@@ -147,8 +108,9 @@ def to_dask(store_or_path: Any, frames_per_task: Optional[int] = None) -> dask.a
     from dask.highlevelgraph import HighLevelGraph
 
     with _opened(store_or_path) as store:
-        source = _frame_source(store)
-        tasks = _plan_tasks(store, source, _check_frames_per_task(frames_per_task))
+        view = store.view.portable()
+        source = view.source
+        tasks = _plan_tasks(view, _check_frames_per_task(frames_per_task))
     ndim = 1 + len(source.frame_shape)
     if not tasks:
         return da.from_array(np.empty((0, *source.frame_shape), dtype=source.dtype), chunks=-1)
@@ -169,8 +131,7 @@ def frame_metadata(store_or_path: Any) -> Dict[str, np.ndarray]:
     the epoch, UTC; NaN for a frame without a time).
     """
     with _opened(store_or_path) as store:
-        table = store._table
-        return {"frame_number": table.frame_number.copy(), "frame_time": table.frame_time.copy()}
+        return store.view.frame_metadata()
 
 
 def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarray.DataArray:
@@ -189,7 +150,7 @@ def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarr
     with _opened(store_or_path) as store:
         array = to_dask(store, frames_per_task=frames_per_task)
         md = frame_metadata(store)
-        attrs = {"store": _absolute(store.filename), "format": store._smd.format}
+        attrs = {"store": store.view.location.absolute(), "format": store.view.metadata.format}
     color = array.ndim == 4
     coords: Dict[str, Any] = {"frame_number": ("frame", md["frame_number"]), "frame_time": ("frame", md["frame_time"])}
     if color:
@@ -200,13 +161,13 @@ def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarr
 # ------------------------------------------------------------------------------------------------
 # planning
 # ------------------------------------------------------------------------------------------------
-def _warn_if_large(source: FrameSource, tasks: Sequence[ReadFrames]) -> None:
+def _warn_if_large(source: ChunkSource, tasks: Sequence[ReadFrames]) -> None:
     frames = max(task.frame_count for task in tasks)
     nbytes = frames * int(np.prod(source.frame_shape)) * np.dtype(source.dtype).itemsize
     if nbytes > LARGE_TASK_BYTES:
         log.warning(
             "%s: tasks of up to %d frames (%.1f GB each in memory); pass frames_per_task for smaller ones",
-            source.store,
+            source.location.absolute(),
             frames,
             nbytes / 1e9,
         )
@@ -223,14 +184,13 @@ def _import_dask_array() -> Any:
 
 
 @contextlib.contextmanager
-def _opened(store_or_path: Any) -> Iterator[_ImgStore]:
+def _opened(store_or_path: Any) -> Iterator[Any]:
     """The store itself (left open), or the store at a path (closed afterwards)."""
-    if isinstance(store_or_path, _ImgStore):
+    if not isinstance(store_or_path, (str, os.PathLike)):
         if store_or_path.mode != "r":
             raise ImgStoreError(f"store {store_or_path.filename} is open for writing: close it and open it for reading")
         yield store_or_path
         return
-    from .store.factory import new_for_filename
 
     store = new_for_filename(store_or_path)
     try:
@@ -247,63 +207,20 @@ def _check_frames_per_task(frames_per_task: Any) -> Optional[int]:
     return int(frames_per_task)
 
 
-def _absolute(path: str) -> str:
-    """Local paths made absolute (workers may run elsewhere); URLs as they are."""
-    return path if "://" in path else os.path.abspath(path)
-
-
-def _frame_source(store: _ImgStore) -> FrameSource:
-    smd = store._smd
-    decoding = store._decode_image is not decoder_for(None)
-    return FrameSource(
-        store=_absolute(store.filename),
-        store_class=type(store).__name__,
-        format=smd.format,
-        backend=getattr(store, "_backend", None),
-        stored_shape=tuple(int(n) for n in smd.imgshape),
-        dtype=np.dtype(smd.imgdtype).name,
-        encoding=smd.encoding if decoding else None,
-        storage_options_json=json.dumps(store._storage_options, sort_keys=True),
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class _Chunk:
-    """A non-empty store chunk: its file and where its frames lie in the store."""
-
-    path: str
-    start: int
-    stop: int
-
-    @property
-    def frames(self) -> int:
-        return self.stop - self.start
-
-
-def _store_chunks(store: _ImgStore) -> List[_Chunk]:
-    table = store._table
-    chunks = []
-    for chunk_n, start, stop in zip(table.chunk_ids, table.chunk_starts[:-1], table.chunk_starts[1:]):
-        if stop > start:
-            chunks.append(_Chunk(_absolute(store._chunk_path(int(chunk_n))), int(start), int(stop)))
-    return chunks
-
-
-def _plan_tasks(store: _ImgStore, source: FrameSource, frames_per_task: Optional[int]) -> List[ReadFrames]:
-    chunks = _store_chunks(store)
-    if not chunks:
+def _plan_tasks(view: StoreView, frames_per_task: Optional[int]) -> List[ReadFrames]:
+    spans = view.chunk_spans()
+    if not spans:
         return []
-    total = chunks[-1].stop
+    total = spans[-1].stop
     if frames_per_task is None:
-        boundaries = [c.start for c in chunks] + [total]
+        boundaries = [c.start for c in spans] + [total]
     else:
-        every_frame_independent = not isinstance(store._codec, VideoCodec)
-        boundaries = _task_boundaries(chunks, frames_per_task, every_frame_independent)
-    starts = [c.start for c in chunks]
-    return [ReadFrames(source, _runs(chunks, starts, lo, hi)) for lo, hi in zip(boundaries[:-1], boundaries[1:])]
+        boundaries = _task_boundaries(spans, frames_per_task, view.source)
+    starts = [c.start for c in spans]
+    return [ReadFrames(view.source, _runs(spans, starts, lo, hi)) for lo, hi in zip(boundaries[:-1], boundaries[1:])]
 
 
-def _task_boundaries(chunks: Sequence[_Chunk], frames_per_task: int, every_frame_independent: bool) -> List[int]:
+def _task_boundaries(chunks: Sequence[ChunkSpan], frames_per_task: int, source: ChunkSource) -> List[int]:
     """Task starts (and the end) near multiples of ``frames_per_task``, moved to places reading can start.
 
     Reading can start without wasted work at any frame of an image store, and at chunk starts and
@@ -317,16 +234,16 @@ def _task_boundaries(chunks: Sequence[_Chunk], frames_per_task: int, every_frame
     for nominal in range(frames_per_task, total, frames_per_task):
         pos = bisect.bisect_right(starts, nominal) - 1
         chunk = chunks[pos]
-        if nominal == chunk.start or every_frame_independent:
+        if nominal == chunk.start:
             boundaries.add(nominal)
             continue
         if pos not in keyframe_cache:
-            keyframe_cache[pos] = _keyframe_positions(chunk)
+            keyframe_cache[pos] = source.keyframes(chunk.path)
         keyframes = keyframe_cache[pos]
-        if keyframes is None:  # the chunk cannot tell: a fixed number of frames
+        if keyframes is None:  # any frame can start a read, or the chunk cannot tell: a fixed number of frames
             boundaries.add(nominal)
             continue
-        candidates = [chunk.start + k for k in keyframes] + [chunk.stop]
+        candidates = [chunk.start + k for k in keyframes if k < chunk.stop - chunk.start] + [chunk.stop]
         boundaries.add(_nearest(candidates, nominal))
     return sorted(boundaries)
 
@@ -341,26 +258,7 @@ def _nearest(sorted_values: Sequence[int], value: int) -> int:
     return above
 
 
-def _keyframe_positions(chunk: _Chunk) -> Optional[List[int]]:
-    """Positions (within the chunk, in presentation order) of the chunk's keyframes, or None.
-
-    From the chunk's packet index: one demux without decoding, cached per file version. None
-    when the file cannot be demuxed here (a reader would then say what is wrong).
-    """
-    from .codecs.video_av import packet_index  # PyAV: imported only for video stores
-
-    if "://" in chunk.path:  # a URL: aligning would fetch the whole chunk; tasks keep fixed sizes
-        return None
-    try:
-        index = packet_index(chunk.path)
-    except Exception as exc:  # any demux failure only costs alignment; reading reports it properly
-        log.info("keyframes of %s unknown (%s): tasks there hold a fixed number of frames", chunk.path, exc)
-        return None
-    rank = {pts: position for position, pts in enumerate(index.pts)}
-    return sorted(rank[pts] for pts in index.keyframes if pts in rank and rank[pts] < chunk.frames)
-
-
-def _runs(chunks: Sequence[_Chunk], starts: Sequence[int], lo: int, hi: int) -> Tuple[ChunkRun, ...]:
+def _runs(chunks: Sequence[ChunkSpan], starts: Sequence[int], lo: int, hi: int) -> Tuple[ChunkRun, ...]:
     """The runs of chunk frames that store positions ``lo`` to ``hi`` (exclusive) cover."""
     runs = []
     for chunk in chunks[bisect.bisect_right(starts, lo) - 1 :]:
@@ -368,5 +266,5 @@ def _runs(chunks: Sequence[_Chunk], starts: Sequence[int], lo: int, hi: int) -> 
             break
         start, stop = max(lo, chunk.start), min(hi, chunk.stop)
         if stop > start:
-            runs.append(ChunkRun(chunk.path, chunk.frames, start - chunk.start, stop - chunk.start))
+            runs.append(ChunkRun(chunk.path, chunk.stop - chunk.start, start - chunk.start, stop - chunk.start))
     return tuple(runs)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
-import json
-from typing import Any, Optional
+from typing import Optional
 from zoneinfo import ZoneInfo  # noqa: F401 - upstream's module exposes the class under this name
 
 import numpy as np
@@ -13,6 +11,7 @@ from ._opencv import cv2
 from .codecs import sensor as _sensor
 from .codecs.color import ensure_color, ensure_grayscale
 from .io.extra import (
+    JsonCustomEncoder,
     motif_extra_data_h5_attrs,
     motif_extra_data_h5_to_df,
     motif_extra_data_json_to_df,
@@ -116,20 +115,3 @@ class ImageCodecProcessor:
                 raise ValueError(f"unknown image encoding: {code!r}")
             method_enum = _sensor.encoding_to_cv2()[code]
         return cv2.cvtColor(img, method_enum)
-
-
-class JsonCustomEncoder(json.JSONEncoder):
-    """JSON encoder for extra data: numpy values, sets, bytes, complex numbers and datetimes."""
-
-    def default(self, obj: Any) -> Any:
-        if isinstance(obj, (np.ndarray, np.generic)):
-            return obj.tolist()
-        if isinstance(obj, complex):
-            return [obj.real, obj.imag]
-        if isinstance(obj, (set, frozenset)):
-            return list(obj)
-        if isinstance(obj, bytes):
-            return obj.decode()
-        if isinstance(obj, (datetime.datetime, datetime.date)):
-            return obj.isoformat()
-        return super().default(obj)

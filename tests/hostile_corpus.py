@@ -451,7 +451,7 @@ def _inspect_open_store(store: Any, reader: _Reader, ref: Optional[Reference], o
         summary.violations.append(f"frame_count {store.frame_count}, chunk lengths {len(places)}, "
                                   f"metadata {len(metadata['frame_number'])} disagree")  # fmt: skip
         return
-    shape, dtype = tuple(store.image_shape), np.dtype(store._smd.imgdtype)
+    shape, dtype = tuple(store.image_shape), np.dtype(store.view.metadata.imgdtype)
     check = _FrameCheck(summary, ref, origins, intact, shape, dtype, metadata, places)
 
     # sequentially, as most scripts read

@@ -174,7 +174,7 @@ def test_color_variant_demosaics_before_writing(tmp_path, fmt):
             store.add_image(frame, i, T0 + i)
     store = imgstore.new_for_filename(str(tmp_path / "s"))
     assert store.image_shape == (32, 48, 3)
-    assert store._smd.encoding is None and store._smd.format == codecs.split_format(fmt)[0]
+    assert store.view.metadata.encoding is None and store.view.metadata.format == codecs.split_format(fmt)[0]
     for i, frame in enumerate(raw):
         img, _ = store.get_image(i)
         expected = cv2.cvtColor(frame, cv2.COLOR_BayerBG2BGR)

@@ -313,7 +313,7 @@ class _FailingWriter:
 def test_recording_goes_on_after_a_failed_write(fmt, error, tmp_path, monkeypatch, caplog):
     path = str(tmp_path / "store")
     store = imgstore.new_for_format(fmt, mode="w", basedir=path, imgshape=(96, 128), imgdtype="uint8", chunksize=20)
-    codec = store._codec
+    codec = imgstore.codecs.get_codec(fmt)  # the registry's codec: the one the store writes with
     real_open = codec.open_writer
     opened = []
 

@@ -52,7 +52,7 @@ def cache_file(store: Path) -> Path:
 def reference(store: Path) -> ImgStoreIndex:
     """The index read from every chunk index file, without the cache."""
     s = imgstore.new_for_filename(str(store), index=ImgStoreIndex())  # lists the chunks, reads none
-    chunks = s._scan_chunks()[1]
+    chunks = s.view.layout.scan()[1]
     s.close()
     return ImgStoreIndex.new_from_chunks(chunks)
 

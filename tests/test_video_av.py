@@ -24,5 +24,5 @@ def test_very_short_chunks(tmp_path, fmt, count):
                 store.add_image(make_grid_frame(i, (64, 64, 3), noise=False), i, float(i))
         reader = imgstore.new_for_filename(str(path))
         assert [decode_grid(reader.get_next_image()[0]) for _ in range(count)] == list(range(count))
-        index = packet_index(str(path / f"000000{reader._extension}"))
+        index = packet_index(reader.view.chunk_path(0))
         assert len(index.pts) == count and index.keyframes[0] == index.pts[0]

@@ -12,7 +12,7 @@ import yaml
 
 import imgstore
 from imgstore.errors import ImgStoreError, UnsupportedFormatError
-from imgstore.store.base import chunk_files_in
+from imgstore.store.layout import chunk_files_in
 
 from framecodes import decode_grid, make_grid_frame
 
@@ -72,13 +72,13 @@ def test_chunk_files_are_told_apart_by_their_suffix():
 def test_one_listing_tells_finished_unfinished_and_videoless_chunks(tmp_path, caplog):
     store = _write(tmp_path / "s", n=12, chunksize=5)  # chunks 0 and 1 finished, 2 being written
     reader = imgstore.new_for_filename(str(tmp_path / "s"))
-    unfinished, finished = reader._scan_chunks()
+    unfinished, finished = reader.view.layout.scan()
     assert unfinished == [2] and [n for n, _ in finished] == [0, 1]
     assert finished[0][1] == str(tmp_path / "s" / "000000")
     store.close()
     os.unlink(tmp_path / "s" / "000001.mp4")
     reader = imgstore.new_for_filename(str(tmp_path / "s"))
-    assert reader._scan_chunks() == ([], [(0, str(tmp_path / "s" / "000000")), (2, str(tmp_path / "s" / "000002"))])
+    assert reader.view.layout.scan() == ([], [(0, str(tmp_path / "s" / "000000")), (2, str(tmp_path / "s" / "000002"))])
     assert "000001.mp4 is missing" in caplog.text
 
 

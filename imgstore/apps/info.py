@@ -52,13 +52,13 @@ exit status: 0 success, 1 the store cannot be read, 2 bad usage."""
 # ----------------------------------------------------------------------------------------------
 def frame_arrays(store: Any) -> Tuple[np.ndarray, np.ndarray]:
     """``(frame_number, frame_time)`` of every frame in store order, straight from the index arrays."""
-    table = store._table  # the index's own arrays: no list conversion, no decoding
+    table = store.view.table  # the index's own arrays: no list conversion, no decoding
     return np.asarray(table.frame_number), np.asarray(table.frame_time, dtype=np.float64)
 
 
 def chunk_layout(store: Any) -> List[Tuple[int, int, int]]:
     """``(chunk number, frame index of its first frame, frames)`` of every non-empty chunk."""
-    table = store._table
+    table = store.view.table
     starts = np.asarray(table.chunk_starts)
     return [(int(c), int(starts[i]), int(starts[i + 1] - starts[i])) for i, c in enumerate(table.chunk_ids)]
 
@@ -228,7 +228,7 @@ class StoreFacts:
     # -- the whole report -----------------------------------------------------------------------
     def as_dict(self) -> Dict[str, Any]:
         store = self.store
-        smd = store._smd
+        smd = store.view.metadata
         n = len(self.numbers)
         created_utc, _ = store.created
         created = created_utc.astimezone(self.zone)

@@ -259,14 +259,12 @@ class ExtraRows:
 def _extra_records(store: Any, path: str) -> List[Dict[str, Any]]:
     """The rows of one extra-data file as dicts: ours exactly as written, Motif's through pandas."""
     from ..io.extra import read_records
-    from ..store.base import _read_extra_file
+    from ..store.extradata import read_extra_file
 
-    motif = path.endswith(".extra_data.h5") or (
-        path.endswith(".extra_data.json") and os.path.dirname(path) == store.filename
-    )
-    if not motif:
+    layout = store.view.layout
+    if not layout.is_motif_extra_data(path):
         return read_records(path)
-    df = _read_extra_file(store, path)
+    df = read_extra_file(layout, path)
     return [] if df is None else df.to_dict("records")
 
 

@@ -14,20 +14,33 @@ from .bpk import BloscpackCodec
 from .images import NpyCodec, OpenCVImageCodec
 from .mjpeg import MjpegVideoCodec
 from .png import PNGCodec
-from .video import ANY_READABLE, AV1_MKV, AVC1_MP4, FFV1_MKV, H264_MKV, HEVC_MP4, MJPEG_AVI
+from .video import (
+    ANY_READABLE,
+    AV1_MKV,
+    AVC1_MP4,
+    ENCODER_SETTING_NAMES,
+    FFV1_MKV,
+    H264_MKV,
+    HEVC_MP4,
+    MJPEG_AVI,
+    stored_shape,
+)
 from .video_av import PyAVVideoCodec
 from .video_cv import OpenCVVideoCodec
 
 __all__ = [
     "COLOR_SUFFIX",
     "DEFAULT_BACKEND",
+    "ENCODER_SETTING_NAMES",
     "check_backend",
+    "chunk_file_extension",
     "ChunkCodec",
     "ChunkReader",
     "ChunkWriter",
     "formats_for",
     "get_codec",
     "get_reader_codec",
+    "shape_as_written",
     "split_format",
 ]
 
@@ -91,6 +104,33 @@ def _lookup(fmt: object, store_class: str) -> Optional[ChunkCodec]:
 def is_known_format(fmt: object, store_class: str) -> bool:
     """True for a format name in the registry (whether or not this install can write it)."""
     return _lookup(fmt, store_class) is not None
+
+
+#: Motif's ``VideoImgStoreFFMPEG`` formats that were always written at even sizes (H.264, NVENC)
+def _motif_even_sized(format_name: str) -> bool:
+    return "264" in format_name or "nvenc-" in format_name
+
+
+def shape_as_written(store_class: str, format_name: str, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """The shape frames of a video store really have, from the ``imgshape`` its metadata records.
+
+    Stores written before sizes were truncated to even record the odd size they asked for. As
+    upstream, only formats always written at even sizes are corrected: ours that need even sizes
+    (not ``ffv1/mkv``, which keeps any size), and the H.264/NVENC formats of Motif's
+    ``VideoImgStoreFFMPEG`` (``store_class`` is the metadata's class name).
+    """
+    ours = is_known_format(format_name, _VIDEO_STORE)
+    if not (ours or (store_class == "VideoImgStoreFFMPEG" and _motif_even_sized(format_name))):
+        return tuple(imgshape)
+    return stored_shape(format_name, imgshape)
+
+
+def chunk_file_extension(fmt: str, recorded: Optional[str]) -> str:
+    """The extension of a video store's chunk files: as its metadata records it, else Motif's
+    defaults (``.avi`` for mjpeg, ``.mp4`` for everything else)."""
+    if recorded:
+        return recorded
+    return ".avi" if fmt == "mjpeg" else ".mp4"
 
 
 def needs_opencv(fmt: object) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -160,6 +160,13 @@ class ChunkCodec(abc.ABC):
         ``frame_count`` is how many frames the chunk's index lists: a chunk file holding fewer
         was cut short, and a reader must not hand out frames it cannot place for sure.
         """
+
+    def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
+        """Positions in a chunk where reading can start without decoding earlier frames.
+
+        None: at every frame (each frame is a file of its own), or unknown.
+        """
+        return None
 
     def open_remote_reader(
         self, chunk_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: Any

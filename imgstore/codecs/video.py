@@ -8,7 +8,8 @@ OpenCV backends both implement the same formats from these descriptions.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
+import logging
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import UnsupportedFormatError
 from .base import ChunkCodec
@@ -35,6 +36,9 @@ def dropped_edges(asked: Tuple[int, ...], stored: Tuple[int, ...]) -> str:
             where = f"{name} {lost[0]}" if len(lost) == 1 else f"{name}s {lost[0]}..{lost[-1]}"
             parts.append(f"{where} (the last)" if len(lost) == 1 else f"{where} (the last {len(lost)})")
     return " and ".join(parts)
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,11 +90,13 @@ ENCODER_SETTINGS: Dict[str, str] = {
     "crf": "quality: constant rate factor, lower is better and larger (x264/x265: 0-51, AV1: 0-63)",
     "preset": "encoder speed/size trade-off, e.g. 'ultrafast', 'veryfast', 'medium' (AV1: 0-13)",
     "gop": "frames between keyframes: smaller means faster random access, larger means smaller files",
+    "bframes": "B-frames between references (0: none, faster seeking, larger files)",
     "quality": "MJPEG quality scale 2 (best) .. 31 (smallest)",
     "pix_fmt": "stored pixel format, e.g. 'yuv420p', 'yuv444p', 'gray'",
     "threads": "encoder threads (0: automatic)",
-    "bframes": "B-frames between references (0: none, faster seeking, larger files)",
 }
+#: the encoder settings a store takes when it is created (``VideoImgStore(crf=..., ...)``)
+ENCODER_SETTING_NAMES: Tuple[str, ...] = tuple(ENCODER_SETTINGS)
 
 
 def frame_kind(imgshape: Tuple[int, ...], imgdtype: str) -> str:
@@ -252,6 +258,22 @@ class VideoCodec(ChunkCodec):
 
     def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
         return self.format.written_shape(imgshape)
+
+    def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
+        """Positions (presentation order) of the chunk's keyframes, from one demux without decoding.
+
+        Cached per file version; None when the file cannot be demuxed here (a reader would then
+        say what is wrong).
+        """
+        from .video_av import packet_index  # PyAV demuxes for either backend
+
+        try:
+            index = packet_index(chunk_path)
+        except Exception as exc:  # any demux failure only costs alignment; reading reports it properly
+            log.info("keyframes of %s unknown (%s)", chunk_path, exc)
+            return None
+        rank = {pts: position for position, pts in enumerate(index.pts)}
+        return sorted(rank[pts] for pts in index.keyframes if pts in rank)
 
 
 #: the formats this library writes, by name

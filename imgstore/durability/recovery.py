@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from .. import codecs
 from ..errors import ChunkIndexError, FrameReadError
-from ..index.chunkfile import save_chunk_index
 from ..index.frametable import FrameTable
 from ..index.storeindex import ImgStoreIndex
 from ..io.fs import is_regular_file
-from .journal import journal_path, read_journal
+from .journal import read_journal
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +103,6 @@ def recover_chunk(
     return RecoveredChunk(chunk_n, contents.frame_number[:n], contents.frame_time[:n], journaled, contents.damaged_tail)
 
 
-def write_recovered_index(index_base: str, chunk: RecoveredChunk, store_metadata: Dict[str, Any]) -> None:
-    """Finish an unfinished chunk: write its index from the recovered frames, then drop its journal.
-
-    In that order, so that a stop in between leaves a finished chunk with a stale journal (which
-    opening ignores and repair removes), never a chunk with neither.
-    """
-    save_chunk_index(index_base, chunk.frame_number, chunk.frame_time, extra=store_metadata)
-    try:
-        os.unlink(journal_path(index_base))
-    except FileNotFoundError:  # a chunk its writer left before writing anything has none
-        pass
-
-
 class ChunkArrays(NamedTuple):
     """One chunk's frames as they go into a store index."""
 
@@ -148,3 +134,15 @@ def merged_index(index: ImgStoreIndex, add: Iterable[ChunkArrays], drop: Iterabl
     chunks.sort(key=lambda chunk: chunk.chunk_n)
     merged = FrameTable([c.chunk_n for c in chunks], [c.frame_number for c in chunks], [c.frame_time for c in chunks])
     return ImgStoreIndex(table=merged, chunk_paths={c.chunk_n: c.index_base for c in chunks})
+
+
+def recover_layout_chunk(
+    layout: Any, codec: codecs.ChunkCodec, imgshape: Tuple[int, ...], imgdtype: str, chunk_n: int
+) -> Optional[RecoveredChunk]:
+    """``recover_chunk`` for chunk ``chunk_n`` of a store, its files found through the store's ``layout``."""
+    return recover_chunk(chunk_n, layout.journal_path(chunk_n), codec, layout.chunk_path(chunk_n), imgshape, imgdtype)
+
+
+def recovered_arrays(layout: Any, chunk: RecoveredChunk) -> ChunkArrays:
+    """A recovered chunk's frames as they go into a store index."""
+    return ChunkArrays(chunk.chunk_n, chunk.frame_number, chunk.frame_time, layout.index_base(chunk.chunk_n))

@@ -26,10 +26,11 @@ from ..io.fs import is_url
 from ..io.metadata import write_file_atomic
 from ..io.paths import parse_chunk_name
 from ..store.factory import new_for_filename
+from ..store.loader import IndexLoader
+from .commit import commit_chunk
 from .journal import journal_path
 from .lock import describe_owner, read_owner, writer_state
 from .rebuild import lost_metadata, rebuild_metadata, store_dir
-from .recovery import write_recovered_index
 
 log = logging.getLogger(__name__)
 
@@ -108,20 +109,25 @@ def repair_store(path: str) -> RepairReport:
         rebuilt = rebuild_metadata(basedir)
     # an empty index: the store's own recovery report (which advises repairing) is not wanted here
     with new_for_filename(path, index=ImgStoreIndex()) as store:
-        basedir = store._basedir
+        view = store.view
+        layout = view.layout
+        basedir = layout.basedir
         lock = os.path.join(basedir, STORE_LOCK_FILENAME)
         _refuse_live_writer(basedir)
         report = RepairReport(basedir)
         if rebuilt is not None:
             report.metadata_rebuilt, report.guessed = True, rebuilt
         report.temporary_files_removed = _remove_killed_writes(basedir)
-        for chunk in store._recover_unfinished():
-            write_recovered_index(store._chunk_index_base(chunk.chunk_n), chunk, store._smd.to_dict())
+        loader = IndexLoader(layout, view.source.codec, view.metadata)
+        for chunk in loader.recover():
+            commit_chunk(
+                layout.index_base(chunk.chunk_n), chunk.frame_number, chunk.frame_time, view.metadata.to_dict()
+            )
             report.chunks_indexed.append(chunk.chunk_n)
             report.frames_recovered += len(chunk.frame_number)
             report.frames_lost += chunk.lost
-        for chunk_n in store._chunk_numbers_on_disk():
-            base = store._chunk_index_base(chunk_n)
+        for chunk_n in layout.chunk_numbers():
+            base = layout.index_base(chunk_n)
             if os.path.exists(journal_path(base)) and find_chunk_index(base) is not None:
                 os.unlink(journal_path(base))  # killed between writing the index and removing the journal
                 report.stale_journals_removed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
@@ -70,6 +71,23 @@ class ExtraDataWriter:
             os.unlink(self.path)
 
 
+class JsonCustomEncoder(json.JSONEncoder):
+    """JSON encoder for extra data: numpy values, sets, bytes, complex numbers and datetimes."""
+
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, (np.ndarray, np.generic)):
+            return obj.tolist()
+        if isinstance(obj, complex):
+            return [obj.real, obj.imag]
+        if isinstance(obj, (set, frozenset)):
+            return list(obj)
+        if isinstance(obj, bytes):
+            return obj.decode()
+        if isinstance(obj, (datetime.datetime, datetime.date)):
+            return obj.isoformat()
+        return super().default(obj)
+
+
 _RECORD_ENCODER: Optional[json.JSONEncoder] = None
 
 
@@ -77,8 +95,6 @@ def encode_record(data: Dict[str, Any]) -> str:
     """One extra-data record as JSON text; ``ExtraDataError`` names a value JSON cannot hold."""
     global _RECORD_ENCODER
     if _RECORD_ENCODER is None:  # made once: an encoder per record costs a third of the encoding
-        from ..util import JsonCustomEncoder
-
         _RECORD_ENCODER = JsonCustomEncoder(ensure_ascii=True)
     try:
         return _RECORD_ENCODER.encode(data)
@@ -147,11 +163,22 @@ def _recover_unterminated(text: str) -> Optional[list]:
         pos += 1
 
 
+def _files_of(store: Any) -> LocalFileSystem:
+    """The file system a store's files are read through (for the functions upstream gives a store)."""
+    view = getattr(store, "view", None)
+    return view.layout.fs if view is not None else LOCAL
+
+
 def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]:
     """Motif's ``NNNNNN.extra_data.json``: rows of recorded frames only, sorted by frame index."""
+    return motif_json_frame(path, _files_of(store))
+
+
+def motif_json_frame(path: str, fs: LocalFileSystem = LOCAL) -> Optional[pd.DataFrame]:
+    """Motif's ``NNNNNN.extra_data.json`` read through ``fs`` (see ``motif_extra_data_json_to_df``)."""
     import pandas as pd  # only extra data needs pandas: keep it out of `import imgstore`
 
-    df = pd.DataFrame(read_records(path, fs=getattr(store, "_fs", LOCAL)))
+    df = pd.DataFrame(read_records(path, fs=fs))
     if df.empty:
         return None
     try:  # columns of values that do not compare (text among numbers) cannot be filtered or sorted
@@ -190,11 +217,10 @@ _H5_ERRORS = (KeyError, OSError, ValueError, TypeError, IndexError, AttributeErr
 
 def _h5_source(path: str, fs: LocalFileSystem) -> Any:
     """What ``h5py.File`` opens: a file object for a URL, else the path of a regular file."""
-    if fs.remote:
-        return fs.open(path)
-    if not is_regular_file(path):  # HDF5 would wait on a FIFO, read a device without end
+    source = fs.source(path)
+    if isinstance(source, str) and not is_regular_file(source):  # HDF5 would wait on a FIFO, read a device
         raise ExtraDataError(f"{path}: not a regular file; refusing to read it as extra data")
-    return path
+    return source
 
 
 def _h5_array(dataset: Any, path: str) -> np.ndarray:
@@ -222,10 +248,14 @@ def motif_extra_data_h5_attrs(path: str, fs: LocalFileSystem = LOCAL) -> Dict[st
 
 def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
     """Motif's ``NNNNNN.extra_data.h5``: its datasets' columns plus camera sync data, one row per frame."""
+    return motif_h5_frame(path, _files_of(store))
+
+
+def motif_h5_frame(path: str, fs: LocalFileSystem = LOCAL) -> pd.DataFrame:
+    """Motif's ``NNNNNN.extra_data.h5`` read through ``fs`` (see ``motif_extra_data_h5_to_df``)."""
     import pandas as pd
 
     h5py = _import_h5py()
-    fs = getattr(store, "_fs", LOCAL)
     try:
         with h5py.File(_h5_source(path, fs), "r") as f:
             camera = _h5_array(f["camera"], path)

@@ -143,6 +143,10 @@ class LocalFileSystem:
         """A regular file opened for reading (``RefusedFileError`` for a FIFO, a device...)."""
         return open_regular(path)
 
+    def source(self, path: str) -> Any:
+        """What a library that reads files itself (FFmpeg, HDF5) is given: here, the path."""
+        return path
+
     def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
         """The whole content of a regular file; ``RefusedFileError`` when it holds more than ``limit`` bytes."""
         if limit is not None:
@@ -237,6 +241,10 @@ class RemoteFileSystem(LocalFileSystem):
             cache_type="blockcache",
             cache_options={"maxblocks": REMOTE_CACHED_BLOCKS},
         )
+
+    def source(self, path: str) -> Any:
+        """At a URL, a seekable file object that fetches byte ranges as the library reads."""
+        return self.open(path)
 
     def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
         # the server says how large the file is only by sending it: the limit is checked after

@@ -8,11 +8,11 @@ import numpy as np
 
 from .. import codecs
 from ..errors import IncompatibleStoreError, UnsupportedFormatError
-from ..io.fs import filesystem_for
 from ..io.metadata import read_metadata
 from ..io.paths import parse_store_path
 from .base import _ImgStore
 from .directory import DirectoryImgStore
+from .location import location_for
 from .video import VideoImgStore
 
 #: metadata ``class`` -> the class that reads it (Motif's VideoImgStoreFFMPEG is a VideoImgStore)
@@ -24,7 +24,7 @@ STORE_CLASSES: Dict[str, Type[_ImgStore]] = {
 
 
 def _class_for_metadata(metadata_path: str, storage_options: Optional[Dict[str, Any]] = None) -> Type[_ImgStore]:
-    smd, _ = read_metadata(metadata_path, filesystem_for(metadata_path, storage_options))
+    smd, _ = read_metadata(metadata_path, location_for(metadata_path, storage_options).fs)
     try:
         return STORE_CLASSES[smd.class_name]
     except KeyError:

@@ -1,0 +1,87 @@
+"""Reading a store's extra data (ours, and Motif's JSON and HDF5 files), and renumbering it on reindex."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Optional, Tuple
+
+import numpy as np
+
+from ..constants import EXTRA_DATA_FILE_EXTENSIONS
+from ..errors import ExtraDataError, ImgStoreError
+from ..io.extra import motif_extra_data_h5_attrs, motif_h5_frame, motif_json_frame, read_records
+from ..io.metadata import write_file_atomic
+from .layout import OWN_EXTRA_EXTENSIONS, ChunkLayout
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def read_extra_data(layout: ChunkLayout, ignore_corrupt_chunks: bool = False) -> Optional[pd.DataFrame]:
+    """All extra data of a store as one DataFrame, in chunk order (None when there is none)."""
+    frames = []
+    for path in layout.extra_data_files():
+        try:
+            df = read_extra_file(layout, path)
+        except (ExtraDataError, OSError) as exc:
+            if not ignore_corrupt_chunks:
+                raise
+            log.warning("skipping corrupt extra data %s: %s", path, exc)
+            continue
+        if df is not None and not df.empty:
+            frames.append(df)
+        else:
+            log.info("chunk extra data %s is empty", path)
+    if frames:
+        import pandas as pd  # only extra data needs pandas: keep it out of `import imgstore`
+
+        return pd.concat(frames, axis=0, ignore_index=True)
+    return None
+
+
+def read_extra_file(layout: ChunkLayout, path: str) -> Optional[pd.DataFrame]:
+    """One extra-data file of the store as a DataFrame: ours, or Motif's JSON or HDF5 (None: no rows)."""
+    if path.endswith(".extra_data.h5"):
+        return motif_h5_frame(path, layout.fs)
+    if layout.is_motif_extra_data(path):
+        return motif_json_frame(path, layout.fs)
+    import pandas as pd
+
+    return pd.DataFrame(read_records(path, fs=layout.fs))
+
+
+def extra_data_samplerate(layout: ChunkLayout) -> float:
+    """The sample rate of Motif's HDF5 extra data (one dataset only)."""
+    for path in layout.extra_data_files(extensions=(".extra_data.h5",)):
+        attrs = motif_extra_data_h5_attrs(path, layout.fs)
+        datasets = attrs["_datasets"]
+        if len(datasets) > 1:
+            raise ImgStoreError(f"{path}: multiple sample rates; use motif_extra_data_h5_attrs")
+        if len(datasets) == 1 and "samplerate" in attrs.get(datasets[0], {}):
+            return attrs[datasets[0]]["samplerate"]
+    raise ImgStoreError(f"store {layout.basedir}: no sample rate or dataset found in extra data")
+
+
+def has_extra_data(layout: ChunkLayout, extensions: Tuple[str, ...] = EXTRA_DATA_FILE_EXTENSIONS) -> bool:
+    return any(layout.extra_data_paths(n, extensions) for n in layout.chunk_numbers())
+
+
+def renumber_extra_data(layout: ChunkLayout, new_numbers: np.ndarray) -> None:
+    """Rewrite the ``frame_number`` of our own extra-data records from their ``frame_index`` (reindex).
+
+    The number they had is kept as ``_frame_number_before_reindex``.
+    """
+    for chunk_n in layout.chunk_numbers():
+        for path in layout.extra_data_paths(chunk_n, OWN_EXTRA_EXTENSIONS):
+            records = read_records(path)
+            for record in records:
+                index = record.get("frame_index")
+                if not isinstance(index, int) or not 0 <= index < len(new_numbers):
+                    log.warning("%s: record without a valid frame_index left as it was: %r", path, record)
+                    continue
+                record["_frame_number_before_reindex"] = record.get("frame_number")
+                record["frame_number"] = int(new_numbers[index])
+            write_file_atomic(path, json.dumps(records).encode("utf-8"))

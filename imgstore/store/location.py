@@ -1,0 +1,157 @@
+"""Where a store lives: a directory on this machine's disk, or one behind a URL.
+
+This is the one place that tells the two apart (``location_for``). Everything that differs
+between them is a method of the two classes, so that the store, its read view, Dask tasks and the
+tools never ask whether a store is remote:
+
+- a local store may be being written right now: its unfinished chunks are looked at and
+  recovered, and a lock file says whether its writer is alive; its chunk indexes are read through
+  the index cache, and chunk files are opened by path;
+- a store at a URL is read as it was uploaded: finished chunks only, indexes fetched in one
+  concurrent batch, chunk files read through fsspec (byte ranges, never whole files).
+
+Both pickle as the recipe to reach the store again (path or URL, and fsspec's storage options),
+never as open connections.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+from ..codecs.base import ChunkCodec, ChunkReader, Shape
+from ..constants import STORE_LOCK_FILENAME
+from ..durability.lock import describe_owner, read_owner, writer_state
+from ..errors import ChunkIndexError
+from ..index.cache import load_index
+from ..index.chunkfile import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index
+from ..index.remote import load_remote_index
+from ..index.storeindex import ImgStoreIndex
+from ..io.fs import LOCAL, LocalFileSystem, RemoteFileSystem, is_url
+
+__all__ = ["LocalLocation", "RemoteLocation", "StoreLocation", "location_for"]
+
+#: chunks as the index loaders take them: ``(chunk number, index path without extension)``
+Chunks = Sequence[Tuple[int, str]]
+
+
+class LocalLocation:
+    """A store directory on this machine's disk."""
+
+    #: whether stores here may be written (and repaired)
+    writable = True
+    #: whether a writer may be at work on the files: unfinished chunks are then recovered and read
+    sees_writers = True
+    #: whether a chunk's keyframes can be found cheaply (one demux of a local file)
+    finds_keyframes = True
+
+    def __init__(self, basedir: str) -> None:
+        self.basedir = os.fspath(basedir)
+        self.fs: LocalFileSystem = LOCAL
+        self.storage_options: Dict[str, Any] = {}
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.absolute(),)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.basedir!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.__reduce__() == other.__reduce__()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash(self.basedir)
+
+    def absolute(self) -> str:
+        """The store's directory as any process on this machine finds it, whatever its working directory."""
+        return os.path.abspath(self.basedir)
+
+    def portable(self) -> LocalLocation:
+        """The same location, as a process with another working directory finds it."""
+        return LocalLocation(self.absolute())
+
+    def has_index_file(self, index_base: str) -> bool:
+        return find_chunk_index(index_base) is not None
+
+    def index_lists_frames(self, index_base: str) -> Optional[bool]:
+        """Whether a chunk's index lists any frame (an unreadable one counts as listing some)."""
+        if find_chunk_index(index_base) is None:
+            return False
+        try:
+            return len(load_chunk_index(index_base)[0]) > 0
+        except ChunkIndexError:
+            return True
+
+    def load_index(self, chunks: Chunks, every_chunk: bool = True) -> ImgStoreIndex:
+        """The index of finished ``chunks``; through the store's index cache when they are all of them."""
+        if every_chunk:
+            return load_index(self.basedir, chunks)
+        return ImgStoreIndex.new_from_chunks(chunks)
+
+    def open_reader(self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int) -> ChunkReader:
+        return codec.open_reader(path, shape, dtype, count)
+
+    def writer_state(self) -> Tuple[str, str]:
+        """``(state, who)``: 'alive', 'stale' (its writer died) or 'none' (closed), and the writer's description."""
+        lock = os.path.join(self.basedir, STORE_LOCK_FILENAME)
+        return writer_state(lock), describe_owner(read_owner(lock))
+
+
+class RemoteLocation:
+    """A store behind an fsspec URL (HTTP(S), S3, GCS...), read as it was uploaded."""
+
+    writable = False
+    sees_writers = False
+    #: aligning to keyframes would fetch whole chunks: tasks keep fixed sizes
+    finds_keyframes = False
+
+    def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None) -> None:
+        self.basedir = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.fs: LocalFileSystem = RemoteFileSystem(self.basedir, self.storage_options)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.basedir, self.storage_options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.basedir!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.__reduce__() == other.__reduce__()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash(self.basedir)
+
+    def absolute(self) -> str:
+        return self.basedir
+
+    def portable(self) -> RemoteLocation:
+        return self
+
+    def has_index_file(self, index_base: str) -> bool:
+        return any(self.fs.exists(index_base + extension) for extension in INDEX_EXTENSIONS)
+
+    def index_lists_frames(self, index_base: str) -> Optional[bool]:
+        return None  # not worth a request: the chunk is skipped either way
+
+    def load_index(self, chunks: Chunks, every_chunk: bool = True) -> ImgStoreIndex:
+        return load_remote_index(self.fs, chunks)
+
+    def open_reader(self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int) -> ChunkReader:
+        return codec.open_remote_reader(path, shape, dtype, count, self.fs)
+
+    def writer_state(self) -> Tuple[str, str]:
+        """'uploaded-open' when the store was uploaded with its writer's lock file (not closed), else 'none'."""
+        lock = self.fs.join(self.basedir, STORE_LOCK_FILENAME)
+        return ("uploaded-open" if self.fs.exists(lock) else "none"), ""
+
+
+#: what store code holds: either kind, used through the methods both have
+StoreLocation = Union[LocalLocation, RemoteLocation]
+
+
+def location_for(path: str, storage_options: Optional[Dict[str, Any]] = None) -> StoreLocation:
+    """The location of the store at ``path``: a URL (``scheme://...``) or a local directory."""
+    if is_url(path):
+        return RemoteLocation(path, storage_options)
+    return LocalLocation(path)  # storage options are fsspec's: a local directory needs none

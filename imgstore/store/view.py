@@ -1,0 +1,160 @@
+"""The read view: a store opened for reading, as plain data, and the one place chunk readers are opened.
+
+A ``StoreView`` is what a store *is* once opened: its metadata, its frame table, where its chunks
+are and how to decode them. It is frozen (a live ``refresh`` makes a new one) and pickles as
+data, so Dask tasks, the tools, aligners and multi-camera readers are built on its public
+methods instead of on a store object's private state. Its ``source`` (a ``ChunkSource``) is the
+small part a task that reads frames needs: it carries no frame table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from .. import codecs
+from ..codecs.base import ChunkReader
+from ..codecs.sensor import decoder_for
+from ..errors import FrameReadError
+from ..index.frametable import FrameTable
+from ..index.storeindex import ImgStoreIndex
+from ..io.metadata import StoreMetadata
+from .layout import ChunkLayout
+from .location import StoreLocation
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkSource:
+    """How to read a store's chunk files without opening the store: where, which format, which pixels."""
+
+    location: StoreLocation
+    #: the store class that reads the format (``VideoImgStore`` or ``DirectoryImgStore``)
+    store_class: str
+    format: str
+    #: the video library that decodes chunks (None: the format's only one)
+    backend: Optional[str]
+    #: shape and dtype of frames as stored in the chunk files
+    stored_shape: Tuple[int, ...]
+    dtype: str
+    #: sensor encoding converted to colour on reading; None when frames are returned as stored
+    encoding: Optional[str]
+
+    @property
+    def frame_shape(self) -> Tuple[int, ...]:
+        """Shape of one frame as read (colour when a sensor encoding is decoded)."""
+        if self.encoding:
+            return (self.stored_shape[0], self.stored_shape[1], 3)
+        return tuple(self.stored_shape)
+
+    @property
+    def codec(self) -> codecs.ChunkCodec:
+        return codecs.get_reader_codec(self.format, self.store_class, backend=self.backend)
+
+    def open_reader(self, chunk_path: str, frame_count: int) -> ChunkReader:
+        """A reader of one chunk file that its index says holds ``frame_count`` frames."""
+        return self.location.open_reader(self.codec, chunk_path, self.stored_shape, self.dtype, frame_count)
+
+    def read(self, reader: ChunkReader, chunk_path: str, frame_idx: int) -> np.ndarray:
+        """Frame ``frame_idx`` of an open chunk, checked to be one of this store's frames, then decoded."""
+        img = reader.read(frame_idx)
+        if img.shape != tuple(self.stored_shape) or img.dtype != self.dtype:  # a hostile or foreign file
+            raise FrameReadError(
+                f"{chunk_path}: frame {frame_idx} is a {img.dtype} image of shape {img.shape}, not one of "
+                f"this store's frames ({self.dtype}, {tuple(self.stored_shape)})"
+            )
+        return decoder_for(self.encoding)(img)
+
+    def keyframes(self, chunk_path: str) -> Optional[List[int]]:
+        """Positions in a chunk where reading can start without decoding earlier frames.
+
+        None when every frame can (image formats) or when finding out would cost too much (a
+        chunk at a URL would be fetched whole).
+        """
+        if not self.location.finds_keyframes:
+            return None
+        return self.codec.keyframe_positions(chunk_path)
+
+
+class ChunkSpan(NamedTuple):
+    """A non-empty chunk: its number, its file and where its frames lie in the store (``start:stop``)."""
+
+    chunk_n: int
+    path: str
+    start: int
+    stop: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreView:
+    """A store opened for reading: metadata, frame table, chunk locations, codec and decode setting."""
+
+    source: ChunkSource
+    layout: ChunkLayout
+    metadata: StoreMetadata
+    user_metadata: Dict[str, Any]
+    index: ImgStoreIndex
+    #: the creation instant (aware, UTC) and the store's time zone
+    created: Tuple[datetime.datetime, Any]
+
+    @property
+    def basedir(self) -> str:
+        return self.layout.basedir
+
+    @property
+    def location(self) -> StoreLocation:
+        return self.layout.location
+
+    @property
+    def table(self) -> FrameTable:
+        """Every frame's number, time and chunk, as sorted numpy columns."""
+        return self.index.table
+
+    @property
+    def frame_count(self) -> int:
+        return self.index.table.frame_count
+
+    @property
+    def decoding(self) -> bool:
+        """Whether a sensor encoding is converted to colour on reading."""
+        return self.source.encoding is not None
+
+    def portable(self) -> StoreView:
+        """The same view, its paths valid in any process (a local store's directory made absolute)."""
+        location = self.location.portable()
+        return dataclasses.replace(
+            self, layout=self.layout.at(location), source=dataclasses.replace(self.source, location=location)
+        )
+
+    def with_index(self, index: ImgStoreIndex) -> StoreView:
+        """The same store with another frame index (after a live refresh or a reindex)."""
+        return dataclasses.replace(self, index=index)
+
+    def with_decoding(self, decoding: bool) -> StoreView:
+        """The same store, returning frames converted to colour (or as stored)."""
+        encoding = self.metadata.encoding if decoding else None
+        return dataclasses.replace(self, source=dataclasses.replace(self.source, encoding=encoding))
+
+    def chunk_path(self, chunk_n: int) -> str:
+        return self.layout.chunk_path(chunk_n)
+
+    def open_chunk(self, chunk_n: int) -> ChunkReader:
+        """A reader of chunk ``chunk_n``, told how many frames the index lists for it."""
+        frames = self.index.table.chunk_slice(chunk_n)
+        return self.source.open_reader(self.layout.chunk_path(chunk_n), frames.stop - frames.start)
+
+    def chunk_spans(self) -> List[ChunkSpan]:
+        """The non-empty chunks in store order, with where their frames lie."""
+        table = self.index.table
+        spans = []
+        for chunk_n, start, stop in zip(table.chunk_ids, table.chunk_starts[:-1], table.chunk_starts[1:]):
+            if stop > start:
+                spans.append(ChunkSpan(int(chunk_n), self.layout.chunk_path(int(chunk_n)), int(start), int(stop)))
+        return spans
+
+    def frame_metadata(self) -> Dict[str, np.ndarray]:
+        """``{'frame_number': int64 array, 'frame_time': float64 array}`` of every frame, in store order (copies)."""
+        table = self.index.table
+        return {"frame_number": table.frame_number.copy(), "frame_time": table.frame_time.copy()}
