@@ -305,11 +305,6 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def filesystem_for(store_dir: str, storage_options: Optional[Dict[str, Any]] = None) -> LocalFileSystem:
-    """The file system a store directory lives on (``storage_options`` go to fsspec for URLs)."""
-    return RemoteFileSystem(store_dir, storage_options) if is_url(store_dir) else LOCAL
-
-
 def require_store(fs: LocalFileSystem, store_dir: str, metadata_path: str, given: str) -> None:
     """``StoreNotFoundError`` unless ``store_dir`` holds a metadata file."""
     if not fs.isfile(metadata_path):
