@@ -403,7 +403,8 @@ def test_import_imgstore_imports_no_gui_and_apps_imports_it_on_first_use() -> No
     code = """
 import sys
 import imgstore, imgstore.apps
-gui = ("imgstore.ui", "imgstore.font", "imgstore.apps.view", "imgstore.apps._x11")
+gui = ("imgstore.ui", "imgstore.font", "imgstore.apps.view", "imgstore.apps._view_window",
+       "imgstore.apps._view_statusbar", "imgstore.apps._x11")
 assert not [m for m in gui if m in sys.modules], [m for m in gui if m in sys.modules]
 assert {"new_window", "FontRendererStatusBar"} <= set(dir(imgstore.apps)) & set(imgstore.apps.__all__)
 new_window = imgstore.apps.new_window

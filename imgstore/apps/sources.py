@@ -20,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import functools
 import glob
 import logging
-import math
 import os
 import re
 import stat
@@ -34,6 +32,25 @@ import numpy as np
 
 from ..constants import STORE_MD_FILENAME
 from ._cli import ToolError, error_reason
+from ._source_extra import ExtraRows, read_extra_rows
+from ._source_testsrc import render_testsrc
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "TESTSRC",
+    "ExtraRows",
+    "Frame",
+    "Source",
+    "open_camera",
+    "open_images",
+    "open_source",
+    "open_store",
+    "open_testsrc",
+    "open_video",
+    "read_extra_rows",
+    "read_image",
+    "render_testsrc",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,101 +129,6 @@ def open_source(
 # ----------------------------------------------------------------------------------------------
 # testsrc: the synthetic camera
 # ----------------------------------------------------------------------------------------------
-#: colour bars, BGR: white, yellow, cyan, green, magenta, red, blue, black
-_BARS = np.array(
-    [
-        (235, 235, 235),
-        (16, 235, 235),
-        (235, 235, 16),
-        (16, 235, 16),
-        (235, 16, 235),
-        (16, 16, 235),
-        (235, 16, 16),
-        (16, 16, 16),
-    ],
-    dtype=np.uint8,
-)
-
-
-@functools.lru_cache(maxsize=8)
-def _testsrc_background(width: int, height: int, color: bool) -> np.ndarray:
-    """Colour bars over the top two thirds, a grey ramp below (two periods wide, to scroll through);
-    grey: its ITU-R BT.601 luma, as OpenCV's BGR to grey conversion gives."""
-    bars_h = max(1, height * 2 // 3)
-    img = np.empty((height, 2 * width, 3), np.uint8)
-    bar = (np.arange(2 * width) * 8 // width) % 8
-    img[:bars_h] = _BARS[bar][np.newaxis]
-    ramp = np.abs((np.arange(2 * width) * 510 // width) % 510 - 255)  # a triangle wave, one period per width
-    img[bars_h:] = ramp.astype(np.uint8)[np.newaxis, :, np.newaxis]
-    if not color:
-        img = np.rint(img @ np.array([0.114, 0.587, 0.299])).astype(np.uint8)
-    img.flags.writeable = False
-    return img
-
-
-#: 3x5 pixel glyphs of the characters testsrc draws, one string of 15 bits per character, row by row
-_GLYPHS = {
-    "#": "101111101111101",
-    "0": "111101101101111",
-    "1": "010110010010111",
-    "2": "111001111100111",
-    "3": "111001111001111",
-    "4": "101101111001001",
-    "5": "111100111001111",
-    "6": "111100111101111",
-    "7": "111001010010010",
-    "8": "111101111101111",
-    "9": "111101111001111",
-}
-
-
-def _text_mask(text: str, pixel: int) -> np.ndarray:
-    """``text`` in the 3x5 glyphs, each glyph pixel ``pixel`` wide, a glyph pixel apart: a bool mask."""
-    glyphs = [np.array([c == "1" for c in _GLYPHS[ch]], bool).reshape(5, 3) for ch in text]
-    gap = np.zeros((5, 1), bool)
-    row = np.hstack([part for glyph in glyphs for part in (glyph, gap)][:-1])
-    return np.kron(row, np.ones((pixel, pixel), bool))
-
-
-def render_testsrc(number: int, size: Tuple[int, int] = (640, 480), color: bool = False) -> np.ndarray:
-    """Frame ``number`` of the synthetic camera: a moving pattern with the number drawn in.
-
-    ``size`` is ``(width, height)``. Colour frames are BGR ``(h, w, 3)``, grey frames ``(h, w)``,
-    both uint8. The same arguments always give the same pixels. Drawn with numpy alone, so
-    that recording from it needs no OpenCV.
-    """
-    width, height = int(size[0]), int(size[1])
-    background = _testsrc_background(width, height, bool(color))
-    bars_h = max(1, height * 2 // 3)
-    shift = (4 * number) % width
-    img = np.empty((height, width, *background.shape[2:]), np.uint8)
-    img[:bars_h] = background[:bars_h, shift : shift + width]  # bars scroll left
-    back = (-2 * number) % width
-    img[bars_h:] = background[bars_h:, back : back + width]  # the ramp scrolls right
-
-    # a disc on a Lissajous path, one period every 200 frames: black, with a white middle (drawn
-    # in black and white, which are the same in grey and colour)
-    phase = 2 * math.pi * (number % 200) / 200
-    radius = max(2, min(width, height) // 12)
-    cx = round(width / 2 + (width / 2 - radius) * math.sin(phase))
-    cy = round(height / 2 + (height / 2 - radius) * math.sin(2 * phase))
-    top, left = max(0, cy - radius), max(0, cx - radius)
-    ys, xs = np.ogrid[top : min(height, cy + radius + 1), left : min(width, cx + radius + 1)]
-    distance2 = (xs - cx) ** 2 + (ys - cy) ** 2
-    disc = img[top : top + distance2.shape[0], left : left + distance2.shape[1]]
-    disc[distance2 <= radius**2] = 0
-    disc[distance2 <= max(1, radius * 2 // 3) ** 2] = 255
-
-    # the frame number, white on a black box, top left
-    mask = _text_mask(f"#{number}", max(1, height // 60))
-    margin = max(2, mask.shape[0] // 3)
-    box = img[: mask.shape[0] + 2 * margin, : mask.shape[1] + 2 * margin]
-    box[:] = 0
-    text = box[margin : margin + mask.shape[0], margin : margin + mask.shape[1]]
-    text[mask[: text.shape[0], : text.shape[1]]] = 255
-    return img
-
-
 def open_testsrc(size: Tuple[int, int], fps: float, color: bool, realtime: bool) -> Source:
     """Frames 0, 1, 2... of :func:`render_testsrc`, timed from now at ``fps`` (paced when ``realtime``)."""
 
@@ -228,113 +150,6 @@ def open_testsrc(size: Tuple[int, int], fps: float, color: bool, realtime: bool)
 # ----------------------------------------------------------------------------------------------
 # stores
 # ----------------------------------------------------------------------------------------------
-#: the columns a store writes into every extra-data row itself (from the last frame added)
-_FRAME_COLUMNS = ("frame_time", "frame_number", "frame_index")
-
-
-class ExtraRows:
-    """A source store's extra-data rows, each attached to the position of the frame it followed.
-
-    A store tags each row with the last frame added before it (``frame_index``, and its
-    ``frame_number`` and ``frame_time``; -1 and no frame before the first). Writing the rows of
-    position ``i`` right after the ``i``-th frame written puts the same tags on them in the new
-    store. The tag columns are left out of :meth:`at` (the new store writes them itself).
-    """
-
-    def __init__(self, rows: List[Tuple[int, Dict[str, Any]]]) -> None:
-        self._by_position: Dict[int, List[Dict[str, Any]]] = {}
-        for position, row in rows:
-            self._by_position.setdefault(position, []).append(row)
-        self.total = len(rows)
-
-    def at(self, position: int) -> List[Dict[str, Any]]:
-        """The rows that followed the frame at ``position`` (-1: rows written before any frame)."""
-        return self._by_position.get(position, [])
-
-    def up_to(self, position: int) -> int:
-        """How many rows follow the frames at positions -1 .. ``position``."""
-        return sum(len(rows) for p, rows in self._by_position.items() if p <= position)
-
-
-def _extra_records(store: Any, path: str) -> List[Dict[str, Any]]:
-    """The rows of one extra-data file as dicts: ours exactly as written, Motif's through pandas."""
-    from ..io.extra import read_records
-    from ..store.extradata import read_extra_file
-
-    layout = store.view.layout
-    if not layout.is_motif_extra_data(path):
-        return read_records(path)
-    df = read_extra_file(layout, path)
-    return [] if df is None else df.to_dict("records")
-
-
-def _row_position(row: Dict[str, Any], numbers: np.ndarray, times: np.ndarray) -> Optional[int]:
-    """The store position of the frame a row followed (None: it names none).
-
-    Its ``frame_index`` when that agrees with its ``frame_number``; else the frame with its
-    number (among repeated numbers, the one nearest its ``frame_time``).
-    """
-    index, number = row.get("frame_index"), row.get("frame_number")
-    if _is_number(index) and float(index).is_integer() and -1 <= index < len(numbers):
-        if index < 0 or number is None or _same(numbers[int(index)], number):
-            return int(index)
-    if not _is_number(number):
-        return None
-    hits = np.flatnonzero(numbers == number)
-    if len(hits) == 0:
-        return None
-    when = row.get("frame_time")
-    if len(hits) > 1 and _is_number(when):
-        with np.errstate(invalid="ignore"):
-            distance = np.abs(times[hits] - float(when))
-        if np.isfinite(distance).any():
-            return int(hits[np.nanargmin(distance)])
-    return int(hits[0])
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal frame numbers (NaN equals NaN: a store without numbers)."""
-    try:
-        return bool(a == b) or (math.isnan(float(a)) and math.isnan(float(b)))
-    except (TypeError, ValueError):
-        return False
-
-
-def read_extra_rows(store: Any) -> Optional[ExtraRows]:
-    """Every extra-data row of ``store`` with the position of the frame it followed (None: no extra data).
-
-    A row that names no frame of the store (no usable ``frame_index`` or ``frame_number``) goes
-    before the first frame, with a warning.
-    """
-    paths = store.find_extra_data_files()
-    if not paths:
-        return None
-    md = store.get_frame_metadata()
-    numbers = np.asarray(md["frame_number"])
-    times = np.asarray(md["frame_time"], dtype=np.float64)
-    rows: List[Tuple[int, Dict[str, Any]]] = []
-    unplaced = 0
-    for path in paths:
-        for record in _extra_records(store, path):
-            position = _row_position(record, numbers, times)
-            if position is None:
-                unplaced += 1
-                position = -1
-            rows.append((position, {k: v for k, v in record.items() if k not in _FRAME_COLUMNS}))
-    if unplaced:
-        log.warning(
-            "store %s: %d extra-data row(s) name no frame of the store; copied before the first frame",
-            store.filename,
-            unplaced,
-        )
-    rows.sort(key=lambda item: item[0])  # stable: rows of one frame keep their order
-    return ExtraRows(rows)
-
-
 def open_store(path: str) -> Source:
     """Every frame of a store, in store order, with its number, time, the store's user metadata and
     its extra data."""

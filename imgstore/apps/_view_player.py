@@ -1,0 +1,120 @@
+"""The viewer's player: which frame of the store is shown, with a cache of recent frames for stepping back.
+
+No GUI here: the player only reads the store, so that tests can drive it without a window.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from typing import Any, Tuple
+
+import numpy as np
+
+from ._cli import ToolError
+from ._view_statusbar import _format_number
+
+#: frames kept for stepping back (fewer when frames are big: at most CACHE_BYTES in all)
+CACHE_FRAMES = 64
+CACHE_BYTES = 512 * 1024 * 1024
+
+_log = logging.getLogger(__name__)
+
+
+class Player:
+    """Moves through a store by index, keeping recently decoded frames for stepping back."""
+
+    def __init__(self, store: Any, cache_frames: int = CACHE_FRAMES) -> None:
+        self.store = store
+        md = store.get_frame_metadata()
+        self.numbers = np.asarray(md["frame_number"])
+        self.times = np.asarray(md["frame_time"], dtype=np.float64)
+        self.count = len(self.numbers)
+        if self.count == 0:
+            raise ToolError(f"store {store.full_path} has no frames")
+        frame_bytes = max(1, int(np.prod(store.image_shape)) * 2)
+        self.cache_frames = max(2, min(int(cache_frames), CACHE_BYTES // frame_bytes))
+        self._cache: collections.OrderedDict[int, Tuple[np.ndarray, Tuple[Any, float]]] = collections.OrderedDict()
+        self._store_position = -1  # the index of the frame the store read last
+        self.index = -1  # the index of the frame shown
+        self.decodes = 0  # frames read from the store (for tests)
+
+    def _remember(self, index: int, img: np.ndarray, md: Tuple[Any, float]) -> None:
+        self._cache[index] = (img, md)
+        self._cache.move_to_end(index)
+        while len(self._cache) > self.cache_frames:
+            self._cache.popitem(last=False)
+
+    def _index_of(self, md: Tuple[Any, float]) -> int:
+        """The store position of the frame the store just returned with metadata ``md``."""
+        number, when = md
+        hits = np.flatnonzero(self.numbers == number)
+        if len(hits) > 1:
+            same_time = hits[self.times[hits] == when]
+            hits = same_time if len(same_time) else hits
+        if not len(hits):
+            raise ToolError(f"frame #{number} of store {self.store.full_path} is not in its frame index")
+        return int(hits[0])
+
+    def frame(self, index: int) -> Tuple[np.ndarray, Tuple[Any, float]]:
+        """The frame at store position ``index``, from the cache when it is there."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
+        if index == self._store_position + 1:
+            img, md = self.store.get_next_image()
+        else:
+            img, md = self.store.get_image(None, frame_index=index)
+        self._decoded(index, md)
+        self._remember(index, img, md)
+        return img, md
+
+    def _decoded(self, index: int, md: Tuple[Any, float]) -> None:
+        self.decodes += 1
+        self._store_position = index
+        _log.debug("decoded frame index %d (frame #%s)", index, _format_number(md[0]))
+
+    def current(self) -> Tuple[np.ndarray, Tuple[Any, float]]:
+        return self.frame(self.index)
+
+    def go_to_index(self, index: int) -> bool:
+        """Show the frame at ``index`` (clamped to the store); whether the shown frame changed."""
+        index = min(max(int(index), 0), self.count - 1)
+        changed = index != self.index
+        self.frame(index)
+        self.index = index
+        return changed
+
+    def step(self, delta: int) -> bool:
+        return self.go_to_index(self.index + delta)
+
+    def _adopt(self, img: np.ndarray, md: Tuple[Any, float]) -> bool:
+        index = self._index_of(md)
+        self._decoded(index, md)
+        self._remember(index, img, md)
+        changed = index != self.index
+        self.index = index
+        return changed
+
+    def go_to_number(self, frame_number: Any) -> bool:
+        """Show the frame numbered ``frame_number``, or the one with the nearest number."""
+        return self._adopt(*self.store.get_image(frame_number, exact_only=False))
+
+    def jump_seconds(self, seconds: float) -> bool:
+        """Show the frame whose time is nearest the shown frame's time plus ``seconds``.
+
+        A frame still in the cache is shown from there; any other is read with ``get_nearest_image``.
+        """
+        now = float(self.times[self.index])
+        if not math.isfinite(now):
+            return False
+        target = now + seconds
+        with np.errstate(invalid="ignore"):
+            distance = np.abs(self.times - target)
+        if np.isfinite(distance).any():
+            nearest = int(np.nanargmin(distance))  # ties: the first in store order, as the store
+            if nearest in self._cache:
+                return self.go_to_index(nearest)
+        return self._adopt(*self.store.get_nearest_image(target))
