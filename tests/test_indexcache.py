@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import imgstore
-from imgstore.index import ImgStoreIndex
+from imgstore.index import ImgStoreIndex, cachefile
 from imgstore.index import cache as _indexcache
 from imgstore.index.chunkfile import save_chunk_index
 
@@ -105,7 +105,7 @@ class LoadSpy:
 
 
 def cached_chunks(store: Path) -> Optional[List[int]]:
-    cache = _indexcache._read_cache(str(cache_file(store)))
+    cache = cachefile.read_cache(str(cache_file(store)))
     return None if cache is None else sorted(cache.entries)
 
 
@@ -314,14 +314,14 @@ def test_unwritable_store_opens_without_cache(tmp_path: Path, monkeypatch: pytes
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(_indexcache._CacheWriter, "__enter__", refuse)
+    monkeypatch.setattr(cachefile.CacheWriter, "__enter__", refuse)
     assert_same(opened(store), reference(store))
     assert sorted(p.name for p in store.iterdir() if p.is_file()) == ["metadata.yaml"]  # no cache, no temporary
 
 
 def test_disk_full_while_writing_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = make_store(tmp_path / "s")
-    original = _indexcache._CacheWriter.add
+    original = cachefile.CacheWriter.add
     calls = []
 
     def add(self: object, *args: object, **kwargs: object) -> None:
@@ -330,7 +330,7 @@ def test_disk_full_while_writing_the_cache(tmp_path: Path, monkeypatch: pytest.M
             raise OSError(28, "No space left on device")
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_indexcache._CacheWriter, "add", add)
+    monkeypatch.setattr(cachefile.CacheWriter, "add", add)
     assert_same(opened(store), reference(store))
     assert sorted(p.name for p in store.iterdir() if p.is_file()) == ["metadata.yaml"]
 

@@ -1,12 +1,15 @@
 """``imgstore-export PATH OUT``: a store, or part of it, to one ordinary video file or an image sequence.
 
-The video is encoded with PyAV (H.264 in yuv420p for .mp4/.mkv/.mov, MJPEG for .avi) at a
-constant frame rate; the real frame numbers and times go into a sidecar ``OUT.frames.csv``.
+The video is written by the codec layer (``codecs.video_file``: H.264 in yuv420p for
+.mp4/.mkv/.mov, MJPEG for .avi) at a constant frame rate; the real frame numbers and times go
+into a sidecar ``OUT.frames.csv``. This module keeps the command line, the frame selection and
+the sidecar.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import logging
@@ -15,35 +18,20 @@ import os
 import re
 import sys
 from fractions import Fraction
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..codecs.video_file import DEFAULT_CRF, VideoFileError, VideoFileWriter, video_file_format
+from ..errors import UnsupportedFormatError
 from ._cli import ToolError, add_common_arguments, error_reason, positive_number, progress, run, whole_number
 
 PROG = "imgstore-export"
 DEFAULT_FPS = 25
-DEFAULT_CRF = 18
-#: MJPEG quantiser scale (2 best .. 31 smallest), as the store's own mjpeg/avi format uses
-MJPEG_QUALITY = 3
-#: video extension -> (FFmpeg muxer, encoder, pixel format)
-VIDEO_OUTPUTS = {
-    ".mp4": ("mp4", "libx264", "yuv420p"),
-    ".mkv": ("matroska", "libx264", "yuv420p"),
-    ".mov": ("mov", "libx264", "yuv420p"),
-    ".avi": ("avi", "mjpeg", "yuvj420p"),
-}
 IMAGE_FORMATS = ("png", "jpg", "tif", "npy")
 _IMAGE_EXTENSIONS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".tif": "tif", ".tiff": "tif", ".npy": "npy"}
 #: dtypes each image format holds exactly (None: any)
 _IMAGE_DTYPES = {"png": ("uint8", "uint16"), "jpg": ("uint8",), "tif": ("uint8", "uint16", "float32"), "npy": None}
-#: numpy layout handed to FFmpeg for (dtype, colour)
-_AV_FORMATS = {
-    ("uint8", False): "gray",
-    ("uint8", True): "bgr24",
-    ("uint16", False): "gray16le",
-    ("uint16", True): "bgr48le",
-}
 _PATTERN = re.compile(r"%0?\d*d")
 DEFAULT_NAME = "frame_%06d"
 SIDECAR_SUFFIX = ".frames.csv"
@@ -174,8 +162,7 @@ def resolve_target(out: str, image_format: Optional[str], fail: Callable[[str], 
             return os.path.join(directory, f"{DEFAULT_NAME % value}.{fmt}")
 
         return Target("images", out, fmt, in_directory, directory)
-    ext = os.path.splitext(out)[1].lower()
-    if ext not in VIDEO_OUTPUTS:
+    if video_file_format(out) is None:
         fail(
             f"OUT {out!r}: end it in .mp4, .mkv, .mov or .avi for a video, in '/' for a directory of "
             "images, or put a %d-style number in it for an image sequence"
@@ -226,98 +213,30 @@ def default_fps(times: np.ndarray) -> Fraction:
 # ----------------------------------------------------------------------------------------------
 # writers
 # ----------------------------------------------------------------------------------------------
-class VideoWriter:
-    """One ordinary video file, written to ``path + '.part'`` and moved into place when complete."""
+def write_video(path: str, fps: Fraction, crf: Optional[int], images: Iterator[np.ndarray]) -> None:
+    """``images`` to the video file ``path`` (see ``codecs.video_file``); no file is left when it fails."""
+    writer = VideoFileWriter(path, fps, crf)
+    try:
+        for img in images:
+            with _in_tool_words():
+                writer.write(img)
+        with _in_tool_words():
+            writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
-    def __init__(self, path: str, fps: Fraction, crf: Optional[int]) -> None:
-        self.path = path
-        self.tmp = path + ".part"
-        self.container_format, self.encoder, self.pix_fmt = VIDEO_OUTPUTS[os.path.splitext(path)[1].lower()]
-        self.fps = fps
-        self.crf = DEFAULT_CRF if crf is None else crf
-        self._container: Any = None
-        self._stream: Any = None
-        self._shape: Optional[Tuple[int, ...]] = None
-        self._count = 0
 
-    def _open(self, shape: Tuple[int, ...]) -> None:
-        import av
-
-        height, width = shape[0] & ~1, shape[1] & ~1
-        if height < 2 or width < 2:
-            raise ToolError(f"{self.path}: frames of shape {shape} are too small for a video")
-        if (height, width) != tuple(shape[:2]):
-            log.warning(
-                "%s: %dx%d frames cropped to %dx%d (videos need even sizes)",
-                self.path,
-                shape[1],
-                shape[0],
-                width,
-                height,
-            )
-        options = {"crf": str(self.crf), "preset": "veryfast"} if self.encoder == "libx264" else {}
-        parent = os.path.dirname(self.path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        try:
-            self._container = av.open(self.tmp, "w", format=self.container_format)
-        except (av.FFmpegError, OSError) as exc:
-            raise ToolError(f"{self.path}: cannot create the video: {error_reason(exc)}") from None
-        stream = self._container.add_stream(self.encoder, rate=self.fps, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
-        if self.encoder == "mjpeg":
-            stream.codec_context.qmin = stream.codec_context.qmax = MJPEG_QUALITY
-        self._stream = stream
-        self._shape = tuple(shape)
-
-    def write(self, img: np.ndarray) -> None:
-        import av
-
-        if img.ndim == 3 and img.shape[2] == 1:
-            img = img[:, :, 0]
-        colour = img.ndim == 3
-        layout = _AV_FORMATS.get((img.dtype.name, colour))
-        if layout is None or (colour and img.shape[2] != 3):
-            raise ToolError(
-                f"{self.path}: cannot encode {img.dtype} frames of shape {img.shape} as video "
-                "(uint8/uint16, grey or 3-channel colour); export an image sequence with --image-format npy"
-            )
-        if self._stream is None:
-            self._open(img.shape)
-        elif img.shape != self._shape:
-            raise ToolError(f"{self.path}: frame shape changed from {self._shape} to {img.shape}")
-        img = img[: self._stream.height, : self._stream.width]
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=layout)
-        frame.pts = self._count
-        self._count += 1
-        try:
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
-        except av.FFmpegError as exc:
-            raise ToolError(f"{self.path}: writing the video failed: {error_reason(exc)}") from None
-
-    def finish(self) -> None:
-        import av
-
-        try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-        except av.FFmpegError as exc:
-            raise ToolError(f"{self.path}: writing the video failed: {error_reason(exc)}") from None
-        self._container.close()
-        self._container = None
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        """Drop the partial file (after an error or Ctrl-C)."""
-        if self._container is not None:
-            try:
-                self._container.close()
-            except Exception as exc:  # the export already failed; the partial file is removed anyway
-                log.debug("closing partial video %s: %s", self.tmp, exc)
-            self._container = None
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+@contextlib.contextmanager
+def _in_tool_words() -> Iterator[None]:
+    """The video writer's failures as this tool words them: reasons as every tool gives them, and
+    for frames no video holds, what to export instead."""
+    try:
+        yield
+    except VideoFileError as exc:
+        raise ToolError(f"{exc.path}: {exc.failure}: {error_reason(exc.reason)}") from None
+    except UnsupportedFormatError as exc:
+        raise ToolError(f"{exc}; export an image sequence with --image-format npy") from None
 
 
 def write_image(path: str, img: np.ndarray, fmt: str) -> None:
@@ -429,7 +348,7 @@ def _check_option_use(parser: argparse.ArgumentParser, args: argparse.Namespace,
         ]
         if misplaced:
             parser.error(f"{' and '.join(misplaced)} apply to image sequences, not to the video {target.path!r}")
-        if args.crf is not None and VIDEO_OUTPUTS[os.path.splitext(target.path)[1].lower()][1] != "libx264":
+        if args.crf is not None and not video_file_format(target.path).takes_crf:
             parser.error("--crf applies to H.264 (.mp4, .mkv, .mov), not to MJPEG .avi")
     else:
         misplaced = [opt for opt, value in (("--fps", args.fps), ("--crf", args.crf)) if value is not None]
@@ -490,14 +409,8 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         frames = progress(selected, total=len(selected), quiet=args.quiet, desc="export")
         if target.kind == "video":
             fps = args.fps if args.fps is not None else default_fps(times)
-            writer = VideoWriter(target.path, fps, args.crf)
-            try:
-                for i in frames:
-                    writer.write(store.get_image(None, frame_index=int(i))[0])
-                writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+            images = (store.get_image(None, frame_index=int(i))[0] for i in frames)
+            write_video(target.path, fps, args.crf, images)
             write_sidecar(target.path + SIDECAR_SUFFIX, selected, numbers, times)
             summary = f"{len(selected)} frames to {target.path} at {float(fps):g} fps (+ {target.path}{SIDECAR_SUFFIX})"
         else:

@@ -171,16 +171,12 @@ class ChunkCodec(abc.ABC):
     def open_remote_reader(
         self, chunk_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: Any
     ) -> ChunkReader:
-        """Open a chunk of a store at a URL (``fs``: an ``imgstore._fs.RemoteFileSystem``).
+        """Open a chunk of a store at a URL (``fs``: an ``imgstore.io.fs.RemoteFileSystem``).
 
-        Folder formats work as they are: each frame file is fetched whole, then read by the
-        codec's own reader. A file format must say how to read it through a file object.
+        A format read from a URL says how: folder formats fetch each frame file whole
+        (``ImageFolderCodec``), video formats read through a file object. Others cannot.
         """
-        if self.extension is not None:
-            raise UnsupportedFormatError(f"format '{self.name}' cannot be read from a URL ({chunk_url})")
-        from .remote import RemoteFolderReader  # only URL stores need it
-
-        return RemoteFolderReader(self, chunk_url, imgshape, imgdtype, frame_count, fs)
+        raise UnsupportedFormatError(f"format '{self.name}' cannot be read from a URL ({chunk_url})")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -24,6 +24,7 @@ from ..io.fs import is_regular_file, open_regular
 from ..io.metadata import MAX_FRAME_BYTES
 from .base import ChunkCodec, ChunkReader, ChunkWriter, Shape, write_error
 from .color import ensure_color, ensure_grayscale
+from .remote import RemoteFolderReader, frame_file_limit
 
 SaveFn = Callable[[str, np.ndarray], None]
 LoadFn = Callable[[str], np.ndarray]
@@ -260,6 +261,19 @@ class ImageFolderCodec(ChunkCodec):
     ) -> ChunkReader:
         threads = encode_threads() if self.threaded else 0
         return ImageFolderReader(chunk_path, self.name, self.loader(imgshape, imgdtype), threads, frame_count)
+
+    def open_remote_reader(
+        self, chunk_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: Any
+    ) -> ChunkReader:
+        """Each frame file is fetched whole, then read by the format's own loader (see ``remote``)."""
+        load = self.loader(imgshape, imgdtype)
+        return RemoteFolderReader(
+            chunk_url,
+            load,
+            lambda frame_idx: frame_filename(frame_idx, self.name),
+            frame_file_limit(imgshape, imgdtype),
+            fs,
+        )
 
     def saver(self, imgshape: Shape, imgdtype: str) -> SaveFn:
         raise NotImplementedError

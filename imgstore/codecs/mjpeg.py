@@ -21,15 +21,9 @@ from ..errors import StoreWriteError
 from .base import ChunkWriter, Shape, sync_file, write_error
 from .images import OrderedPool, encode_threads
 from .video import NOMINAL_FPS, VideoFormat, frame_kind, resolve_settings
-from .video_av import (
-    FULL_RANGE,
-    PyAVVideoCodec,
-    can_encode,
-    check_frames_written,
-    close_quietly,
-    crash_safe_muxer_options,
-    pyav,
-)
+from .video_av import PyAVVideoCodec, can_encode
+from .video_av_base import FULL_RANGE, close_quietly, crash_safe_muxer_options, open_video_output, pyav
+from .video_av_write import check_frames_written
 
 #: libjpeg quality for each ``quality`` setting 2..31 (FFmpeg's MJPEG quantiser scale, which the
 #: setting meant when FFmpeg encoded): the lowest whose frames are at least as close to the
@@ -76,7 +70,6 @@ class MjpegChunkWriter(ChunkWriter):
         imgdtype: str,
         options: Optional[Mapping[str, Any]],
     ) -> None:
-        av = pyav()
         settings = resolve_settings(fmt, imgshape, imgdtype, options)
         self._path = path
         pix_fmt = settings["pix_fmt"]
@@ -86,19 +79,18 @@ class MjpegChunkWriter(ChunkWriter):
         # grey frames asked to be stored in a colour format go to libjpeg as BGR (its luma is the grey itself)
         self._grey_to_colour = frame_kind(imgshape, imgdtype) == "grey" and pix_fmt != "gray"
         self._time_base = Fraction(1, NOMINAL_FPS)
-        self._container = av.open(path, "w", format=fmt.container, options=crash_safe_muxer_options(fmt.container))
-        try:
-            stream = self._container.add_stream(fmt.encoder, rate=NOMINAL_FPS)
-            stream.width, stream.height = int(imgshape[1]), int(imgshape[0])
+        self._container, stream = open_video_output(
+            path,
+            fmt.container,
+            fmt.encoder,
+            NOMINAL_FPS,
+            (int(imgshape[0]), int(imgshape[1])),
             # what the header declares; each JPEG says what it holds. FFmpeg opens its (unused)
             # encoder with these, so they must be a format it encodes, on one thread
-            stream.pix_fmt = pix_fmt if pix_fmt in _SAMPLING else "yuvj420p"
-            stream.codec_context.color_range = FULL_RANGE
-            stream.codec_context.thread_count = 1
-            stream.codec_context.time_base = self._time_base
-        except BaseException:
-            self._container.close()
-            raise
+            pix_fmt if pix_fmt in _SAMPLING else "yuvj420p",
+            muxer_options=crash_safe_muxer_options(fmt.container),
+            context={"color_range": FULL_RANGE, "thread_count": 1, "time_base": self._time_base},
+        )
         self._stream = stream
         threads = int(settings.get("threads", 0)) or encode_threads()
         self._pool = OrderedPool(threads, "imgstore-mjpeg") if threads > 1 else None

@@ -11,33 +11,33 @@ import math
 import os
 import shutil
 import tempfile
-from typing import Any, Optional
+from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import FrameReadError, UnsupportedFormatError
-from .base import ChunkCodec, ChunkReader, Shape
-from .images import frame_filename
+from ..errors import FrameReadError
+from .base import ChunkReader, Shape
 
 
 class RemoteFolderReader(ChunkReader):
-    """Frames of one chunk folder behind a URL."""
+    """Frames of one chunk folder behind a URL.
+
+    ``load`` reads a local frame file (the codec's loader); ``file_name`` names the file of
+    frame ``i`` within the folder; ``limit`` is the most bytes a frame file may take.
+    """
 
     def __init__(
-        self, codec: ChunkCodec, folder_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: Any
+        self, folder_url: str, load: Callable[[str], np.ndarray], file_name: Callable[[int], str], limit: int, fs: Any
     ) -> None:
-        loader = getattr(codec, "loader", None)
-        if loader is None:
-            raise UnsupportedFormatError(f"format '{codec.name}' cannot be read from a URL ({folder_url})")
-        self._load = loader(imgshape, imgdtype)
-        self._limit = frame_file_limit(imgshape, imgdtype)
+        self._load = load
+        self._file_name = file_name
+        self._limit = limit
         self._fs = fs
         self._folder_url = folder_url
-        self._extension = codec.name  # the folder formats name their files after the format
         self._tmp = tempfile.mkdtemp(prefix="imgstore-remote-")
 
     def read(self, frame_idx: int) -> np.ndarray:
-        name = frame_filename(frame_idx, self._extension)
+        name = self._file_name(frame_idx)
         url = self._fs.join(self._folder_url, name)
         try:
             data = self._fs.read_bytes(url, limit=self._limit)

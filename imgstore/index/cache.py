@@ -17,53 +17,46 @@ store and the directory is writable; otherwise, and whenever the file is damaged
 the chunk indexes are read as usual. Upstream imgstore never looks at it (it lists only chunk
 folders, or files with the video extension).
 
-Layout: a fixed prefix (signature, version, frame count, where the times start, header length and
-CRC), the frame numbers (int64, or float64 when some are not whole) of all cached chunks in store
-order, the times (float64) likewise, then a JSON header listing each chunk's key and length.
+This module is the policy (when the cache answers, when it is rewritten, where each chunk's
+frames come from); the file itself is read and written by ``index.cachefile``.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import mmap
 import os
 import stat
-import struct
 import time
-import uuid
-import zlib
-from typing import BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..constants import STORE_LOCK_FILENAME
 from ..durability.journal import JOURNAL_EXTENSION
 from ..errors import ChunkIndexError
-from ..io.fs import READ_FLAGS, open_regular
+from ..io.fs import READ_FLAGS
+from .cachefile import (
+    CACHE_FILENAME,
+    CacheCapacityError,
+    CacheEntry,
+    CacheFile,
+    CacheWriter,
+    ChunkKey,
+    cache_path,
+    read_cache,
+)
 from .chunkfile import INDEX_EXTENSIONS, ChunkArrays, ReadBuffer, load_chunk_index, read_npz_frame_arrays
 from .frametable import FrameTable, FrameTableBuilder
 from .storeindex import ImgStoreIndex
 
 log = logging.getLogger(__name__)
 
-CACHE_FILENAME = ".imgstore-index-cache"
 #: stores with fewer chunks open fast enough from their chunk indexes: no cache file for them
 MIN_CHUNKS = 8
 #: an index file changed less than this long ago is not cached yet: a second change within the
 #: timestamp granularity of its file system (2 s on FAT) could leave its stat unchanged
 SETTLE_NS = 2_000_000_000
-
-_MAGIC = b"IMGSTORE-INDEX-CACHE\n\x00\x00\x00"
-_VERSION = 1
-#: signature, version, CRC-32 of the header, frames, offset of the times, header length
-_PREFIX = struct.Struct("<24sIIQQQ")
-_DATA_OFFSET = 64
-#: the largest chunk list read (about 100 bytes a chunk): more than a year of 10,000-frame chunks
-_MAX_HEADER_BYTES = 1 << 26
-_NUMBER_DTYPES = {"<i8": np.dtype("<i8"), "<f8": np.dtype("<f8")}
-_TIME_DTYPE = np.dtype("<f8")
 
 #: how many index files ahead of the one being parsed the kernel is asked to read: on a cold page
 #: cache, a week's 1,500 files are then read from the disk concurrently, not one by one (256 files
@@ -72,42 +65,6 @@ READ_AHEAD = 256
 
 #: ``_chunk_key`` of a chunk with a journal: read afresh every time, never cached
 VOLATILE = "volatile"
-
-
-class ChunkKey(NamedTuple):
-    """Which index file a chunk was loaded from, and that file's identity and version."""
-
-    base: str  # index path without extension, relative to the store directory
-    extension: str
-    inode: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-
-class _Entry(NamedTuple):
-    """One chunk in a cache file."""
-
-    chunk_n: int
-    key: ChunkKey
-    start: int  # position of its first frame in the columns
-    length: int
-    integral: bool  # its frame numbers are whole (loading its index gives int64)
-    error: str  # why its index cannot be loaded ('' when it can)
-
-
-class _CacheFile(NamedTuple):
-    """A cache file, checked, with its columns mapped."""
-
-    entries: Dict[int, _Entry]
-    frame_number: np.ndarray
-    frame_time: np.ndarray
-    numbers_sorted: Optional[bool]
-    times_sorted: Optional[bool]
-
-
-def cache_path(store_dir: str) -> str:
-    return os.path.join(store_dir, CACHE_FILENAME)
 
 
 def load_index(store_dir: str, chunks: Sequence[Tuple[int, str]]) -> ImgStoreIndex:
@@ -121,7 +78,7 @@ def load_index(store_dir: str, chunks: Sequence[Tuple[int, str]]) -> ImgStoreInd
     path = cache_path(store_dir)
     if len(chunks) < MIN_CHUNKS and not os.path.exists(path):
         return ImgStoreIndex.new_from_chunks(chunks)
-    cache = _read_cache(path)
+    cache = read_cache(path)
     now = time.time_ns()
     keys = _chunk_keys(store_dir, chunks)
     if cache is not None and _all_cached(cache, chunks, keys):
@@ -148,7 +105,7 @@ class _Source:
     """One chunk: its frames come from the cache (``entry``) or from its index file."""
 
     def __init__(
-        self, chunk_n: int, base: str, key: Union[ChunkKey, str, None], cache: Optional[_CacheFile], now_ns: int
+        self, chunk_n: int, base: str, key: Union[ChunkKey, str, None], cache: Optional[CacheFile], now_ns: int
     ) -> None:
         self.chunk_n, self.base, self.key, self.cache = chunk_n, base, key, cache
         self.entry = cache.entries[chunk_n] if _hit(cache, chunk_n, key) else None
@@ -176,7 +133,7 @@ class _Source:
         return load_chunk_index(self.base)
 
 
-def _index_in_memory(sources: List[_Source]) -> Tuple[ImgStoreIndex, List[_Entry]]:
+def _index_in_memory(sources: List[_Source]) -> Tuple[ImgStoreIndex, List[CacheEntry]]:
     """The index assembled in memory, and the entries a cache of it may hold (positions in its table)."""
     builder = FrameTableBuilder(len(sources))
     paths, entries = {}, []
@@ -184,12 +141,12 @@ def _index_in_memory(sources: List[_Source]) -> Tuple[ImgStoreIndex, List[_Entry
         if isinstance(arrays, ChunkIndexError):
             log.warning("skipping chunk %s: %s", source.chunk_n, arrays)
             if source.cacheable:
-                entries.append(_Entry(source.chunk_n, source.key, builder.frame_count, 0, True, str(arrays)))
+                entries.append(CacheEntry(source.chunk_n, source.key, builder.frame_count, 0, True, str(arrays)))
             continue
         numbers, times = arrays
         if source.cacheable:
             integral = numbers.dtype.kind in "iu"
-            entries.append(_Entry(source.chunk_n, source.key, builder.frame_count, len(numbers), integral, ""))
+            entries.append(CacheEntry(source.chunk_n, source.key, builder.frame_count, len(numbers), integral, ""))
         if len(numbers):
             builder.add(source.chunk_n, numbers, times)
             paths[source.chunk_n] = source.base
@@ -283,7 +240,7 @@ def _settled(key: ChunkKey, now_ns: int) -> bool:
     return max(key.mtime_ns, key.ctime_ns) < now_ns - SETTLE_NS
 
 
-def _hit(cache: Optional[_CacheFile], chunk_n: int, key: object) -> bool:
+def _hit(cache: Optional[CacheFile], chunk_n: int, key: object) -> bool:
     """Whether the cache holds the chunk as loaded from exactly this index file."""
     if cache is None or not isinstance(key, ChunkKey):
         return False
@@ -291,62 +248,8 @@ def _hit(cache: Optional[_CacheFile], chunk_n: int, key: object) -> bool:
     return entry is not None and entry.key == key
 
 
-# -- reading ------------------------------------------------------------------------------------
-def _read_cache(path: str) -> Optional[_CacheFile]:
-    """The cache file, checked and mapped; None when there is none or it cannot be trusted."""
-    try:
-        with open_regular(path) as f:  # a FIFO or a device in its place is ignored, never waited on
-            size = os.fstat(f.fileno()).st_size
-            prefix = f.read(_PREFIX.size)
-            if len(prefix) < _PREFIX.size:
-                raise ValueError("too short")
-            magic, version, crc, frames, times_at, header_len = _PREFIX.unpack(prefix)
-            header_at = times_at + 8 * frames
-            if magic != _MAGIC or version != _VERSION or size != header_at + header_len:
-                raise ValueError(f"not a complete version {_VERSION} index cache")
-            if header_len > _MAX_HEADER_BYTES:
-                raise ValueError(f"a header of {header_len} bytes")
-            if times_at < _DATA_OFFSET + 8 * frames or times_at % 8:
-                raise ValueError("times overlap the numbers")
-            f.seek(header_at)
-            data = f.read(header_len)
-            if zlib.crc32(data) != crc:
-                raise ValueError("damaged header")
-            header = json.loads(data)
-            return _parse(header, f, frames, times_at)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
-        log.debug("%s: ignored (%s)", path, exc)
-        return None
-
-
-def _parse(header: dict, f: BinaryIO, frames: int, times_at: int) -> _CacheFile:
-    number_dtype = _NUMBER_DTYPES[header["number_dtype"]]
-    entries: Dict[int, _Entry] = {}
-    start = 0
-    for chunk_n, base, extension, inode, size, mtime_ns, ctime_ns, length, integral, error in header["chunks"]:
-        key = ChunkKey(str(base), str(extension), int(inode), int(size), int(mtime_ns), int(ctime_ns))
-        if int(length) < 0 or int(chunk_n) in entries or (error and length):
-            raise ValueError("inconsistent chunk list")
-        entries[int(chunk_n)] = _Entry(int(chunk_n), key, start, int(length), bool(integral), str(error))
-        start += int(length)
-    if start != frames:
-        raise ValueError("chunk lengths do not add up")
-    if frames:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        numbers = np.frombuffer(mapped, dtype=number_dtype, count=frames, offset=_DATA_OFFSET)
-        times = np.frombuffer(mapped, dtype=_TIME_DTYPE, count=frames, offset=times_at)
-    else:
-        numbers, times = np.zeros(0, number_dtype), np.zeros(0, _TIME_DTYPE)
-    return _CacheFile(entries, numbers, times, _flag(header.get("numbers_sorted")), _flag(header.get("times_sorted")))
-
-
-def _flag(value: object) -> Optional[bool]:
-    return value if isinstance(value, bool) else None
-
-
-def _all_cached(cache: _CacheFile, chunks: Sequence[Tuple[int, str]], keys: Sequence[object]) -> bool:
+# -- answering from the cache -------------------------------------------------------------------
+def _all_cached(cache: CacheFile, chunks: Sequence[Tuple[int, str]], keys: Sequence[object]) -> bool:
     """Whether the cache holds exactly the chunks that have an index file, each as it is now.
 
     A chunk without an index file is skipped with the warning loading it gives, as without cache.
@@ -365,7 +268,7 @@ def _all_cached(cache: _CacheFile, chunks: Sequence[Tuple[int, str]], keys: Sequ
     return True
 
 
-def _index_from_cache(cache: _CacheFile, chunks: Sequence[Tuple[int, str]]) -> ImgStoreIndex:
+def _index_from_cache(cache: CacheFile, chunks: Sequence[Tuple[int, str]]) -> ImgStoreIndex:
     """The index straight from the mapped columns (the cache holds every chunk that can be read)."""
     ids, starts, paths = [], [0], {}
     for chunk_n, base in chunks:
@@ -399,7 +302,7 @@ class _NotWholeNumbers(Exception):
     """A chunk's frame numbers are not whole: the cache is written from the assembled table instead."""
 
 
-def _stream_into_cache(store_dir: str, sources: List[_Source]) -> Optional[_CacheFile]:
+def _stream_into_cache(store_dir: str, sources: List[_Source]) -> Optional[CacheFile]:
     """Write the cache chunk by chunk straight from the index files, and map it; None if that fails.
 
     The index is never assembled in memory: frame numbers and times go to their places in the
@@ -409,17 +312,17 @@ def _stream_into_cache(store_dir: str, sources: List[_Source]) -> Optional[_Cach
     """
     capacity = sum(_most_frames(source) for source in sources)
     try:
-        with _CacheWriter(store_dir, capacity) as writer:
+        with CacheWriter(store_dir, capacity) as writer:
             for source, arrays in _read_in_order(sources):
                 if isinstance(arrays, ChunkIndexError):  # the warning comes when the index is taken from the cache
                     writer.add(source.chunk_n, source.key, None, None, error=str(arrays))
                     continue
                 numbers, times = arrays
                 if numbers.dtype.kind not in "iu":
-                    raise _CannotStream(f"chunk {source.chunk_n}: frame numbers not whole")
+                    raise _NotWholeNumbers(f"chunk {source.chunk_n}: frame numbers not whole")
                 writer.add(source.chunk_n, source.key, numbers, times)
             return writer.commit()
-    except (OSError, _CannotStream) as exc:
+    except (OSError, CacheCapacityError, _NotWholeNumbers) as exc:
         log.debug("%s: index cache not streamed (%s)", store_dir, exc)
         return None
 
@@ -432,121 +335,17 @@ def _most_frames(source: _Source) -> int:
     return size // 16 if source.key.extension == ".npz" else size // 2  # YAML: "- 1" lines at the least
 
 
-def _write_from_table(store_dir: str, entries: List[_Entry], table: FrameTable) -> None:
+def _write_from_table(store_dir: str, entries: List[CacheEntry], table: FrameTable) -> None:
     """Write the cache holding ``entries``, whose frames are in ``table``."""
     integral = all(e.integral for e in entries)
     frames = sum(e.length for e in entries)
     try:
-        with _CacheWriter(store_dir, frames, np.int64 if integral else np.float64) as writer:
+        with CacheWriter(store_dir, frames, np.int64 if integral else np.float64) as writer:
             for e in entries:
                 sel = slice(e.start, e.start + e.length)
                 numbers = None if e.error else table.frame_number[sel]
                 times = None if e.error else table.frame_time[sel]
                 writer.add(e.chunk_n, e.key, numbers, times, error=e.error, integral=e.integral)
             writer.commit()
-    except (OSError, _CannotStream) as exc:
+    except (OSError, CacheCapacityError) as exc:
         log.debug("%s: index cache not written (%s)", store_dir, exc)
-
-
-class _CannotStream(Exception):
-    """The cache cannot be written chunk by chunk: it is written from the assembled index instead."""
-
-
-class _CacheWriter:
-    """Writes a new cache file under a temporary name; ``commit`` renames it over the old one.
-
-    ``capacity`` is the most frames the chunks added may hold. Leaving the ``with`` block
-    removes a file not committed: nothing half-written ever takes the cache's name.
-    """
-
-    def __init__(self, store_dir: str, capacity: int, number_dtype: type = np.int64) -> None:
-        self.store_dir = store_dir
-        self._tmp = os.path.join(store_dir, f"{CACHE_FILENAME}.{uuid.uuid4().hex[:8]}.tmp")
-        self._number_dtype = np.dtype(number_dtype).newbyteorder("<")
-        self._capacity = capacity
-        self._times_at = _DATA_OFFSET + 8 * capacity
-        self._f: Optional[BinaryIO] = None
-        self._chunks: List[list] = []
-        self._frames = 0
-        self._order = (_SortCheck(), _SortCheck())
-
-    def __enter__(self) -> _CacheWriter:
-        self._f = open(self._tmp, "xb", buffering=0)  # closed in commit() or __exit__
-        return self
-
-    def add(
-        self,
-        chunk_n: int,
-        key: ChunkKey,
-        numbers: Optional[np.ndarray],
-        times: Optional[np.ndarray],
-        error: str = "",
-        integral: bool = True,
-    ) -> None:
-        """One chunk's frames (None for a chunk whose index cannot be loaded, with the ``error``)."""
-        length = 0 if numbers is None else len(numbers)
-        if self._frames + length > self._capacity:
-            raise _CannotStream("more frames than the index files could hold")
-        if length:
-            self._f.seek(_DATA_OFFSET + 8 * self._frames)
-            self._f.write(memoryview(np.ascontiguousarray(numbers, dtype=self._number_dtype)).cast("B"))
-            self._f.seek(self._times_at + 8 * self._frames)
-            self._f.write(memoryview(np.ascontiguousarray(times, dtype=_TIME_DTYPE)).cast("B"))
-            self._order[0].add(numbers)
-            self._order[1].add(times)
-        self._chunks.append([chunk_n, *key, length, integral, error])
-        self._frames += length
-
-    def commit(self) -> Optional[_CacheFile]:
-        """Write the header, replace the cache; return it mapped."""
-        header = {
-            "number_dtype": self._number_dtype.str,
-            "numbers_sorted": self._order[0].sorted,
-            "times_sorted": self._order[1].sorted,
-            "chunks": self._chunks,
-        }
-        data = json.dumps(header, separators=(",", ":")).encode("utf-8")
-        self._f.seek(self._times_at + 8 * self._frames)
-        self._f.write(data)
-        self._f.truncate()
-        self._f.seek(0)
-        self._f.write(_PREFIX.pack(_MAGIC, _VERSION, zlib.crc32(data), self._frames, self._times_at, len(data)))
-        self._f.close()
-        path = cache_path(self.store_dir)
-        os.replace(self._tmp, path)
-        log.debug("%s: index cache of %d chunks written", self.store_dir, len(self._chunks))
-        return _read_cache(path)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._f is not None and not self._f.closed:
-            self._f.close()
-        try:
-            os.unlink(self._tmp)
-        except OSError:
-            pass
-
-
-class _SortCheck:
-    """Whether a column written chunk by chunk never decreases (and holds no NaN)."""
-
-    def __init__(self) -> None:
-        self.sorted = True
-        self._last: Optional[float] = None
-        self._scratch = np.zeros(0, dtype=bool)
-
-    def add(self, values: np.ndarray) -> None:
-        n = len(values)
-        if not self.sorted or not n:
-            return
-        if self._last is not None and not values[0] >= self._last:
-            self.sorted = False
-            return
-        if len(self._scratch) < n:
-            self._scratch = np.empty(n, dtype=bool)
-        steps = self._scratch[: n - 1]
-        np.greater_equal(values[1:], values[:-1], out=steps)
-        ordered = bool(steps.all())  # False where a NaN is compared
-        if ordered and values.dtype.kind == "f" and np.isnan(values[0]):  # a single NaN compares with nothing
-            ordered = False
-        self.sorted = ordered
-        self._last = values[-1]

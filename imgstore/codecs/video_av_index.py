@@ -1,0 +1,124 @@
+"""The packet index of a video chunk: where each frame is, learnt by demuxing without decoding.
+
+Frame ``i`` of a chunk is its ``i``-th presentation timestamp; the keyframes say where decoding
+can start. The index is cached per file version, so that every reader of a chunk (and the
+check after writing it) demuxes it once.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+from ..io.fs import LOCAL, LocalFileSystem
+from .video_av_base import pyav
+
+
+class PacketIndex(NamedTuple):
+    """Presentation timestamps of a chunk's frames (frame ``i`` = ``pts[i]``) and its keyframes.
+
+    ``reorder`` is the most positions a frame is decoded after frames shown later (B-frames);
+    ``cut`` says the file ends in a damaged packet (a writer stopped mid-frame); ``sliced``
+    says frames are split into slices (x264's sliced threads), which decode fastest in parallel.
+    ``step`` is the shortest frame duration the packets declare (None when they declare none).
+    """
+
+    pts: List[int]
+    keyframes: List[int]
+    reorder: int
+    cut: bool
+    sliced: bool
+    step: Optional[int] = None
+
+
+@functools.lru_cache(maxsize=256)
+def _packet_index(
+    path: str, version: Tuple[Any, ...], fs: LocalFileSystem = LOCAL, expected: Optional[int] = None
+) -> PacketIndex:
+    """Demux a chunk once (no decoding) to learn its frames' timestamps; cached per file version.
+
+    A chunk at a URL whose container indexes every frame up front (MP4 with its sample table,
+    AVI with its index) is not demuxed: its index is read from the container's own, so that one
+    frame costs a few requests rather than the whole chunk.
+    """
+    av = pyav()
+    if fs.remote and expected:
+        with av.open(fs.open(path)) as container:
+            index = _index_from_entries(container, container.streams.video[0], expected)
+        if index is not None:
+            return index
+    decode_order: List[int] = []
+    keyframes: List[int] = []
+    durations = set()
+    cut = sliced = False
+    with av.open(fs.open(path) if fs.remote else path) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.size == 0:
+                continue
+            if not decode_order:  # x264 writes its settings into the first frame
+                sliced = b"sliced_threads=1" in bytes(packet)
+            if packet.is_corrupt:  # a frame the writer did not finish: nothing after it is whole
+                cut = True
+                break
+            decode_order.append(packet.pts)
+            if packet.duration:
+                durations.add(int(packet.duration))
+            if packet.is_keyframe:
+                keyframes.append(packet.pts)
+    pts = sorted(decode_order)
+    rank = {value: position for position, value in enumerate(pts)}
+    reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
+    return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced, min(durations, default=None))
+
+
+def packet_index(path: str, fs: LocalFileSystem = LOCAL, expected: Optional[int] = None) -> PacketIndex:
+    """The packet index of a chunk, cached for as long as the file stays the same.
+
+    ``expected`` (the frames the chunk's index lists) lets a URL chunk be indexed from its
+    container's own index when that lists exactly as many frames.
+    """
+    return _packet_index(path, fs.version(path), fs, expected)
+
+
+def _index_from_entries(container: Any, stream: Any, expected: int) -> Optional[PacketIndex]:
+    """The packet index from the demuxer's index entries, when they list every frame at a constant rate.
+
+    Entries carry decode timestamps; at a constant frame rate the presentation timestamps are
+    the same values shifted by the decoder delay, which the first packet shows. The reader
+    checks every frame's timestamp as it decodes, so a file this does not fit gives an error,
+    never a wrong frame.
+    """
+    entries = stream.index_entries
+    if len(entries) != expected:
+        return None
+    dts = [entry.timestamp for entry in entries]
+    steps = {b - a for a, b in zip(dts, dts[1:])}
+    if len(steps) > 1 or (steps and min(steps) <= 0):
+        return None
+    first = next((p for p in container.demux(stream) if p.pts is not None and p.size), None)
+    if first is None or first.dts is None or first.dts != dts[0]:
+        return None
+    offset = first.pts - first.dts
+    step = steps.pop() if steps else None
+    keyframes = [entry.timestamp + offset for entry in entries if entry.is_keyframe]
+    reorder = round(offset / step) if step else 0
+    sliced = b"sliced_threads=1" in bytes(first)
+    return PacketIndex([d + offset for d in dts], keyframes, reorder, False, sliced, step)
+
+
+def regular_run(index: PacketIndex) -> int:
+    """How many leading frames follow each other at the declared frame duration, without a gap.
+
+    A file cut while B-frames were pending can hold a frame shown after one that never reached
+    it, with nothing out of order among the packets that did: only the timestamps show the gap.
+    Without declared durations, the smallest step between frames stands in.
+    """
+    pts = index.pts
+    if len(pts) < 2:
+        return len(pts)
+    step = index.step or min(b - a for a, b in zip(pts, pts[1:]))
+    for i in range(1, len(pts)):
+        if pts[i] - pts[i - 1] > step * 1.5:
+            return i
+    return len(pts)

@@ -1,0 +1,204 @@
+"""Frame-exact reading of one video chunk with PyAV (FFmpeg).
+
+Each chunk's packet index (``video_av_index``) places frame ``i`` at its ``i``-th presentation
+timestamp, reached by seeking to the keyframe before it and decoding forward. Reading the next
+frame after any read just decodes on, never re-seeks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+from typing import Any, Deque, Iterator, List, Optional
+
+import numpy as np
+
+from ..errors import FrameReadError
+from ..io.fs import LOCAL, LocalFileSystem
+from .base import ChunkReader, Shape
+from .video import frame_kind
+from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, pyav
+from .video_av_index import PacketIndex, packet_index, regular_run
+
+
+class PyAVChunkReader(ChunkReader):
+    """Frame-exact random and sequential access to one video chunk.
+
+    Packets are demuxed and decoded here (not with ``container.decode``) so that, while decoding
+    forward from a keyframe to a requested frame, frames nothing else refers to and that come
+    before the target are not decoded at all (``skip_frame='NONREF'``).
+    """
+
+    def __init__(
+        self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None, fs: LocalFileSystem = LOCAL
+    ) -> None:
+        av = pyav()
+        self._fs = fs
+        if not fs.isfile(path):
+            raise FrameReadError(f"video chunk {path} is missing")
+        self._path = path
+        self._ndarray_format = NDARRAY_FORMATS[frame_kind(imgshape, imgdtype)]
+        #: frames come back at most this size: a picture padded for its encoder is cropped back
+        self._height, self._width = int(imgshape[0]), int(imgshape[1])
+        try:
+            self._container = av.open(fs.open(path) if fs.remote else path)
+            self._stream = self._container.streams.video[0]
+        except (av.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: its metadata
+            raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None
+        self._codec = self._stream.codec_context
+        if self._codec is None:  # FFmpeg has no decoder for the stream's codec (a tag such as 'zzzz')
+            self._container.close()
+            raise FrameReadError(f"video chunk {path} cannot be opened (no decoder for its video stream)")
+        self._reformatter = av.video.reformatter.VideoReformatter()  # one swscale context, reused
+        # FFmpeg's own H.264/HEVC decoders read skip_frame for every packet; others (libdav1d)
+        # only when opened, so skipping there would drop frames for good
+        self._can_skip = self._codec.name in ("h264", "hevc")
+        self._expected = frame_count
+        self._usable: Optional[int] = None
+        self._index: Optional[PacketIndex] = None
+        self._packets: Optional[Iterator[Any]] = None  # demuxer position; None: must seek first
+        self._decoded: Deque[Any] = collections.deque()  # frames decoded but not yet returned
+        self._next = 0  # position of the frame returned next when no seek is needed
+
+    @property
+    def index(self) -> PacketIndex:
+        """The chunk's packet index, learnt on first use."""
+        if self._index is None:
+            self._index = packet_index(self._path, self._fs, self._expected)
+            # before the decoder opens: slices of one frame in parallel (much faster for random
+            # access than frame threads, which must fill up after every seek), else frame threads
+            self._stream.thread_type = "SLICE" if self._index.sliced else "AUTO"
+        return self._index
+
+    @property
+    def usable(self) -> int:
+        """How many leading frames can be placed for sure.
+
+        A file cut short (fewer frames than its index lists, or a damaged last packet) lost
+        frames at the end of decode order; with B-frames some of them are shown before frames
+        that survived, so only the frames shown before the first possible gap are certain.
+        """
+        if self._usable is None:
+            index = self.index
+            short = self._expected is not None and len(index.pts) < self._expected
+            if short or index.cut:
+                self._usable = max(0, min(len(index.pts) - index.reorder, regular_run(index)))
+            else:
+                self._usable = len(index.pts)
+        return self._usable
+
+    def read(self, frame_idx: int) -> np.ndarray:
+        try:
+            return self._read(frame_idx)
+        except (pyav().FFmpegError, UnicodeDecodeError) as exc:  # demuxing or seeking a damaged file
+            self._packets = None
+            raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} cannot be read ({exc})") from None
+
+    def _read(self, frame_idx: int) -> np.ndarray:
+        if frame_idx >= self.usable:
+            raise FrameReadError(
+                f"video chunk {self._path} is cut short: frame {frame_idx} is missing "
+                f"(the first {self.usable} frames are readable)"
+            )
+        if self._packets is None or frame_idx != self._next:
+            self._seek(frame_idx)
+        frame = self._next_frame()
+        if frame is None or frame.pts != self.index.pts[frame_idx]:
+            self._packets = None
+            raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} cannot be decoded")
+        self._next = frame_idx + 1
+        return self._to_array(frame)
+
+    def _to_array(self, frame: Any) -> np.ndarray:
+        """The frame as numpy, in the store's layout and size (cropped if padded), with one copy."""
+        if self._ndarray_format == "gray" and _full_range_luma(frame):
+            plane = frame.planes[0]  # grey is the luma plane itself: copy it out, no conversion
+            rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+            return rows[: self._height, : min(frame.width, self._width)].copy()
+        img = self._reformatter.reformat(frame, format=self._ndarray_format, threads=1).to_ndarray()
+        if img.shape[0] > self._height or img.shape[1] > self._width:
+            img = np.ascontiguousarray(img[: self._height, : self._width])
+        return img
+
+    # -- decoding ---------------------------------------------------------------------------
+    def _next_frame(self, skip_before: Optional[int] = None) -> Optional[Any]:
+        """The next frame in presentation order (None at the end).
+
+        With ``skip_before``, packets of non-reference frames presented before that timestamp
+        are decoded with ``skip_frame='NONREF'``: the decoder drops them, as nothing needs them.
+        """
+        while not self._decoded:
+            packet = next(self._packets, None)
+            if packet is None or packet.size == 0:  # end of file: drain the decoder
+                self._decoded.extend(self._decode(None))
+                if not self._decoded:
+                    return None
+                break
+            if self._can_skip:
+                skip = skip_before is not None and packet.pts is not None and packet.pts < skip_before
+                self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
+            self._decoded.extend(self._decode(packet))
+        return self._decoded.popleft()
+
+    def _decode(self, packet: Any) -> List[Any]:
+        try:
+            return self._codec.decode(packet)
+        except pyav().FFmpegError as exc:
+            self._packets = None
+            raise FrameReadError(f"video chunk {self._path}: cannot decode near frame {self._next} ({exc})") from None
+
+    # -- seeking ----------------------------------------------------------------------------
+    def _seek(self, frame_idx: int) -> None:
+        """Position the decoder so that the next frame returned is ``frame_idx``."""
+        target = self.index.pts[frame_idx]
+        if not (self._packets is not None and self._next < frame_idx and self._same_gop(frame_idx)):
+            self._seek_keyframe_before(target)
+        while True:  # decode forward, without converting, to the target
+            frame = self._next_frame(skip_before=target)
+            if frame is None or frame.pts is None or frame.pts > target:
+                self._packets = None
+                raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} (pts {target}) cannot be decoded")
+            if frame.pts == target:
+                self._decoded.appendleft(frame)
+                self._next = frame_idx
+                return
+
+    def _seek_keyframe_before(self, target: int) -> None:
+        """Seek to the last keyframe at or before ``target`` (earlier if the demuxer overshoots)."""
+        keyframes = self.index.keyframes
+        position = bisect.bisect_right(keyframes, target) - 1
+        while True:
+            start = keyframes[position] if position >= 0 else None
+            self._container.seek(start if start is not None else 0, stream=self._stream, backward=True)
+            self._codec.flush_buffers()
+            self._decoded.clear()
+            self._packets = self._container.demux(self._stream)
+            first = self._next_frame(skip_before=target)
+            if first is None or first.pts is None or first.pts <= target or position < 0:
+                if first is not None:
+                    self._decoded.appendleft(first)
+                return
+            position -= 1  # the demuxer landed after the target: one keyframe further back
+
+    def _same_gop(self, frame_idx: int) -> bool:
+        """True when no keyframe lies between the decoder's position and ``frame_idx``."""
+        index = self.index
+        if self._next >= len(index.pts):
+            return False
+        here, there = index.pts[self._next], index.pts[frame_idx]
+        return bisect.bisect_right(index.keyframes, there) == bisect.bisect_right(index.keyframes, here)
+
+    def close(self) -> None:
+        self._packets = None
+        self._decoded.clear()
+        self._container.close()
+
+
+#: 8-bit formats whose first plane is full-range luma, i.e. exactly the grey image
+_FULL_RANGE_LUMA = frozenset({"gray", "yuvj420p", "yuvj422p", "yuvj444p"})
+_LUMA_IF_FULL_RANGE = frozenset({"yuv420p", "yuv422p", "yuv444p"})
+
+
+def _full_range_luma(frame: Any) -> bool:
+    name = frame.format.name
+    return name in _FULL_RANGE_LUMA or (name in _LUMA_IF_FULL_RANGE and frame.color_range == FULL_RANGE)
