@@ -255,7 +255,8 @@ def test_read_store_pickles_as_a_freshly_opened_store(stores, name, monkeypatch,
     monkeypatch.chdir(tmp_path)  # the copy must not depend on the working directory
     copy = pickle.loads(data)
     assert type(copy) is type(store)
-    assert copy.mode == "r" and copy.frame_count == store.frame_count and copy.view.metadata.format == store.view.metadata.format
+    assert copy.mode == "r" and copy.frame_count == store.frame_count
+    assert copy.view.metadata.format == store.view.metadata.format
     assert copy.filename == str(stores[name])
     _, (number0, _) = copy.get_next_image()  # a fresh position: the first frame
     assert number0 == frame_number_of(0)

@@ -382,7 +382,7 @@ def _refuse_existing(target: Target, names: List[str], overwrite: bool) -> None:
 
 
 def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .. import new_for_filename
+    from ..store.factory import new_for_filename
     from .info import frame_arrays, recording_zone
 
     target = resolve_target(args.out, args.image_format, parser.error)

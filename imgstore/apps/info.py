@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from .. import new_for_filename, repair_store
+    from ..durability.repair import repair_store
+    from ..store.factory import new_for_filename
 
     report = repair_store(args.path) if args.repair else None
     with new_for_filename(args.path) as store:

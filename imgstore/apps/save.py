@@ -101,7 +101,7 @@ def _size(value: str) -> Tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import get_supported_formats
+    from ..store.factory import get_supported_formats
 
     formats = get_supported_formats()
     parser = argparse.ArgumentParser(
@@ -351,7 +351,7 @@ def _record(
     args: argparse.Namespace, source: Source, settings: Dict[str, Any], signals: _Signals, preview: Optional[_Preview]
 ) -> int:
     """Write the source's frames into a new store; the source is closed on the way out."""
-    from .. import new_for_format
+    from ..store.factory import new_for_format
 
     limit = args.frames
     if limit is None and args.source == TESTSRC:

@@ -153,7 +153,7 @@ def open_testsrc(size: Tuple[int, int], fps: float, color: bool, realtime: bool)
 def open_store(path: str) -> Source:
     """Every frame of a store, in store order, with its number, time, the store's user metadata and
     its extra data."""
-    from .. import new_for_filename
+    from ..store.factory import new_for_filename
 
     store = new_for_filename(path)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import UnsupportedFormatError
 from .base import ChunkCodec
@@ -258,22 +258,6 @@ class VideoCodec(ChunkCodec):
 
     def written_shape(self, imgshape: Tuple[int, ...]) -> Tuple[int, ...]:
         return self.format.written_shape(imgshape)
-
-    def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
-        """Positions (presentation order) of the chunk's keyframes, from one demux without decoding.
-
-        Cached per file version; None when the file cannot be demuxed here (a reader would then
-        say what is wrong).
-        """
-        from .video_av import packet_index  # PyAV demuxes for either backend
-
-        try:
-            index = packet_index(chunk_path)
-        except Exception as exc:  # any demux failure only costs alignment; reading reports it properly
-            log.info("keyframes of %s unknown (%s)", chunk_path, exc)
-            return None
-        rank = {pts: position for position, pts in enumerate(index.pts)}
-        return sorted(rank[pts] for pts in index.keyframes if pts in rank)
 
 
 #: the formats this library writes, by name

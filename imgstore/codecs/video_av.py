@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from ..io.fs import LocalFileSystem
 from .base import ChunkReader, ChunkWriter, Shape
 from .video import VideoCodec, VideoFormat, resolve_settings
 from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, close_quietly, crash_safe_muxer_options, pyav
-from .video_av_index import PacketIndex, packet_index
+from .video_av_index import PacketIndex, keyframe_positions, packet_index
 from .video_av_read import PyAVChunkReader
 from .video_av_write import MuxerFlush, PyAVChunkWriter, check_frames_written
 
@@ -72,6 +72,9 @@ class PyAVVideoCodec(VideoCodec):
     ) -> ChunkReader:
         # PyAV reads through the file object: FFmpeg asks only for the byte ranges it demuxes
         return PyAVChunkReader(chunk_url, imgshape, imgdtype, frame_count, fs=fs)
+
+    def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
+        return keyframe_positions(chunk_path)
 
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:

@@ -8,10 +8,13 @@ check after writing it) demuxes it once.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from ..io.fs import LOCAL, LocalFileSystem
 from .video_av_base import pyav
+
+log = logging.getLogger(__name__)
 
 
 class PacketIndex(NamedTuple):
@@ -42,8 +45,8 @@ def _packet_index(
     frame costs a few requests rather than the whole chunk.
     """
     av = pyav()
-    if fs.remote and expected:
-        with av.open(fs.open(path)) as container:
+    if fs.costly_reads and expected:
+        with av.open(fs.source(path)) as container:
             index = _index_from_entries(container, container.streams.video[0], expected)
         if index is not None:
             return index
@@ -51,7 +54,7 @@ def _packet_index(
     keyframes: List[int] = []
     durations = set()
     cut = sliced = False
-    with av.open(fs.open(path) if fs.remote else path) as container:
+    with av.open(fs.source(path)) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.pts is None or packet.size == 0:
@@ -122,3 +125,17 @@ def regular_run(index: PacketIndex) -> int:
         if pts[i] - pts[i - 1] > step * 1.5:
             return i
     return len(pts)
+
+
+def keyframe_positions(path: str) -> Optional[List[int]]:
+    """Positions (presentation order) of a video chunk's keyframes, from ``packet_index``.
+
+    None when the file cannot be demuxed here (a reader would then say what is wrong).
+    """
+    try:
+        index = packet_index(path)
+    except Exception as exc:  # any demux failure only costs what the caller aligns; reading reports it
+        log.info("keyframes of %s unknown (%s)", path, exc)
+        return None
+    rank = {pts: position for position, pts in enumerate(index.pts)}
+    return sorted(rank[pts] for pts in index.keyframes if pts in rank)

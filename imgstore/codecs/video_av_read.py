@@ -41,7 +41,7 @@ class PyAVChunkReader(ChunkReader):
         #: frames come back at most this size: a picture padded for its encoder is cropped back
         self._height, self._width = int(imgshape[0]), int(imgshape[1])
         try:
-            self._container = av.open(fs.open(path) if fs.remote else path)
+            self._container = av.open(fs.source(path))
             self._stream = self._container.streams.video[0]
         except (av.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: its metadata
             raise FrameReadError(f"video chunk {path} cannot be opened ({exc})") from None

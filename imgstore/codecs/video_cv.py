@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from ..errors import FrameReadError, UnsupportedFormatError
 from .base import ChunkReader, ChunkWriter, Shape, sync_file
 from .color import ensure_color, ensure_grayscale
 from .video import NOMINAL_FPS, VideoCodec, VideoFormat
+from .video_av_index import keyframe_positions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class OpenCVVideoCodec(VideoCodec):
                 f"the opencv backend reads 8-bit video only; read this {imgdtype} store with backend='av'"
             )
         return OpenCVChunkReader(chunk_path, color=len(imgshape) == 3)
+
+    def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
+        return keyframe_positions(chunk_path)  # PyAV demuxes whatever decodes the frames
 
 
 def _can_encode(fmt: VideoFormat) -> bool:

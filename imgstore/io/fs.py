@@ -121,7 +121,9 @@ def is_url(path: Any) -> bool:
 class LocalFileSystem:
     """The local disk."""
 
-    remote = False
+    #: whether reading a whole file costs more than its bytes (requests to a server): readers
+    #: then use what a container indexes up front rather than scanning the file
+    costly_reads = False
 
     def join(self, *parts: str) -> str:
         return os.path.join(*parts)
@@ -180,7 +182,7 @@ class LocalFileSystem:
 class RemoteFileSystem(LocalFileSystem):
     """A directory tree behind an fsspec URL, read-only."""
 
-    remote = True
+    costly_reads = True
 
     def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None) -> None:
         try:
