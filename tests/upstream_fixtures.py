@@ -1,7 +1,7 @@
 """The fixture stores of upstream imgstore 0.4.0, made at test time: a clone needs nothing else.
 
 Eleven stores, each beside a ``<name>.expected.json`` of upstream's answers, in the layout and
-schema of ``../shared/fixtures`` (``tests/test_fixtures.py`` replays both sets the same way):
+schema of ``../shared/fixtures`` (``tests/compat/test_fixtures.py`` replays both sets the same way):
 ten written by upstream through the oracle (``upstream_scripts/fixture_stores.py``), and
 ``store_mp4``, the Motif recording that ships in upstream's wheel. The H.264 chunks that
 upstream cannot encode with pip's OpenCV are encoded here with PyAV and handed to upstream's

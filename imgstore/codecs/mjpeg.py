@@ -28,7 +28,7 @@ from .video_av_write import check_frames_written
 #: libjpeg quality for each ``quality`` setting 2..31 (FFmpeg's MJPEG quantiser scale, which the
 #: setting meant when FFmpeg encoded): the lowest whose frames are at least as close to the
 #: original (PSNR) as FFmpeg's at that scale, on camera-like frames (grey and colour, 640x480 and
-#: 1280x1024, sensor noise included); ``tests/test_codecs_mjpeg.py`` checks it against FFmpeg
+#: 1280x1024, sensor noise included); ``tests/codecs/test_codecs_mjpeg.py`` checks it against FFmpeg
 _JPEG_QUALITY = (91, 86, 81, 76, 71, 66, 60, 56, 50, 45, 41, 37, 34, 31, 29, 27, 25, 23, 22, 21, 20, 19, 18, 18, 17,
                  17, 16, 16, 15, 15)  # fmt: skip
 #: libjpeg sampling factors for each stored pixel format (one-component greyscale needs none)

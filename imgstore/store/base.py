@@ -76,7 +76,7 @@ class _ImgStore(ReadingAPI):
             raise ImgStoreError(f"mode {mode!r} not supported (use 'r' to read or 'w' to write)")
         if not basedir:
             raise ImgStoreError("basedir must name the store directory")
-        location = location_for(os.fspath(basedir), storage_options)
+        location = location_for(basedir, storage_options)
         if mode == "w" and not location.writable:
             raise ImgStoreError(
                 f"{location.basedir}: stores at a URL are read-only; record into a local directory and upload it"

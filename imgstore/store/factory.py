@@ -8,11 +8,10 @@ import numpy as np
 
 from .. import codecs
 from ..errors import IncompatibleStoreError, UnsupportedFormatError
-from ..io.metadata import read_metadata
 from ..io.paths import parse_store_path
 from .base import _ImgStore
 from .directory import DirectoryImgStore
-from .location import location_for
+from .location import StoreLocation, location_for
 from .video import VideoImgStore
 
 #: metadata ``class`` -> the class that reads it (Motif's VideoImgStoreFFMPEG is a VideoImgStore)
@@ -23,22 +22,24 @@ STORE_CLASSES: Dict[str, Type[_ImgStore]] = {
 }
 
 
-def _class_for_metadata(metadata_path: str, storage_options: Optional[Dict[str, Any]] = None) -> Type[_ImgStore]:
-    smd, _ = read_metadata(metadata_path, location_for(metadata_path, storage_options).fs)
+def _class_for_metadata(location: StoreLocation) -> Type[_ImgStore]:
+    smd, _ = location.read_metadata()
     try:
         return STORE_CLASSES[smd.class_name]
     except KeyError:
         raise IncompatibleStoreError(
-            f"{metadata_path}: store class {smd.class_name!r} not supported (known: {', '.join(STORE_CLASSES)})"
+            f"{location.metadata_path}: store class {smd.class_name!r} not supported "
+            f"(known: {', '.join(STORE_CLASSES)})"
         ) from None
 
 
 def new_for_filename(path: Any, **kwargs: Any) -> _ImgStore:
     """Open an existing store (its directory or its metadata.yaml) for reading."""
     kwargs.setdefault("mode", "r")
-    basedir, metadata_path = parse_store_path(path, kwargs.pop("basedir", None), for_reading=kwargs["mode"] == "r")
-    cls = _class_for_metadata(metadata_path, kwargs.get("storage_options"))
-    return cls(basedir=basedir, **kwargs)
+    basedir, _ = parse_store_path(path, kwargs.pop("basedir", None), for_reading=kwargs["mode"] == "r")
+    location = location_for(basedir, kwargs.get("storage_options"))
+    # the store is handed the location whose metadata.yaml was just read: it is not read again
+    return _class_for_metadata(location)(basedir=location, **kwargs)
 
 
 def new_for_format(fmt: str, path: Any = None, **kwargs: Any) -> _ImgStore:

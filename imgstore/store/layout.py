@@ -14,7 +14,7 @@ import os
 import shutil
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from ..constants import EXTRA_DATA_FILE_EXTENSIONS, STORE_MD_FILENAME
+from ..constants import EXTRA_DATA_FILE_EXTENSIONS
 from ..durability.journal import JOURNAL_EXTENSION, journal_path
 from ..index.chunkfile import INDEX_EXTENSIONS
 from ..io.paths import chunk_name, parse_chunk_name
@@ -52,7 +52,7 @@ class ChunkLayout:
 
     @property
     def metadata_path(self) -> str:
-        return self.fs.join(self.basedir, STORE_MD_FILENAME)
+        return self.location.metadata_path
 
     def chunk_path(self, chunk_n: int) -> str:
         """Where the codec keeps chunk ``chunk_n`` (a folder or a file)."""

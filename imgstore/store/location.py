@@ -16,11 +16,13 @@ never as open connections.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from ..codecs.base import ChunkCodec, ChunkReader, Shape
-from ..constants import STORE_LOCK_FILENAME
+from ..constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
 from ..durability.lock import describe_owner, read_owner, writer_state
 from ..errors import ChunkIndexError
 from ..index.cache import load_index
@@ -28,6 +30,7 @@ from ..index.chunkfile import INDEX_EXTENSIONS, find_chunk_index, load_chunk_ind
 from ..index.remote import load_remote_index
 from ..index.storeindex import ImgStoreIndex
 from ..io.fs import LOCAL, LocalFileSystem, RemoteFileSystem, is_url
+from ..io.metadata import StoreMetadata, read_metadata
 
 __all__ = ["LocalLocation", "RemoteLocation", "StoreLocation", "location_for"]
 
@@ -35,7 +38,42 @@ __all__ = ["LocalLocation", "RemoteLocation", "StoreLocation", "location_for"]
 Chunks = Sequence[Tuple[int, str]]
 
 
-class LocalLocation:
+class _Location:
+    """What both locations share: equality by where they lead, and ``metadata.yaml`` read once.
+
+    The factory learns the store's class from the metadata and the store opened next uses the
+    same answer (one request for a store at a URL, not two).
+    """
+
+    basedir: str
+    fs: LocalFileSystem
+    _metadata: Optional[Tuple[StoreMetadata, Dict[str, Any]]] = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.basedir!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.__reduce__() == other.__reduce__()
+
+    def __hash__(self) -> int:
+        return hash(self.absolute())
+
+    def absolute(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def metadata_path(self) -> str:
+        return self.fs.join(self.basedir, STORE_MD_FILENAME)
+
+    def read_metadata(self) -> Tuple[StoreMetadata, Dict[str, Any]]:
+        """``(store metadata, user metadata)``; a copy the caller may change, read from the file once."""
+        if self._metadata is None:
+            self._metadata = read_metadata(self.metadata_path, self.fs)
+        smd, user_metadata = self._metadata
+        return dataclasses.replace(smd, other=dict(smd.other)), copy.deepcopy(user_metadata)
+
+
+class LocalLocation(_Location):
     """A store directory on this machine's disk."""
 
     #: whether stores here may be written (and repaired)
@@ -52,15 +90,6 @@ class LocalLocation:
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return type(self), (self.absolute(),)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.basedir!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.__reduce__() == other.__reduce__()  # type: ignore[union-attr]
-
-    def __hash__(self) -> int:
-        return hash(self.basedir)
 
     def absolute(self) -> str:
         """The store's directory as any process on this machine finds it, whatever its working directory."""
@@ -97,7 +126,7 @@ class LocalLocation:
         return writer_state(lock), describe_owner(read_owner(lock))
 
 
-class RemoteLocation:
+class RemoteLocation(_Location):
     """A store behind an fsspec URL (HTTP(S), S3, GCS...), read as it was uploaded."""
 
     writable = False
@@ -112,15 +141,6 @@ class RemoteLocation:
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return type(self), (self.basedir, self.storage_options)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.basedir!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.__reduce__() == other.__reduce__()  # type: ignore[union-attr]
-
-    def __hash__(self) -> int:
-        return hash(self.basedir)
 
     def absolute(self) -> str:
         return self.basedir
@@ -150,8 +170,14 @@ class RemoteLocation:
 StoreLocation = Union[LocalLocation, RemoteLocation]
 
 
-def location_for(path: str, storage_options: Optional[Dict[str, Any]] = None) -> StoreLocation:
-    """The location of the store at ``path``: a URL (``scheme://...``) or a local directory."""
+def location_for(path: Any, storage_options: Optional[Dict[str, Any]] = None) -> StoreLocation:
+    """The location of the store at ``path``: a URL (``scheme://...``) or a local directory.
+
+    A location given is returned as it is (the factory hands the store the one it read from).
+    """
+    if isinstance(path, (LocalLocation, RemoteLocation)):
+        return path
+    path = os.fspath(path)
     if is_url(path):
         return RemoteLocation(path, storage_options)
     return LocalLocation(path)  # storage options are fsspec's: a local directory needs none

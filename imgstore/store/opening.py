@@ -11,11 +11,11 @@ import logging
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .. import codecs
-from ..constants import STORE_MD_FILENAME, STORE_VERSION
+from ..constants import STORE_VERSION
 from ..errors import ImgStoreError, IncompatibleStoreError
 from ..index.storeindex import ImgStoreIndex
 from ..io.fs import require_store
-from ..io.metadata import StoreMetadata, read_metadata
+from ..io.metadata import StoreMetadata
 from ..io.timezone import get_local_timezone_zoneinfo, parse_created_utc, synthesize_created, zone_or_none
 from .create import known_encoding
 from .layout import ChunkLayout
@@ -56,9 +56,9 @@ def open_view(
     is given.
     """
     fs, basedir = location.fs, location.basedir
-    metadata_path = fs.join(basedir, STORE_MD_FILENAME)
+    metadata_path = location.metadata_path
     require_store(fs, basedir, metadata_path, basedir)
-    smd, user_md = read_metadata(metadata_path, fs)
+    smd, user_md = location.read_metadata()
     _check_readable(kind, smd, metadata_path)
     try:
         codec = kind.reader_codec(smd.format)

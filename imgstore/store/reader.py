@@ -33,6 +33,7 @@ class StoreReader:
         self.chunk_n = 0
         self._reader: Optional[ChunkReader] = None
         self._reader_chunk = -1
+        self._reader_path = ""
 
     # -- what the store reports ------------------------------------------------------------------
     @property
@@ -71,15 +72,16 @@ class StoreReader:
     def read(self, position: int) -> Frame:
         """The frame at store ``position`` (0 <= position < frame_count), which becomes the current one."""
         view = self.view
-        chunk_n, frame_idx = view.table.locate(position)
+        table = view.table
+        chunk_n, frame_idx = table.locate(position)
         if chunk_n != self._reader_chunk:
             self.close()
             self._reader = view.open_chunk(chunk_n)
-            self._reader_chunk = chunk_n
+            self._reader_chunk, self._reader_path = chunk_n, view.chunk_path(chunk_n)
         self.chunk_n = chunk_n
-        img = view.source.read(self._reader, view.chunk_path(chunk_n), frame_idx)
+        img = view.source.read(self._reader, self._reader_path, frame_idx)
         self.position = position
-        return img, (view.table.frame_number[position].item(), view.table.frame_time[position].item())
+        return img, (table.frame_number[position].item(), table.frame_time[position].item())
 
     def use(self, view: StoreView) -> None:
         """Read from ``view`` from now on (the same store, refreshed or decoded differently).

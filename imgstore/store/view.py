@@ -42,6 +42,15 @@ class ChunkSource:
     #: sensor encoding converted to colour on reading; None when frames are returned as stored
     encoding: Optional[str]
 
+    def __post_init__(self) -> None:
+        # what every frame read checks and applies, worked out once (a frozen dataclass: set directly)
+        object.__setattr__(self, "_shape", tuple(self.stored_shape))
+        object.__setattr__(self, "_decode", decoder_for(self.encoding))
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled as its fields: the conversion function is made again where it is unpickled."""
+        return type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
     @property
     def frame_shape(self) -> Tuple[int, ...]:
         """Shape of one frame as read (colour when a sensor encoding is decoded)."""
@@ -60,12 +69,12 @@ class ChunkSource:
     def read(self, reader: ChunkReader, chunk_path: str, frame_idx: int) -> np.ndarray:
         """Frame ``frame_idx`` of an open chunk, checked to be one of this store's frames, then decoded."""
         img = reader.read(frame_idx)
-        if img.shape != tuple(self.stored_shape) or img.dtype != self.dtype:  # a hostile or foreign file
+        if img.shape != self._shape or img.dtype != self.dtype:  # a hostile or foreign file
             raise FrameReadError(
                 f"{chunk_path}: frame {frame_idx} is a {img.dtype} image of shape {img.shape}, not one of "
-                f"this store's frames ({self.dtype}, {tuple(self.stored_shape)})"
+                f"this store's frames ({self.dtype}, {self._shape})"
             )
-        return decoder_for(self.encoding)(img)
+        return self._decode(img)
 
     def keyframes(self, chunk_path: str) -> Optional[List[int]]:
         """Positions in a chunk where reading can start without decoding earlier frames.

@@ -1,7 +1,7 @@
 """Oracle script: describe the public API of an ``imgstore`` implementation as JSON.
 
 Run with upstream imgstore 0.4.0 by ``tests/upstream_oracle.py`` (``main``), and with ours in a
-fresh interpreter by ``tests/test_api_surface.py``, so that both are described the same way and
+fresh interpreter by ``tests/compat/test_api_surface.py``, so that both are described the same way and
 ``import imgstore`` starts from nothing (module attributes such as ``imgstore.apps`` must exist
 without importing the submodule first).
 

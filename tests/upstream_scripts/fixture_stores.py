@@ -4,7 +4,7 @@ Run by ``tests/upstream_fixtures.py`` through ``tests/upstream_oracle.py``; only
 interpreter runs it. For each spec it writes a store (as ``write_store.py`` does, plus the
 special steps a spec names), derives a plan of reads from the store's own frame index, replays
 the plan with upstream and writes ``<name>.expected.json`` beside the store, in the schema of
-``../shared/fixtures/README.md`` (read by ``tests/test_fixtures.py``). Upstream's Motif example
+``../shared/fixtures/README.md`` (read by ``tests/compat/test_fixtures.py``). Upstream's Motif example
 (``imgstore/tests/data/store_mp4`` in its wheel) is copied and answered in the same way.
 
 ``<name>.expected.json`` holds ``plan`` (the reads, in order) and ``expected`` (upstream's answers):
@@ -170,7 +170,7 @@ def make_plan(name: str, numbers: list, times: list, lossy: bool, code_scheme: s
 
 
 class Answers:
-    """Replays a plan with upstream and records each answer as ``tests/test_fixtures.py`` reads it."""
+    """Replays a plan with upstream and records each answer as ``tests/compat/test_fixtures.py`` reads it."""
 
     def __init__(self, plan: dict, written_uint16: dict | None) -> None:
         self.plan = plan

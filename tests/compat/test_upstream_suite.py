@@ -30,7 +30,7 @@ DESELECTED: Dict[str, str] = {}
 #: upstream 0.4.0 ships 124 tests when a store lists upstream's own formats; ours adds more
 UPSTREAM_TEST_COUNT = 124
 SUITE_TIMEOUT_S = 1200
-DIFFERENCES = Path(__file__).resolve().parent.parent / "docs" / "differences.md"
+DIFFERENCES = Path(__file__).resolve().parents[2] / "docs" / "differences.md"
 
 
 class Outcome(NamedTuple):

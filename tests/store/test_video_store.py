@@ -1,4 +1,4 @@
-"""VideoImgStore layout and writing rules (frame-exact reading is tests/test_video.py)."""
+"""VideoImgStore layout and writing rules (frame-exact reading is tests/store/test_video.py)."""
 
 from __future__ import annotations
 

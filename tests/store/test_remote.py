@@ -86,6 +86,22 @@ def test_one_frame_of_a_long_chunk_fetches_a_small_part_of_it(served):
     assert traffic.total_bytes < chunk.stat().st_size / 10
 
 
+@pytest.mark.parametrize("opener", ["new_for_filename", "class"])
+def test_opening_a_url_store_fetches_its_metadata_once(served, opener):
+    """The factory learns the store's class from metadata.yaml; the store does not fetch it again."""
+    _, url, traffic = served
+    traffic.reset()
+    store_url = f"{url}/frames"
+    store = (
+        imgstore.new_for_filename(store_url)
+        if opener == "new_for_filename"
+        else imgstore.DirectoryImgStore(basedir=store_url)
+    )
+    with store:
+        assert store.frame_count == 120 and store.user_metadata == {"arena": "B"}
+    assert [r for r in traffic.requests if r.endswith("metadata.yaml")] == ["/frames/metadata.yaml"]
+
+
 def test_url_store_is_read_only(served, tmp_path):
     _, url, _ = served
     with pytest.raises(ImgStoreError, match="read-only"):
@@ -187,7 +203,7 @@ def test_remote_benchmark_runs(tmp_path):
     import subprocess
     import sys
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "remote_reads.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "remote_reads.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300
     )

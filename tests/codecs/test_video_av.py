@@ -1,4 +1,4 @@
-"""PyAV chunk writer/reader edge cases (the frame-exactness suite is tests/test_video.py)."""
+"""PyAV chunk writer/reader edge cases (the frame-exactness suite is tests/store/test_video.py)."""
 
 from __future__ import annotations
 

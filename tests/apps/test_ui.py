@@ -266,7 +266,7 @@ class WindowChild:
         self.env = dict(os.environ, DISPLAY=display)
         self.workdir = workdir
         self.stderr_path = workdir / "child.stderr"
-        tests_dir = str(Path(__file__).resolve().parent)
+        tests_dir = str(Path(__file__).resolve().parents[1])
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _WINDOW_CHILD, json.dumps(REAL_WINDOWS), tests_dir],
