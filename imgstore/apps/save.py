@@ -34,7 +34,6 @@ QUEUE_BYTES = 512 * 1024 * 1024
 #: how long to wait for the reader thread to stop before leaving it to die with the process
 READER_STOP_TIMEOUT = 5.0
 
-_ENCODER_SETTINGS = ("crf", "preset", "gop", "quality")
 _TESTSRC_OPTIONS = ("size", "fps", "color", "realtime")
 
 EPILOG = f"""\
@@ -169,7 +168,9 @@ def _encoder_settings(args: argparse.Namespace, parser: argparse.ArgumentParser)
     """The encoder settings given, refused (as bad usage) when the format does not have them."""
     from .. import codecs
 
-    settings = {name: getattr(args, name) for name in _ENCODER_SETTINGS if getattr(args, name) is not None}
+    # the settings this tool has options for, among those the codecs define
+    given = {name: getattr(args, name, None) for name in codecs.ENCODER_SETTING_NAMES}
+    settings = {name: value for name, value in given.items() if value is not None}
     if settings:
         codec = codecs.get_codec(args.format)
         try:

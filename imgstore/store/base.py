@@ -13,17 +13,14 @@ import datetime
 import math
 import os
 import sqlite3
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from .. import codecs
 from ..constants import FRAME_MD, STORE_INDEX_FILENAME, STORE_VERSION
 from ..errors import ImgStoreError, StoreWriteError
-from ..index.frametable import (
-    as_frame_time,
-    as_stored_frame_number,
-)
+from ..index.frametable import as_frame_time, as_stored_frame_number
 from ..index.storeindex import ImgStoreIndex
 from .create import create_store
 from .failures import os_reason
@@ -35,15 +32,6 @@ from .reader import StoreReader
 from .reading_api import ReadingAPI
 from .view import StoreView
 from .writer import StoreWriter
-
-if TYPE_CHECKING:
-    pass
-
-Image = np.ndarray
-FrameMD = Tuple[Any, float]
-
-#: how often ``get_next_image(timeout=...)`` looks for new frames of a store being written
-_LIVE_POLL_SECONDS = 0.05
 
 
 class _ImgStore(ReadingAPI):
@@ -94,26 +82,34 @@ class _ImgStore(ReadingAPI):
         self._writer: Optional[StoreWriter] = None
         self._reader: Optional[StoreReader] = None
         if mode == "w":
-            if imgshape is None or format is None or imgdtype is None:
-                raise ImgStoreError("imgshape, imgdtype and format must be given to write a store")
-            codec = self._writer_codec(format)
-            layout = self._layout(location, codec.extension)  # recorded in metadata.yaml by file layouts
-            options = dict(writer_options or {})
-            self._writer, self._user_metadata = create_store(
-                layout, type(self).__name__, codec, format, imgshape, imgdtype, chunksize, metadata,
-                encoding, write_encode_encoding, options,
-            )  # fmt: skip
-            self._metadata = self._writer.metadata
-            self._codec = codec
-            self._created = store_created(self._metadata, self._user_metadata, self._writer.layout)
-            self._side: Union[StoreWriter, StoreReader] = self._writer
+            self._open_for_writing(location, imgshape, imgdtype, chunksize, metadata, encoding,
+                                   write_encode_encoding, format, dict(writer_options or {}))  # fmt: skip
         else:
-            view, loader = open_view(self._kind(), location, index)
-            self._reader = self._side = StoreReader(view, loader)
-            self._metadata, self._user_metadata, self._created = view.metadata, view.user_metadata, view.created
-            self._codec = view.source.codec
-            if index is None:
-                self._chunk_n_and_chunk_paths = loader.chunk_paths()
+            self._open_for_reading(location, index)
+
+    def _open_for_writing(
+        self, location: StoreLocation, imgshape: Any, imgdtype: Any, chunksize: Any, metadata: Any,
+        encoding: Optional[str], write_encoding: Optional[str], fmt: Any, options: Dict[str, Any],
+    ) -> None:  # fmt: skip
+        if imgshape is None or fmt is None or imgdtype is None:
+            raise ImgStoreError("imgshape, imgdtype and format must be given to write a store")
+        codec = self._writer_codec(fmt)
+        layout = self._layout(location, codec.extension)  # recorded in metadata.yaml by file layouts
+        self._writer, self._user_metadata = create_store(
+            layout, type(self).__name__, codec, fmt, imgshape, imgdtype, chunksize, metadata,
+            encoding, write_encoding, options,
+        )  # fmt: skip
+        self._metadata, self._codec = self._writer.metadata, codec
+        self._created = store_created(self._metadata, self._user_metadata, layout)
+        self._side: Union[StoreWriter, StoreReader] = self._writer
+
+    def _open_for_reading(self, location: StoreLocation, index: Optional[ImgStoreIndex]) -> None:
+        view, loader = open_view(self._kind(), location, index)
+        self._reader = self._side = StoreReader(view, loader)
+        self._metadata, self._user_metadata, self._created = view.metadata, view.user_metadata, view.created
+        self._codec = view.source.codec
+        if index is None:
+            self._chunk_n_and_chunk_paths = loader.chunk_paths()
 
     # ------------------------------------------------------------------------------------------
     # what a subclass says: layout, codecs, the classes it reads
@@ -320,7 +316,7 @@ class _ImgStore(ReadingAPI):
         """The last frame kept becomes the current one (after a write, or frames lost to one)."""
         self._current(writer.stats.last_number, writer.stats.last_time)
 
-    def add_image(self, img: Image, frame_number: Any, frame_time: Any) -> None:
+    def add_image(self, img: np.ndarray, frame_number: Any, frame_time: Any) -> None:
         """Append one frame with its camera frame number and time (seconds since the epoch).
 
         Either the frame is kept, or this raises (and the store is as before the call, but for

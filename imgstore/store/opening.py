@@ -6,6 +6,7 @@ taken from it, or synthesized for old stores that have none.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -26,25 +27,22 @@ from .view import ChunkSource, StoreView
 log = logging.getLogger(__name__)
 
 
+def _recorded_shape(smd: StoreMetadata) -> Tuple[int, ...]:
+    return tuple(smd.imgshape)
+
+
+@dataclasses.dataclass(frozen=True)
 class StoreKind:
     """What a store class brings to opening a store: the classes it reads, its layout, its codec."""
 
-    def __init__(
-        self,
-        name: str,
-        readable_classes: Tuple[str, ...],
-        layout: Callable[[StoreLocation, StoreMetadata], ChunkLayout],
-        reader_codec: Callable[[str], codecs.ChunkCodec],
-        backend: Optional[str],
-        frame_shape: Callable[[StoreMetadata], Tuple[int, ...]] = lambda smd: tuple(smd.imgshape),
-    ) -> None:
-        self.name = name
-        self.readable_classes = readable_classes
-        self.layout = layout
-        self.reader_codec = reader_codec
-        self.backend = backend
-        #: the shape frames really have, from what the metadata records (see ``codecs.shape_as_written``)
-        self.frame_shape = frame_shape
+    name: str
+    #: the class names in metadata.yaml it reads
+    readable_classes: Tuple[str, ...]
+    layout: Callable[[StoreLocation, StoreMetadata], ChunkLayout]
+    reader_codec: Callable[[str], codecs.ChunkCodec]
+    backend: Optional[str]
+    #: the shape frames really have, from what the metadata records (see ``codecs.shape_as_written``)
+    frame_shape: Callable[[StoreMetadata], Tuple[int, ...]] = _recorded_shape
 
 
 def open_view(
