@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 from ._version import __version__
 from .durability.repair import RepairReport, repair_store
 from .errors import ImgStoreError
+from .multi import MultiStore
 from .stores import (
     DirectoryImgStore,
     VideoImgStore,
@@ -45,6 +46,7 @@ test = main_test
 __all__ = [
     "DirectoryImgStore",
     "ImgStoreError",
+    "MultiStore",
     "RepairReport",
     "VideoImgStore",
     "__version__",

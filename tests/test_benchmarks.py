@@ -61,3 +61,14 @@ def test_suite_runs_quick_against_upstream(tmp_path: Path) -> None:
     check_table(out)
     assert "imgstore 0.4.0" in out
     assert "equal to upstream's: 3/3" in out
+
+
+def test_multi_store_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/multi_store.py --quick`` steps, tiles and seeks (its figures are not checked)."""
+    script = RUN.parent / "multi_store.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for label in ("stepping", "with mosaic", "random by time"):
+        assert label in proc.stdout, proc.stdout

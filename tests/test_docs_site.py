@@ -28,6 +28,7 @@ API_MODULES = [
     "imgstore.util",
     "imgstore.align",
     "imgstore.errors",
+    "imgstore.multi",
     "imgstore.constants",
 ]
 if importlib.util.find_spec("imgstore.dask") is not None:

@@ -1,0 +1,357 @@
+"""Several stores read as one synchronized recording: the frames of every camera at each moment.
+
+``MultiStore(["top", "side"])`` opens the stores (or takes stores already open for reading) and
+walks a reference clock: the frames of a master camera (``sync="time"``, the default), a common
+grid at ``rate`` frames per second (``sync="time", rate=...``), or the master's frame numbers for
+hardware-triggered cameras (``sync="number"``). At each step every camera gives the frame nearest
+the reference time within ``tolerance`` seconds (or the frame with the same number); a camera
+with none gives the declared ``fill``: ``None``, a black frame, or the last frame it had (hold).
+
+Lookups use each store's frame table (sorted numpy columns): O(log n) per camera and step, no scan
+of the recording. Frames are read with each store's own reader, which keeps its chunk open, so
+stepping in order decodes on instead of seeking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .errors import FrameNotFoundError, ImgStoreError
+from .index.frametable import as_query_time
+from .store.factory import new_for_filename
+
+__all__ = ["FILLS", "CameraFrame", "MultiStore", "Step"]
+
+#: what a camera without a frame within the tolerance gives
+FILLS = ("none", "black", "hold")
+#: what happened to one camera at one step
+MATCHED, HELD, MISSING = "matched", "held", "missing"
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraFrame:
+    """One camera at one step: which of its frames (if any) stands for the reference time."""
+
+    camera: str
+    #: ``'matched'`` (within the tolerance), ``'held'`` (an earlier frame, kept by ``fill='hold'``)
+    #: or ``'missing'`` (none: the image is ``None`` or black)
+    status: str
+    frame_number: Optional[int]
+    frame_time: float
+    #: the frame's position in its own store (-1 when missing)
+    frame_index: int
+    #: ``frame_time`` minus the step's reference time, seconds (NaN when missing)
+    offset: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """The frames of every camera at one moment of the reference clock."""
+
+    index: int
+    #: the reference time (seconds since the epoch) and, with a master camera, its frame number
+    time: float
+    frame_number: Optional[int]
+    frames: Tuple[CameraFrame, ...]
+    images: Tuple[Optional[np.ndarray], ...]
+
+    @property
+    def missing(self) -> List[str]:
+        """Names of the cameras without a frame within the tolerance at this step."""
+        return [f.camera for f in self.frames if f.status != MATCHED]
+
+
+class MultiStore:
+    """Stores (or their paths) read as one synchronized sequence of steps.
+
+    ``sync``: ``'time'`` or ``'number'``. ``master``: the camera (name or position) whose frames
+    are the steps (default the first); with ``rate`` (time sync only) the steps are a grid at that
+    many per second over the span of all cameras instead. ``tolerance``: the largest distance in
+    seconds between a frame and the reference time (default half the reference's median frame
+    interval). ``fill``: ``'none'`` (the image is None), ``'black'`` (zeros, in the camera's own
+    shape and dtype) or ``'hold'`` (the camera's latest earlier frame; black before its first).
+    ``names``: one per store (default the stores' directory names).
+    """
+
+    def __init__(
+        self,
+        stores: Sequence[Any],
+        sync: str = "time",
+        master: Union[int, str] = 0,
+        rate: Optional[float] = None,
+        tolerance: Optional[float] = None,
+        fill: str = "none",
+        names: Optional[Sequence[str]] = None,
+    ) -> None:
+        if not stores:
+            raise ImgStoreError("MultiStore needs at least one store")
+        if sync not in ("time", "number"):
+            raise ImgStoreError(f"sync must be 'time' or 'number', got {sync!r}")
+        if fill not in FILLS:
+            raise ImgStoreError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
+        if rate is not None and (sync != "time" or not rate > 0 or math.isinf(rate)):
+            raise ImgStoreError(f"rate must be a positive number of steps per second, with sync='time' (got {rate!r})")
+        self._owned: List[Any] = []
+        self.stores: List[Any] = [self._open(s) for s in stores]
+        self.names: List[str] = list(names) if names is not None else _names(self.stores)
+        if len(self.names) != len(self.stores) or len(set(self.names)) != len(self.names):
+            raise ImgStoreError(f"names must be unique, one per store: got {self.names!r}")
+        self.sync, self.fill, self.rate = sync, fill, rate
+        self.master = self._camera_position(master)
+        self._tables = [store.view.table for store in self.stores]
+        self._check_overlap()
+        self._reference_times, self._reference_numbers = self._reference()
+        self.tolerance = self._tolerance(tolerance)
+        #: per camera: its frame times sorted (for 'hold'), and the store position of each
+        self._by_time = [_sorted_times(table.frame_time, table.times_sorted) for table in self._tables]
+
+    # -- opening and closing ---------------------------------------------------------------------
+    def _open(self, store_or_path: Any) -> Any:
+        if isinstance(store_or_path, (str, os.PathLike)):
+            try:
+                store = new_for_filename(store_or_path)
+            except ImgStoreError as exc:
+                raise type(exc)(f"MultiStore: cannot open {os.fspath(store_or_path)}: {exc}") from None
+            self._owned.append(store)
+            return store
+        if getattr(store_or_path, "mode", None) != "r":
+            raise ImgStoreError(f"MultiStore: {store_or_path!r} is not a store open for reading")
+        return store_or_path
+
+    def close(self) -> None:
+        """Close the stores this opened from paths (stores given open stay open)."""
+        for store in self._owned:
+            store.close()
+
+    def __enter__(self) -> MultiStore:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def refresh(self) -> int:
+        """Take in frames written since (stores being recorded); returns how many steps are new."""
+        before = len(self)
+        for store in self.stores:
+            store.refresh()
+        self._tables = [store.view.table for store in self.stores]
+        self._reference_times, self._reference_numbers = self._reference()
+        self._by_time = [_sorted_times(table.frame_time, table.times_sorted) for table in self._tables]
+        return len(self) - before
+
+    # -- the reference clock ---------------------------------------------------------------------
+    def _camera_position(self, camera: Union[int, str]) -> int:
+        if isinstance(camera, str):
+            if camera not in self.names:
+                raise ImgStoreError(f"no camera named {camera!r} (cameras: {', '.join(self.names)})")
+            return self.names.index(camera)
+        if isinstance(camera, bool) or not isinstance(camera, (int, np.integer)) or not 0 <= camera < len(self.stores):
+            raise ImgStoreError(f"master must be a camera name or a position 0..{len(self.stores) - 1}, got {camera!r}")
+        return int(camera)
+
+    def _time_ranges(self) -> List[Tuple[float, float]]:
+        return [table.time_range() for table in self._tables]
+
+    def _check_overlap(self) -> None:
+        ranges = self._time_ranges()
+        for name, (lo, _) in zip(self.names, ranges):
+            if math.isnan(lo):
+                raise ImgStoreError(f"MultiStore: camera {name} has no frame with a time")
+        if self.sync == "time" and max(lo for lo, _ in ranges) > min(hi for _, hi in ranges):
+            spans = "; ".join(f"{n}: {_when(lo)} to {_when(hi)}" for n, (lo, hi) in zip(self.names, ranges))
+            raise ImgStoreError(f"MultiStore: the cameras' recordings do not overlap in time ({spans})")
+
+    def _reference(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        if self.rate is not None:
+            ranges = self._time_ranges()
+            start, end = min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+            steps = math.floor((end - start) * self.rate + 1e-9) + 1
+            return start + np.arange(steps) / self.rate, None
+        table = self._tables[self.master]
+        return table.frame_time, table.frame_number
+
+    def _tolerance(self, tolerance: Optional[float]) -> float:
+        if tolerance is not None:
+            if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
+                raise ImgStoreError(f"tolerance must be a positive number of seconds, got {tolerance!r}")
+            return float(tolerance)
+        if self.rate is not None:
+            return 0.5 / self.rate
+        times = self._reference_times
+        steps = np.diff(times[np.isfinite(times)])
+        steps = steps[steps > 0]
+        if not len(steps):
+            raise ImgStoreError(f"MultiStore: camera {self.names[self.master]} has one frame time: give a tolerance")
+        return float(np.median(steps)) / 2
+
+    def __len__(self) -> int:
+        return len(self._reference_times)
+
+    # -- matching (no pixels) --------------------------------------------------------------------
+    def match(self, step: int) -> Tuple[float, Optional[int], Tuple[CameraFrame, ...]]:
+        """The reference time and number of ``step``, and which frame each camera gives for it."""
+        step = self._step_position(step)
+        ref_time = float(self._reference_times[step])
+        ref_number = None if self._reference_numbers is None else int(self._reference_numbers[step])
+        frames = tuple(self._match_camera(c, step, ref_time, ref_number) for c in range(len(self.stores)))
+        return ref_time, ref_number, frames
+
+    def _match_camera(self, camera: int, step: int, ref_time: float, ref_number: Optional[int]) -> CameraFrame:
+        table = self._tables[camera]
+        if camera == self.master and self.rate is None:
+            position = step
+        elif self.sync == "number":
+            position = table.find_number(ref_number)
+        else:
+            position = table.nearest_time(ref_time)
+            if position >= 0 and not abs(float(table.frame_time[position]) - ref_time) <= self.tolerance:
+                position = -1
+        if position >= 0:
+            return self._frame(camera, MATCHED, position, ref_time)
+        if self.fill == "hold":
+            held = self._last_at_or_before(camera, ref_time)
+            if held >= 0:
+                return self._frame(camera, HELD, held, ref_time)
+        return CameraFrame(self.names[camera], MISSING, None, math.nan, -1, math.nan)
+
+    def _frame(self, camera: int, status: str, position: int, ref_time: float) -> CameraFrame:
+        table = self._tables[camera]
+        number, time = table.frame_number[position].item(), float(table.frame_time[position])
+        return CameraFrame(self.names[camera], status, number, time, position, time - ref_time)
+
+    def _last_at_or_before(self, camera: int, ref_time: float) -> int:
+        """Store position of the camera's latest frame at or before ``ref_time`` (-1: none)."""
+        times, order = self._by_time[camera]
+        pos = int(np.searchsorted(times, ref_time, side="right")) - 1
+        if pos < 0:
+            return -1
+        return pos if order is None else int(order[pos])
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _step_position(self, step: Any) -> int:
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise ImgStoreError(f"a step is a whole number, got {step!r}")
+        n = len(self)
+        position = int(step) + n if step < 0 else int(step)
+        if not 0 <= position < n:
+            raise IndexError(f"step {step} out of range: this MultiStore has {n} steps")
+        return position
+
+    def __getitem__(self, step: int) -> Step:
+        ref_time, ref_number, frames = self.match(step)
+        images = tuple(self._image(c, f) for c, f in enumerate(frames))
+        return Step(self._step_position(step), ref_time, ref_number, frames, images)
+
+    def __iter__(self) -> Iterator[Step]:
+        for step in range(len(self)):
+            yield self[step]
+
+    def _image(self, camera: int, frame: CameraFrame) -> Optional[np.ndarray]:
+        store = self.stores[camera]
+        if frame.frame_index >= 0:
+            return store.get_image(None, frame_index=frame.frame_index)[0]
+        if self.fill == "none":
+            return None
+        return np.zeros(store.image_shape, dtype=store.view.metadata.imgdtype)
+
+    def step_at_time(self, frame_time: Any) -> Step:
+        """The step whose reference time is nearest ``frame_time``."""
+        return self[self.step_index_at_time(frame_time)]
+
+    def step_index_at_time(self, frame_time: Any) -> int:
+        t = as_query_time(frame_time)
+        if self.rate is not None:
+            start = float(self._reference_times[0])
+            return int(min(max(round((t - start) * self.rate), 0), len(self) - 1))
+        position = self._tables[self.master].nearest_time(t)
+        if position < 0:
+            raise FrameNotFoundError(f"camera {self.names[self.master]} has no frame with a time")
+        return position
+
+    def step_at_frame_number(self, frame_number: int) -> Step:
+        """The step of the master camera's frame ``frame_number``."""
+        if self.rate is not None:
+            raise ImgStoreError("steps on a grid have no master frame numbers: use step_at_time")
+        position = self._tables[self.master].find_number(frame_number)
+        if position < 0:
+            raise FrameNotFoundError(f"frame #{frame_number} not found in camera {self.names[self.master]}")
+        return self[position]
+
+    # -- pictures -------------------------------------------------------------------------------
+    def mosaic(self, step: Union[int, Step], layout: Optional[Tuple[int, int]] = None) -> np.ndarray:
+        """One BGR uint8 image of every camera's frame at ``step``, tiled ``(rows, columns)``.
+
+        Each tile is as large as the largest camera; smaller frames are centred, 16-bit frames
+        scaled to 8 bits, grey ones made colour; a missing camera's tile is black.
+        """
+        if not isinstance(step, Step):
+            step = self[step]
+        return mosaic_of(step.images, [s.image_shape for s in self.stores], layout)
+
+
+def mosaic_of(
+    images: Sequence[Optional[np.ndarray]], shapes: Sequence[Tuple[int, ...]], layout: Optional[Tuple[int, int]] = None
+) -> np.ndarray:
+    """Tile ``images`` (None: black) into one BGR uint8 image, ``layout`` (rows, columns) or square-ish."""
+    n = len(images)
+    rows, cols = layout if layout is not None else grid_layout(n)
+    if rows * cols < n:
+        raise ImgStoreError(f"a {rows}x{cols} layout has no room for {n} cameras")
+    tile_h = max(int(s[0]) for s in shapes)
+    tile_w = max(int(s[1]) for s in shapes)
+    out = np.zeros((rows * tile_h, cols * tile_w, 3), np.uint8)
+    for i, img in enumerate(images):
+        if img is None:
+            continue
+        tile = as_bgr8(img)
+        h, w = tile.shape[:2]
+        top = (i // cols) * tile_h + (tile_h - h) // 2
+        left = (i % cols) * tile_w + (tile_w - w) // 2
+        out[top : top + h, left : left + w] = tile
+    return out
+
+
+def grid_layout(n: int) -> Tuple[int, int]:
+    """``(rows, columns)`` for ``n`` tiles: as square as possible, wider than tall."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def as_bgr8(img: np.ndarray) -> np.ndarray:
+    """A frame as 8-bit BGR: deeper integers keep their top 8 bits of their range, grey becomes colour."""
+    if img.dtype != np.uint8:
+        if img.dtype.kind in "ui":
+            bits = img.dtype.itemsize * 8
+            img = (img.astype(np.uint64) >> (bits - 8)).astype(np.uint8)
+        else:
+            img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return img
+
+
+def _sorted_times(times: np.ndarray, presorted: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """The times in order (NaN last) and the store position of each, None when already in order."""
+    if presorted:
+        return times, None
+    order = np.argsort(times, kind="stable")
+    return times[order], order
+
+
+def _names(stores: Sequence[Any]) -> List[str]:
+    names = [os.path.basename(os.fspath(s.filename).rstrip("/\\")) or f"camera{i}" for i, s in enumerate(stores)]
+    if len(set(names)) != len(names):  # the same directory name twice: number them
+        names = [f"{i}:{name}" for i, name in enumerate(names)]
+    return names
+
+
+def _when(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds")
