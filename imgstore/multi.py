@@ -309,11 +309,17 @@ def mosaic_of(
     for i, img in enumerate(images):
         if img is None:
             continue
-        tile = as_bgr8(img)
+        tile = as_8bit(img)
         h, w = tile.shape[:2]
         top = (i // cols) * tile_h + (tile_h - h) // 2
         left = (i % cols) * tile_w + (tile_w - w) // 2
-        out[top : top + h, left : left + w] = tile
+        region = out[top : top + h, left : left + w]
+        if tile.ndim == 3 and tile.shape[2] == 3:
+            region[:] = tile
+        else:  # grey: one copy per channel (faster than broadcasting or a colour copy)
+            grey = tile.reshape(h, w)
+            for channel in range(3):
+                region[:, :, channel] = grey
     return out
 
 
@@ -323,19 +329,13 @@ def grid_layout(n: int) -> Tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def as_bgr8(img: np.ndarray) -> np.ndarray:
-    """A frame as 8-bit BGR: deeper integers keep their top 8 bits of their range, grey becomes colour."""
-    if img.dtype != np.uint8:
-        if img.dtype.kind in "ui":
-            bits = img.dtype.itemsize * 8
-            img = (img.astype(np.uint64) >> (bits - 8)).astype(np.uint8)
-        else:
-            img = np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    return img
+def as_8bit(img: np.ndarray) -> np.ndarray:
+    """A frame as 8 bits per channel: deeper integers keep the top 8 bits of their range."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype.kind in "ui":
+        return (img >> (img.dtype.itemsize * 8 - 8)).astype(np.uint8)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _sorted_times(times: np.ndarray, presorted: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
