@@ -18,7 +18,7 @@ import dataclasses
 import datetime
 import math
 import os
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -233,6 +233,57 @@ class MultiStore:
             return -1
         return pos if order is None else int(order[pos])
 
+    def match_all(self) -> Dict[str, np.ndarray]:
+        """Every step at once: ``{camera name: store position of its frame at each step}``.
+
+        -1 where the camera has no frame (or, with ``fill='hold'``, the held frame's position).
+        The same answers as ``match`` step by step, computed with numpy: a binary search per
+        camera over all steps, for reports and exports of whole recordings.
+        """
+        out: Dict[str, np.ndarray] = {}
+        ref = np.asarray(self._reference_times, dtype=np.float64)
+        for camera, table in enumerate(self._tables):
+            if camera == self.master and self.rate is None:
+                positions = np.arange(len(ref), dtype=np.int64)
+            elif self.sync == "number":
+                positions = _exact_positions(table.frame_number, self._reference_numbers)
+            else:
+                positions = self._nearest_positions(camera, ref)
+                times = np.asarray(table.frame_time, dtype=np.float64)
+                found = positions >= 0
+                far = np.zeros(len(ref), bool)
+                far[found] = ~(np.abs(times[positions[found]] - ref[found]) <= self.tolerance)
+                positions[far] = -1
+            if self.fill == "hold":
+                missing = positions < 0
+                positions[missing] = self._held_positions(camera, ref[missing])
+            out[self.names[camera]] = positions
+        return out
+
+    def _nearest_positions(self, camera: int, ref: np.ndarray) -> np.ndarray:
+        """``table.nearest_time`` for every reference time: ties go to the frame first in store order."""
+        times, order = self._by_time[camera]
+        valid = int(np.count_nonzero(~np.isnan(times)))
+        if valid == 0:
+            return np.full(len(ref), -1, np.int64)
+        times = times[:valid]
+        above = np.minimum(np.searchsorted(times, ref, side="left"), valid)  # first time >= ref
+        below_value = times[np.maximum(above - 1, 0)]
+        below = np.searchsorted(times, below_value, side="left")  # first of the run of the largest time < ref
+        above_ok, below_ok = above < valid, above > 0
+        above_c, below_c = np.minimum(above, valid - 1), below
+        index = (lambda p: p) if order is None else (lambda p: order[p])
+        d_above = np.where(above_ok, np.abs(times[above_c] - ref), np.inf)
+        d_below = np.where(below_ok, np.abs(ref - times[below_c]), np.inf)
+        take_below = (d_below < d_above) | ((d_below == d_above) & (index(below_c) < index(above_c)))
+        return np.asarray(np.where(take_below, index(below_c), index(above_c)), dtype=np.int64)
+
+    def _held_positions(self, camera: int, ref: np.ndarray) -> np.ndarray:
+        times, order = self._by_time[camera]
+        pos = np.searchsorted(times, ref, side="right") - 1
+        held = np.where(pos >= 0, pos if order is None else order[np.maximum(pos, 0)], -1)
+        return np.asarray(held, dtype=np.int64)
+
     # -- steps ----------------------------------------------------------------------------------
     def _step_position(self, step: Any) -> int:
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
@@ -336,6 +387,17 @@ def as_8bit(img: np.ndarray) -> np.ndarray:
     if img.dtype.kind in "ui":
         return (img >> (img.dtype.itemsize * 8 - 8)).astype(np.uint8)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _exact_positions(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of the first frame (in store order) with each wanted number, -1 where none has it."""
+    order = np.argsort(numbers, kind="stable")
+    ordered = numbers[order]
+    pos = np.searchsorted(ordered, wanted, side="left")
+    inside = pos < len(ordered)
+    hit = np.zeros(len(wanted), bool)
+    hit[inside] = ordered[pos[inside]] == wanted[inside]
+    return np.where(hit, order[np.minimum(pos, len(ordered) - 1)], -1).astype(np.int64)
 
 
 def _sorted_times(times: np.ndarray, presorted: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:

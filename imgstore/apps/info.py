@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from ._cli import add_common_arguments, positive_number, run
+from ._cli import ToolError, add_common_arguments, positive_number, run
 from ._info_facts import (
     STALL_FACTOR,
     StoreFacts,
@@ -58,6 +58,7 @@ EPILOG = """\
 examples:
   imgstore-info my-store
   imgstore-info my-store/metadata.yaml --json | jq .dropped.frames
+  imgstore-info top-camera side-camera          # each camera, then the two as one recording
   imgstore-info my-store --stall-factor 3     # only intervals over 3x the median are stalls
   imgstore-info my-store --plot timeline.png
 
@@ -78,7 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("path", metavar="PATH", help="the store: its directory or its metadata.yaml")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="the store: its directory or its metadata.yaml; several stores (cameras of one rig) are "
+        "reported one by one, then as a group: their overlap in time, each camera's clock offset from "
+        "the first's, dropped frames, and the steps at which a camera has no frame",
+    )
     parser.add_argument(
         "--json",
         action="store_true",
@@ -124,11 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
+    if len(args.paths) > 1:
+        return _group_body(args)
     from ..durability.repair import repair_store
     from ..store.factory import new_for_filename
 
-    report = repair_store(args.path) if args.repair else None
-    with new_for_filename(args.path) as store:
+    path = args.paths[0]
+    report = repair_store(path) if args.repair else None
+    with new_for_filename(path) as store:
         facts = StoreFacts(store, args.stall_factor)
         doc = facts.as_dict()
         if report is not None:
@@ -153,6 +164,33 @@ def _body(args: argparse.Namespace) -> int:
             write_plot(args.plot, facts)
             if not args.json:
                 sys.stdout.write(_row("timeline plot", args.plot) + "\n")
+    return 0
+
+
+def _group_body(args: argparse.Namespace) -> int:
+    """Several stores: each one's report, then the group's."""
+    from ..store.factory import new_for_filename
+    from ._info_group import format_group, group_facts
+
+    if args.plot or args.repair:
+        raise ToolError("--plot and --repair take one store")
+    stores = []
+    try:
+        for path in args.paths:
+            stores.append(new_for_filename(path))
+        facts = [StoreFacts(store, args.stall_factor) for store in stores]
+        docs = [f.as_dict() for f in facts]
+        group = group_facts(stores, docs)
+    finally:
+        for store in stores:
+            store.close()
+    if args.json:
+        doc = {"stores": docs, "group": group}
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        return 0
+    for f, doc in zip(facts, docs):
+        sys.stdout.write(format_text(f, doc, args.max_gaps) + "\n\n")
+    sys.stdout.write(format_group(group) + "\n")
     return 0
 
 

@@ -332,3 +332,39 @@ def test_repair_refuses_a_store_being_written(tmp_path: Path) -> None:
     assert refused.returncode == 1
     err = refused.stderr.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and "still being written" in err[0], refused.stderr
+
+
+def _camera(path: Path, start: float, count: int, fps: float, drop: tuple = ()) -> Path:
+    with imgstore.new_for_format("npy", path=str(path), imgshape=(8, 8), chunksize=50) as store:
+        for i in range(count):
+            if i not in drop:
+                store.add_image(make_grid_frame(i, (8, 8), noise=False), i, start + i / fps)
+    return path
+
+
+def test_several_stores_are_reported_as_a_group(tmp_path: Path) -> None:
+    """Each camera's report, then the group: overlap, clock offsets, drops, steps with a camera missing."""
+    t0 = 1_700_000_000.0
+    top = _camera(tmp_path / "top", t0, 50, 25.0)
+    side = _camera(tmp_path / "side", t0 + 0.4 + 0.004, 30, 25.0, drop=(5, 6))  # late, 2 frames dropped
+    text, as_json = run_all([str(top), str(side)], [str(top), str(side), "--json"])
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    group = json.loads(as_json.stdout)["group"]
+    assert [d["path"] for d in json.loads(as_json.stdout)["stores"]] == [str(top), str(side)]
+    assert group["reference"] == "top" and group["steps"] == 50
+    # side misses the 10 steps before it starts, the 2 frames it dropped and the 10 steps after it stops
+    assert group["steps_with_a_camera_missing"] == 22
+    top_doc, side_doc = group["cameras"]
+    assert side_doc["steps_missing"] == 22 and side_doc["dropped_frames"] == 2 and top_doc["steps_missing"] == 0
+    assert side_doc["clock_offset_median_ms"] == pytest.approx(4.0, abs=1e-3)
+    assert group["overlap_s"] == pytest.approx(29 / 25 - 0.004 + 0.004, abs=1e-3)
+    assert "side: clock offset +4.0 ms" in text.stdout and "50, 22 with a camera missing" in text.stdout
+
+
+def test_a_group_that_does_not_overlap_is_one_line(tmp_path: Path) -> None:
+    t0 = 1_700_000_000.0
+    first = _camera(tmp_path / "first", t0, 10, 25.0)
+    later = _camera(tmp_path / "later", t0 + 3600, 10, 25.0)
+    (result,) = run_all([str(first), str(later)])
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "do not overlap in time" in result.stderr
