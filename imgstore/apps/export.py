@@ -66,6 +66,7 @@ examples:
   imgstore-export my-store clip.mkv --start-time 2023-11-14T22:13:20 --end-time 2023-11-14T22:14:20
   imgstore-export my-store frames/ --image-format npy --start 1000 --end 1999 --every 10
   imgstore-export my-store 'pngs/img_%05d.png' --name index
+  imgstore-export top side front rig.mp4 --mosaic --overlay
 
 exit status: 0 success, 1 the export failed (unreadable store, output exists...), 2 bad usage."""
 
@@ -281,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("path", metavar="PATH", help="the store: its directory or its metadata.yaml")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="the store: its directory or its metadata.yaml (several, the cameras of one rig, with --mosaic)",
+    )
     parser.add_argument("out", metavar="OUT", help="video file, directory (ending in '/') or %%d file-name pattern")
 
     rng = parser.add_argument_group("range selection (inclusive bounds; combined options must all hold)")
@@ -329,6 +335,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("number", "index"),
         default=None,
         help="number files by camera frame number (default) or by store position (frame_index)",
+    )
+
+    mosaic = parser.add_argument_group("several cameras (a video of them side by side)")
+    mosaic.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="step the stores together (each camera's frame nearest in time to the first camera's) and "
+        "tile every step into one video frame; OUT.frames.csv lists each camera's frame per video frame; "
+        "the range options select steps by the first camera's frame numbers and times",
+    )
+    mosaic.add_argument(
+        "--layout", metavar="RxC", help="tiles in ROWS x COLUMNS, e.g. 2x2 (default: as square as fits)"
+    )
+    mosaic.add_argument(
+        "--overlay",
+        action="store_true",
+        help="draw each tile's camera name, frame number and time on it (needs OpenCV)",
     )
 
     parser.add_argument(
@@ -387,6 +410,13 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     target = resolve_target(args.out, args.image_format, parser.error)
     _check_option_use(parser, args, target)
+    if len(args.paths) > 1 and not args.mosaic:
+        parser.error("several stores are exported together with --mosaic")
+    if not args.mosaic and (args.layout is not None or args.overlay):
+        parser.error("--layout and --overlay apply to --mosaic")
+    if args.mosaic:
+        return _mosaic_body(parser, args, target)
+    args.path = args.paths[0]
 
     with new_for_filename(args.path) as store:
         numbers, times = frame_arrays(store)
@@ -418,6 +448,19 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             for i, name in zip(frames, names):
                 write_image(name, store.get_image(None, frame_index=int(i))[0], target.image_format)
             summary = f"{len(selected)} {target.image_format} files to {target.path}"
+    if not args.quiet:
+        print(f"{PROG}: wrote {summary}", file=sys.stderr)
+    return 0
+
+
+def _mosaic_body(parser: argparse.ArgumentParser, args: argparse.Namespace, target: Target) -> int:
+    from ._export_mosaic import export_mosaic
+
+    if target.kind != "video":
+        parser.error(f"--mosaic writes a video file (.mp4 .mkv .mov .avi), not the image sequence {target.path!r}")
+    _refuse_unwritable(target)
+    _refuse_existing(target, [], args.overwrite)
+    summary = export_mosaic(args, parser.error, select_frames, write_video, default_fps)
     if not args.quiet:
         print(f"{PROG}: wrote {summary}", file=sys.stderr)
     return 0

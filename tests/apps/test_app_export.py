@@ -193,3 +193,53 @@ def test_help_missing_store_and_bad_usage(tmp_path: Path) -> None:
     one_error_line(failed, 1, str(missing))
     assert not (tmp_path / "x.mp4").exists()
     assert bad.returncode == 2 and "--every" in bad.stderr
+
+
+def _camera(path: Path, start: float, count: int, shape: Tuple[int, ...]) -> Path:
+    with imgstore.new_for_format("npy", path=str(path), imgshape=shape, chunksize=20) as store:
+        for i in range(count):
+            store.add_image(make_grid_frame(i, shape, noise=False), 1000 + i, start + i / 25)
+    return path
+
+
+def test_mosaic_of_several_cameras_with_every_cameras_frames_in_the_sidecar(tmp_path: Path) -> None:
+    """Two cameras side by side, the second starting late: each video frame is one step, its tiles the
+    cameras' frames; the sidecar names each camera's frame (blank where it had none)."""
+    top = _camera(tmp_path / "top", T0, 40, (64, 96))
+    side = _camera(tmp_path / "side", T0 + 0.4 + 0.002, 20, (48, 64, 3))  # from top's step 10 to 29
+    out = tmp_path / "rig.mp4"
+    overlay = tmp_path / "overlay.avi"
+    plain, drawn = run_all(
+        [str(top), str(side), str(out), "--mosaic", "--start", "1005", "--end", "1034", "--layout", "1x2", "-q"],
+        [str(top), str(side), str(overlay), "--mosaic", "--overlay", "-q"],
+    )
+    assert plain.returncode == 0 and drawn.returncode == 0, plain.stderr + drawn.stderr
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(frames) == 30 and frames[0].shape == (64, 192, 3)
+    assert [decode_grid(f[:, :96]) for f in frames] == list(range(5, 35))
+    side_tiles = [f[8:56, 96 + 16 : 96 + 80] for f in frames]  # a 48x64 frame centred in its 64x96 tile
+    assert [decode_grid(t) for t in side_tiles[5:25]] == list(range(20))
+    assert all(t.max() < 40 for t in side_tiles[:5] + side_tiles[25:])  # no frame: black
+    with open(str(out) + ".frames.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:5] == ["step", "time", "top_frame_index", "top_frame_number", "top_frame_time"]
+    assert [int(r["step"]) for r in rows] == list(range(5, 35))
+    assert rows[5]["side_frame_number"] == "1000" and float(rows[5]["side_frame_time"]) == pytest.approx(T0 + 0.402)
+    assert rows[0]["side_frame_index"] == "" and rows[-1]["side_frame_number"] == ""
+    with av.open(str(overlay)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 40
+
+
+def test_mosaic_usage_errors(tmp_path: Path) -> None:
+    top = _camera(tmp_path / "top", T0, 5, (16, 16))
+    side = _camera(tmp_path / "side", T0, 5, (16, 16))
+    results = run_all(
+        [str(top), str(side), str(tmp_path / "a.mp4")],
+        [str(top), str(side), str(tmp_path / "frames") + "/", "--mosaic"],
+        [str(top), str(side), str(tmp_path / "b.mp4"), "--mosaic", "--layout", "1x1"],
+        [str(top), str(tmp_path / "c.mp4"), "--overlay"],
+    )
+    for result, words in zip(results, (["--mosaic"], ["--mosaic", "video file"], ["no room for 2"], ["--mosaic"])):
+        assert result.returncode == 2 and all(w in result.stderr for w in words), result.stderr
+    assert not any((tmp_path / name).exists() for name in ("a.mp4", "b.mp4", "c.mp4", "frames"))

@@ -1,0 +1,130 @@
+"""``imgstore-export A B ... OUT.mp4 --mosaic``: several cameras, synchronized, tiled into one video.
+
+The cameras are stepped together by ``MultiStore`` on the first camera's clock; the selection
+options pick steps as they pick frames of one store (frame numbers and times of the first camera,
+positions = steps). Each output frame is the mosaic of one step, optionally with each tile's
+camera name, frame number and time drawn on it; ``OUT.frames.csv`` lists every camera's frame
+index, number and time per output frame (empty where a camera had no frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from ..multi import CameraFrame, MultiStore, Step
+from ._cli import ToolError, progress
+
+#: overlay text: scale and thickness for OpenCV's Hershey font, and the height of its band
+_TEXT_SCALE, _TEXT_THICKNESS, _BAND = 0.45, 1, 18
+
+
+def export_mosaic(
+    args: argparse.Namespace,
+    fail: Callable[[str], Any],
+    select: Callable[..., np.ndarray],
+    write_video: Callable[..., None],
+    default_fps: Callable[[np.ndarray], Any],
+) -> str:
+    """Write the mosaic video and its sidecar; the summary line. (The single-store export's own
+    selection, video writer and frame-rate rule are passed in, so both work alike.)"""
+    layout = _layout(args.layout, len(args.paths), fail)
+    with MultiStore(args.paths) as multi:
+        master = multi.stores[multi.master]
+        table = master.view.table
+        selected = select(table.frame_number, table.frame_time, args, master.created[1], fail)
+        if not len(selected):
+            raise ToolError(f"{args.paths[0]}: no steps selected ({len(multi)} steps)")
+        zone = master.created[1]
+        shapes = [store.image_shape for store in multi.stores]
+        steps: List[Step] = []
+
+        def images() -> Iterator[np.ndarray]:
+            for position in progress(selected, total=len(selected), quiet=args.quiet, desc="export"):
+                step = multi[int(position)]
+                steps.append(_frames_only(step))
+                tiles = [_with_overlay(img, frame, zone) if args.overlay else img
+                         for img, frame in zip(step.images, step.frames)]  # fmt: skip
+                yield _mosaic(tiles, shapes, layout)
+
+        fps = args.fps if args.fps is not None else default_fps(table.frame_time)
+        write_video(args.out, fps, args.crf, images())
+        _write_sidecar(args.out + ".frames.csv", multi.names, steps)
+    return (
+        f"{len(selected)} steps of {len(multi.names)} cameras to {args.out} at {float(fps):g} fps "
+        f"(+ {args.out}.frames.csv)"
+    )
+
+
+def _layout(text: Optional[str], n: int, fail: Callable[[str], Any]) -> Optional[Tuple[int, int]]:
+    if text is None:
+        return None
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        fail(f"--layout must be ROWSxCOLUMNS, e.g. 2x2, got {text!r}")
+    if rows < 1 or cols < 1 or rows * cols < n:
+        fail(f"--layout {text} has no room for {n} cameras")
+    return rows, cols
+
+
+def _mosaic(tiles: List[Optional[np.ndarray]], shapes: List[Tuple[int, ...]], layout: Any) -> np.ndarray:
+    from ..multi import mosaic_of
+
+    return mosaic_of(tiles, shapes, layout)
+
+
+def _frames_only(step: Step) -> Step:
+    """The step without its pixels (the sidecar needs only the frames)."""
+    return Step(step.index, step.time, step.frame_number, step.frames, ())
+
+
+def _with_overlay(img: Optional[np.ndarray], frame: CameraFrame, zone: Any) -> Optional[np.ndarray]:
+    """The tile with a band at its top: camera name, frame number and time (or 'no frame')."""
+    from .._opencv import cv2
+    from ..multi import as_8bit
+
+    if img is None:
+        return None
+    tile = as_8bit(img)
+    tile = np.repeat(tile[:, :, None], 3, axis=2) if tile.ndim == 2 else tile.copy()
+    if frame.frame_index >= 0:
+        when = datetime.datetime.fromtimestamp(frame.frame_time, zone).strftime("%H:%M:%S.%f")[:-3]
+        text = f"{frame.camera}  #{frame.frame_number}  {when}"
+    else:
+        text = f"{frame.camera}  no frame"
+    tile[:_BAND] = tile[:_BAND] // 3  # a darker band keeps the text readable on any picture
+    cv2.putText(tile, text, (4, _BAND - 5), cv2.FONT_HERSHEY_SIMPLEX, _TEXT_SCALE, (255, 255, 255),
+                _TEXT_THICKNESS, cv2.LINE_AA)  # fmt: skip
+    return tile
+
+
+def _write_sidecar(path: str, names: List[str], steps: List[Step]) -> None:
+    """``step,time`` then ``<camera>_frame_index,_frame_number,_frame_time`` per camera, one row per output frame."""
+    tmp = path + ".part"
+    header = ["step", "time"] + [f"{name}_{column}" for name in names for column in ("frame_index", "frame_number",
+                                                                                     "frame_time")]  # fmt: skip
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            for step in steps:
+                row: List[Any] = [step.index, repr(step.time)]
+                for frame in step.frames:
+                    row += _columns(frame)
+                writer.writerow(row)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _columns(frame: CameraFrame) -> List[Any]:
+    if frame.frame_index < 0:
+        return ["", "", ""]
+    return [frame.frame_index, frame.frame_number, repr(frame.frame_time)]
