@@ -22,7 +22,6 @@ import bisect
 import contextlib
 import dataclasses
 import logging
-import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -186,7 +185,7 @@ def _import_dask_array() -> Any:
 @contextlib.contextmanager
 def _opened(store_or_path: Any) -> Iterator[Any]:
     """The store itself (left open), or the store at a path (closed afterwards)."""
-    if not isinstance(store_or_path, (str, os.PathLike)):
+    if hasattr(store_or_path, "mode") and hasattr(store_or_path, "filename"):  # a store (else: a path)
         if store_or_path.mode != "r":
             raise ImgStoreError(f"store {store_or_path.filename} is open for writing: close it and open it for reading")
         yield store_or_path

@@ -92,13 +92,14 @@ def _hint(exc: BaseException, args: argparse.Namespace) -> str:
     """What to do next, for errors that have a remedy the message does not say."""
     from ..errors import StoreNotFoundError
 
-    path = getattr(args, "path", None)
-    path = path[0] if isinstance(path, list) and path else path
-    if isinstance(exc, StoreNotFoundError) and isinstance(path, str) and not getattr(args, "repair", False):
+    given = getattr(args, "paths", None) or getattr(args, "path", None)
+    paths = given if isinstance(given, list) else [given]
+    if isinstance(exc, StoreNotFoundError) and not getattr(args, "repair", False):
         from ..durability.repair import lost_metadata
 
-        if lost_metadata(path):
-            return f"; it holds chunks, so its metadata.yaml was lost: `imgstore-info --repair {path}` rebuilds it"
+        for path in paths:
+            if isinstance(path, str) and path in str(exc) and lost_metadata(path):
+                return f"; it holds chunks, so its metadata.yaml was lost: `imgstore-info --repair {path}` rebuilds it"
     return ""
 
 

@@ -79,7 +79,7 @@ class StoreReader:
             self._reader = view.open_chunk(chunk_n)
             self._reader_chunk, self._reader_path = chunk_n, view.chunk_path(chunk_n)
         self.chunk_n = chunk_n
-        img = view.source.read(self._reader, self._reader_path, frame_idx)
+        img = view.source.read(self._reader, self._reader_path, frame_idx, chunk_n)
         self.position = position
         return img, (table.frame_number[position].item(), table.frame_time[position].item())
 

@@ -66,12 +66,13 @@ class ChunkSource:
         """A reader of one chunk file that its index says holds ``frame_count`` frames."""
         return self.location.open_reader(self.codec, chunk_path, self.stored_shape, self.dtype, frame_count)
 
-    def read(self, reader: ChunkReader, chunk_path: str, frame_idx: int) -> np.ndarray:
+    def read(self, reader: ChunkReader, chunk_path: str, frame_idx: int, chunk_n: Optional[int] = None) -> np.ndarray:
         """Frame ``frame_idx`` of an open chunk, checked to be one of this store's frames, then decoded."""
         img = reader.read(frame_idx)
         if img.shape != self._shape or img.dtype != self.dtype:  # a hostile or foreign file
+            where = f"frame {frame_idx}" if chunk_n is None else f"frame {frame_idx} of chunk {chunk_n}"
             raise FrameReadError(
-                f"{chunk_path}: frame {frame_idx} is a {img.dtype} image of shape {img.shape}, not one of "
+                f"{chunk_path}: {where} is a {img.dtype} image of shape {img.shape}, not one of "
                 f"this store's frames ({self.dtype}, {self._shape})"
             )
         return self._decode(img)

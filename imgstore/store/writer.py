@@ -7,8 +7,9 @@ once: what its files hold whole, up to its journal, is what it keeps; the error 
 not written and every frame accepted earlier that did not make it (frames still being encoded,
 or written by encoder threads); recording goes on in a new chunk. A full chunk is finished when
 the next call needs room (or on flush and close), so that a failure there is reported by a call
-whose own data was not written. Every chunk ends through ``commit_chunk``: roll-over, inserted
-chunks and chunks a failed write damaged alike.
+whose own data was not written. Every chunk ends through ``durability.commit``: roll-over and
+chunks a failed write damaged through ``commit_chunk``; an inserted chunk writes its index within
+what it can still undo, then ``close_committed_chunk``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import codecs
-from ..durability.commit import commit_chunk
+from ..durability.commit import close_committed_chunk, commit_chunk
 from ..durability.journal import ChunkJournal
 from ..durability.lock import WriterLock
 from ..durability.recovery import RecoveredChunk, merged_index, recover_layout_chunk, recovered_arrays
 from ..errors import ImageDtypeError, ImageShapeError, ImgStoreError, StoreWriteError
-from ..index.chunkfile import remove_chunk_index, validate_chunk_arrays
+from ..index.chunkfile import remove_chunk_index, save_chunk_index, validate_chunk_arrays
 from ..index.storeindex import ImgStoreIndex
 from ..io.durable import fsync_path
 from ..io.extra import ExtraDataWriter, encode_record
@@ -221,16 +222,17 @@ class StoreWriter:
         self._make_room(f"the chunk {video_path}")
         chunk_n = self._chunk_n
         target, base = self.layout.chunk_path(chunk_n), self.layout.index_base(chunk_n)
-        try:
+        try:  # only what can be undone: the chunk file and its index
             (shutil.move if move else shutil.copy)(video_path, target)
-            self._commit(numbers, times)
+            save_chunk_index(base, numbers, times, extra=self.metadata.to_dict())
         except OSError as exc:
             _undo_insert(video_path, target, base, move)
             raise StoreWriteError(
                 f"store {self.basedir}: cannot insert {video_path} as chunk {chunk_n} ({exc.strerror or exc}); "
                 "the store is as it was"
             ) from exc
-        # as upstream, no empty chunk follows an inserted one
+        close_committed_chunk(base, self._journal, self._extra)  # the rest of commit_chunk
+        self._chunk_state = "closed"  # as upstream, no empty chunk follows an inserted one
         if len(numbers):
             self.stats.add(numbers.tolist(), times.tolist())
 

@@ -222,3 +222,33 @@ def test_write_encode_encoding_converts_frames_before_writing(tmp_path):
     reader = imgstore.new_for_filename(str(tmp_path / "s"))
     assert reader.image_shape == (48, 64, 3)
     np.testing.assert_array_equal(reader.get_image(0)[0], cv2.cvtColor(raw, cv2.COLOR_BayerBG2BGR))
+
+
+def test_insert_chunk_keeps_earlier_extra_data_when_its_journal_cannot_be_removed(tmp_path, monkeypatch):
+    """Only the chunk file and its index are undone by a failed insert; a failure after the index is
+    written (removing the journal) must not reopen, and so empty, the extra data written before."""
+    from imgstore.durability.journal import ChunkJournal
+
+    source = _write(tmp_path / "src", fmt="ffv1/mkv", n=4, chunksize=10)
+    source.close()
+    real_remove, failures = ChunkJournal.remove, [1]
+
+    def remove_fails_once(self):
+        if failures:
+            failures.pop()
+            self.close()
+            raise OSError(5, "Input/output error")
+        real_remove(self)
+
+    store = imgstore.new_for_format("ffv1/mkv", path=str(tmp_path / "s"), imgshape=(48, 64), chunksize=3)
+    store.add_extra_data(note="before insert")
+    monkeypatch.setattr(ChunkJournal, "remove", remove_fails_once)
+    with pytest.raises(OSError, match="Input/output error"):
+        store.insert_chunk(str(tmp_path / "src" / "000000.mkv"), [100, 101, 102, 103], [T0, T0 + 1, T0 + 2, T0 + 3],
+                           move=False)  # fmt: skip
+    store.add_extra_data(note="after")
+    store.close()
+    assert imgstore.new_for_filename(str(tmp_path / "s")).get_extra_data()["note"].tolist() == [
+        "before insert",
+        "after",
+    ]
