@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib
 import math
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -333,6 +334,27 @@ class MultiStore:
         if position < 0:
             raise FrameNotFoundError(f"frame #{frame_number} not found in camera {self.names[self.master]}")
         return self[position]
+
+    def to_dask(self, frames_per_task: Optional[int] = None) -> Dict[str, Any]:
+        """``{camera name: lazy dask array (steps, h, w[, 3])}``: each camera's frame at every step.
+
+        Built on ``imgstore.dask.to_dask`` of each store, indexed by ``match_all``; a camera
+        without a frame at a step (``fill`` 'none' or 'black') gives zeros there, since an array
+        cannot hold None. Needs ``imgstore-ng[dask]``.
+        """
+        from .dask import to_dask  # dask is optional: imported only when asked for
+
+        arrays: Dict[str, Any] = {}
+        for store, (name, positions) in zip(self.stores, self.match_all().items()):
+            frames = to_dask(store, frames_per_task=frames_per_task)  # says what to install when dask is missing
+            da = importlib.import_module("dask.array")
+            taken = frames[np.maximum(positions, 0)]
+            missing = positions < 0
+            if missing.any():
+                mask = da.from_array(missing.reshape((-1,) + (1,) * (taken.ndim - 1)), chunks=-1)
+                taken = da.where(mask, np.zeros((), taken.dtype), taken)
+            arrays[name] = taken
+        return arrays
 
     # -- pictures -------------------------------------------------------------------------------
     def mosaic(self, step: Union[int, Step], layout: Optional[Tuple[int, int]] = None) -> np.ndarray:

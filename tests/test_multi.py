@@ -234,3 +234,15 @@ def test_a_store_being_written_is_followed_through_refresh(tmp_path, rig):
         assert multi.refresh() == 9 and len(multi) == 12
         assert int(multi[11].images[0].flat[0]) == 12 and decode_grid(multi[11].images[1]) == 11
     writer.close()
+
+
+def test_to_dask_gives_every_cameras_frame_at_every_step(rig):
+    pytest.importorskip("dask.array")
+    with imgstore.MultiStore(rig, fill="black") as multi:
+        arrays = multi.to_dask(frames_per_task=7)
+        assert list(arrays) == multi.names
+        assert arrays["side"].shape == (50, 48, 64, 3) and arrays["deep"].dtype == np.uint16
+        computed = {name: array.compute() for name, array in arrays.items()}
+        for step in multi:
+            for name, img in zip(multi.names, step.images):
+                np.testing.assert_array_equal(computed[name][step.index], img)
