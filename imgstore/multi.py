@@ -96,10 +96,22 @@ class MultiStore:
             raise ImgStoreError(f"sync must be 'time' or 'number', got {sync!r}")
         if fill not in FILLS:
             raise ImgStoreError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
-        if rate is not None and (sync != "time" or not rate > 0 or math.isinf(rate)):
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, (int, float)) or sync != "time" or not 0 < rate < math.inf
+        ):
             raise ImgStoreError(f"rate must be a positive number of steps per second, with sync='time' (got {rate!r})")
         self._owned: List[Any] = []
-        self.stores: List[Any] = [self._open(s) for s in stores]
+        try:
+            self._setup(stores, sync, master, rate, tolerance, fill, names)
+        except BaseException:
+            self.close()  # the stores opened here, before what was wrong was found
+            raise
+
+    def _setup(self, stores: Sequence[Any], sync: str, master: Union[int, str], rate: Optional[float],
+               tolerance: Optional[float], fill: str, names: Optional[Sequence[str]]) -> None:  # fmt: skip
+        self.stores: List[Any] = []
+        for store in stores:
+            self.stores.append(self._open(store))
         self.names: List[str] = list(names) if names is not None else _names(self.stores)
         if len(self.names) != len(self.stores) or len(set(self.names)) != len(self.names):
             raise ImgStoreError(f"names must be unique, one per store: got {self.names!r}")

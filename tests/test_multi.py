@@ -246,3 +246,20 @@ def test_to_dask_gives_every_cameras_frame_at_every_step(rig):
         for step in multi:
             for name, img in zip(multi.names, step.images):
                 np.testing.assert_array_equal(computed[name][step.index], img)
+
+
+def test_a_refused_group_closes_the_stores_it_opened(tmp_path, rig, monkeypatch):
+    early = _write(tmp_path / "early", [T0 - 100 + k for k in range(3)])
+    closed = []
+    real_close = imgstore.stores._ImgStore.close
+
+    def close(self, *args, **kwargs):
+        closed.append(self.filename)
+        return real_close(self, *args, **kwargs)
+
+    monkeypatch.setattr(imgstore.stores._ImgStore, "close", close)
+    with pytest.raises(ImgStoreError, match="do not overlap"):
+        imgstore.MultiStore([rig[0], early])
+    assert closed == [str(rig[0]), str(early)]
+    with pytest.raises(ImgStoreError, match="rate must be"):
+        imgstore.MultiStore(rig, rate="fast")
