@@ -25,9 +25,14 @@ import numpy as np
 
 from .errors import FrameNotFoundError, ImgStoreError
 from .index.frametable import as_query_time
+from .mosaic import mosaic_of
 from .store.factory import new_for_filename
 
-__all__ = ["FILLS", "CameraFrame", "MultiStore", "Step"]
+__all__ = ["COMPANIONS_KEY", "FILLS", "CameraFrame", "MultiStore", "Step", "companion_paths"]
+
+#: the user-metadata key in which a store lists the stores of the other cameras recorded with it:
+#: a list of paths, relative to the store's own directory (or absolute, or URLs)
+COMPANIONS_KEY = "imgstore_companions"
 
 #: what a camera without a frame within the tolerance gives
 FILLS = ("none", "black", "hold")
@@ -123,6 +128,19 @@ class MultiStore:
         self.tolerance = self._tolerance(tolerance)
         #: per camera: its frame times sorted (for 'hold'), and the store position of each
         self._by_time = [_sorted_times(table.frame_time, table.times_sorted) for table in self._tables]
+
+    @classmethod
+    def linked(cls, master: Any, **kwargs: Any) -> MultiStore:
+        """The store at ``master`` (a path or an open store) with the companions its metadata lists.
+
+        The master comes first and is the reference camera; ``kwargs`` are ``MultiStore``'s.
+        """
+        store = master if hasattr(master, "user_metadata") else None
+        paths = companion_paths(store if store is not None else _metadata_of(master))
+        if not paths:
+            name = getattr(master, "filename", master)
+            raise ImgStoreError(f"{os.fspath(name)}: its metadata lists no companion stores ({COMPANIONS_KEY})")
+        return cls([master, *paths], **kwargs)
 
     # -- opening and closing ---------------------------------------------------------------------
     def _open(self, store_or_path: Any) -> Any:
@@ -380,47 +398,26 @@ class MultiStore:
         return mosaic_of(step.images, [s.image_shape for s in self.stores], layout)
 
 
-def mosaic_of(
-    images: Sequence[Optional[np.ndarray]], shapes: Sequence[Tuple[int, ...]], layout: Optional[Tuple[int, int]] = None
-) -> np.ndarray:
-    """Tile ``images`` (None: black) into one BGR uint8 image, ``layout`` (rows, columns) or square-ish."""
-    n = len(images)
-    rows, cols = layout if layout is not None else grid_layout(n)
-    if rows * cols < n:
-        raise ImgStoreError(f"a {rows}x{cols} layout has no room for {n} cameras")
-    tile_h = max(int(s[0]) for s in shapes)
-    tile_w = max(int(s[1]) for s in shapes)
-    out = np.zeros((rows * tile_h, cols * tile_w, 3), np.uint8)
-    for i, img in enumerate(images):
-        if img is None:
-            continue
-        tile = as_8bit(img)
-        h, w = tile.shape[:2]
-        top = (i // cols) * tile_h + (tile_h - h) // 2
-        left = (i % cols) * tile_w + (tile_w - w) // 2
-        region = out[top : top + h, left : left + w]
-        if tile.ndim == 3 and tile.shape[2] == 3:
-            region[:] = tile
-        else:  # grey: one copy per channel (faster than broadcasting or a colour copy)
-            grey = tile.reshape(h, w)
-            for channel in range(3):
-                region[:, :, channel] = grey
-    return out
+def companion_paths(store: Any) -> List[str]:
+    """The companion stores a store's user metadata lists (``COMPANIONS_KEY``), as paths to open.
+
+    Relative paths are taken from the store's own directory (where it is, on this disk or at a
+    URL); a malformed entry is refused.
+    """
+    listed = store.user_metadata.get(COMPANIONS_KEY) or []
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
+        raise ImgStoreError(f"{store.filename}: {COMPANIONS_KEY} must be a list of store paths, got {listed!r}")
+    location = store.view.location
+    return [location.fs.join(location.basedir, path) for path in listed]
 
 
-def grid_layout(n: int) -> Tuple[int, int]:
-    """``(rows, columns)`` for ``n`` tiles: as square as possible, wider than tall."""
-    cols = math.ceil(math.sqrt(n))
-    return math.ceil(n / cols), cols
-
-
-def as_8bit(img: np.ndarray) -> np.ndarray:
-    """A frame as 8 bits per channel: deeper integers keep the top 8 bits of their range."""
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype.kind in "ui":
-        return (img >> (img.dtype.itemsize * 8 - 8)).astype(np.uint8)
-    return np.clip(img, 0, 255).astype(np.uint8)
+def _metadata_of(path: Any) -> Any:
+    """A closed read store at ``path``: its user metadata and directory, for ``companion_paths``."""
+    store = new_for_filename(path)
+    store.close()
+    return store
 
 
 def _exact_positions(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:

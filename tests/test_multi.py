@@ -4,6 +4,7 @@ reference of what each camera should give at each step, on stores written here."
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -263,3 +264,28 @@ def test_a_refused_group_closes_the_stores_it_opened(tmp_path, rig, monkeypatch)
     assert closed == [str(rig[0]), str(early)]
     with pytest.raises(ImgStoreError, match="rate must be"):
         imgstore.MultiStore(rig, rate="fast")
+
+
+def test_linked_cameras_open_as_a_group_from_the_master(tmp_path, rig):
+    """``imgstore-save --companion`` lists the other cameras in the new store's metadata (relative to
+    it); ``MultiStore.linked`` opens the master with them."""
+    import subprocess
+    import sys
+
+    save = str(Path(sys.executable).parent / "imgstore-save")
+    master = tmp_path / "rig" / "front"
+    result = subprocess.run(
+        [save, str(master), "--source", str(rig[0]), "--format", "npy", "--companion", str(rig[1]),
+         "--companion", str(rig[2]), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    from imgstore.multi import COMPANIONS_KEY
+
+    listed = imgstore.new_for_filename(str(master)).user_metadata[COMPANIONS_KEY]
+    assert listed == [os.path.relpath(str(rig[1]), str(master)), os.path.relpath(str(rig[2]), str(master))]
+    with imgstore.MultiStore.linked(str(master), fill="black") as multi:
+        assert multi.names == ["front", "side", "deep"] and multi.master == 0 and len(multi) == 50
+        assert decode_grid(multi[20].images[1]) == 9
+    with pytest.raises(ImgStoreError, match="lists no companion stores"):
+        imgstore.MultiStore.linked(str(rig[1]))

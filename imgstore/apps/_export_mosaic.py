@@ -74,7 +74,7 @@ def _layout(text: Optional[str], n: int, fail: Callable[[str], Any]) -> Optional
 
 
 def _mosaic(tiles: List[Optional[np.ndarray]], shapes: List[Tuple[int, ...]], layout: Any) -> np.ndarray:
-    from ..multi import mosaic_of
+    from ..mosaic import mosaic_of
 
     return mosaic_of(tiles, shapes, layout)
 
@@ -87,7 +87,7 @@ def _frames_only(step: Step) -> Step:
 def _with_overlay(img: Optional[np.ndarray], frame: CameraFrame, zone: Any) -> Optional[np.ndarray]:
     """The tile with a band at its top: camera name, frame number and time (or 'no frame')."""
     from .._opencv import cv2
-    from ..multi import as_8bit
+    from ..mosaic import as_8bit
 
     if img is None:
         return None

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import ImgStoreError
 from ._cli import ToolError, add_common_arguments, positive_number, progress, run, whole_number
@@ -138,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"stop after N frames; 0: no limit (default: the whole source; {TESTSRC_FRAMES} for {TESTSRC})",
     )
     parser.add_argument("--preview", action="store_true", help="show frames in a window as they are saved (Esc stops)")
+    parser.add_argument(
+        "--companion",
+        action="append",
+        metavar="STORE",
+        help="another camera's store recorded with this one (repeat for several): listed in the new "
+        "store's metadata (imgstore_companions, relative to it), so that imgstore.MultiStore.linked(DEST) "
+        "opens the group",
+    )
 
     video = parser.add_argument_group("video encoder settings (video formats that have them)")
     video.add_argument("--crf", type=_crf, help="quality: lower is better and larger (x264/x265: 0-51, AV1: 0-63)")
@@ -381,7 +389,7 @@ def _record(
                 imgshape=img.shape,
                 imgdtype=img.dtype,
                 chunksize=args.chunksize,
-                metadata=source.metadata or None,
+                metadata=_with_companions(source.metadata, args.companion, args.dest),
                 **settings,
             )
         except ImgStoreError as exc:  # e.g. uint16 frames for an 8-bit format: name the store it is about
@@ -450,3 +458,14 @@ def _print_summary(written: int, fmt: str, elapsed: float, dest: str) -> None:
     fps = written / elapsed if elapsed > 0 else 0.0
     frames = "frame" if written == 1 else "frames"
     print(f"wrote {written} {frames} ({fmt}) in {elapsed:.1f} s, {fps:.1f} fps: {dest}", flush=True)
+
+
+def _with_companions(metadata: Optional[Dict[str, Any]], companions: Optional[List[str]], dest: str) -> Any:
+    """The user metadata to store, with ``--companion`` stores listed relative to the new store."""
+    if not companions:
+        return metadata or None
+    from ..multi import COMPANIONS_KEY
+
+    linked = dict(metadata or {})
+    linked[COMPANIONS_KEY] = [os.path.relpath(os.path.abspath(c), os.path.abspath(dest)) for c in companions]
+    return linked

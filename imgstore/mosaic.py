@@ -1,0 +1,59 @@
+"""Several frames tiled into one picture: the mosaic of a multi-camera step, for viewing and export.
+
+Tiles are as large as the largest frame; smaller frames are centred, 16-bit frames shown by their
+top 8 bits, grey frames made colour, and a missing frame's tile is black.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import ImgStoreError
+
+__all__ = ["as_8bit", "grid_layout", "mosaic_of"]
+
+
+def mosaic_of(
+    images: Sequence[Optional[np.ndarray]], shapes: Sequence[Tuple[int, ...]], layout: Optional[Tuple[int, int]] = None
+) -> np.ndarray:
+    """Tile ``images`` (None: black) into one BGR uint8 image, ``layout`` (rows, columns) or square-ish."""
+    n = len(images)
+    rows, cols = layout if layout is not None else grid_layout(n)
+    if rows * cols < n:
+        raise ImgStoreError(f"a {rows}x{cols} layout has no room for {n} cameras")
+    tile_h = max(int(s[0]) for s in shapes)
+    tile_w = max(int(s[1]) for s in shapes)
+    out = np.zeros((rows * tile_h, cols * tile_w, 3), np.uint8)
+    for i, img in enumerate(images):
+        if img is None:
+            continue
+        tile = as_8bit(img)
+        h, w = tile.shape[:2]
+        top = (i // cols) * tile_h + (tile_h - h) // 2
+        left = (i % cols) * tile_w + (tile_w - w) // 2
+        region = out[top : top + h, left : left + w]
+        if tile.ndim == 3 and tile.shape[2] == 3:
+            region[:] = tile
+        else:  # grey: one copy per channel (faster than broadcasting or a colour copy)
+            grey = tile.reshape(h, w)
+            for channel in range(3):
+                region[:, :, channel] = grey
+    return out
+
+
+def grid_layout(n: int) -> Tuple[int, int]:
+    """``(rows, columns)`` for ``n`` tiles: as square as possible, wider than tall."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def as_8bit(img: np.ndarray) -> np.ndarray:
+    """A frame as 8 bits per channel: deeper integers keep the top 8 bits of their range."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype.kind in "ui":
+        return (img >> (img.dtype.itemsize * 8 - 8)).astype(np.uint8)
+    return np.clip(img, 0, 255).astype(np.uint8)
