@@ -126,8 +126,6 @@ class MultiStore:
         self._check_overlap()
         self._reference_times, self._reference_numbers = self._reference()
         self.tolerance = self._tolerance(tolerance)
-        #: per camera: its frame times sorted (for 'hold'), and the store position of each
-        self._by_time = [_sorted_times(table.frame_time, table.times_sorted) for table in self._tables]
 
     @classmethod
     def linked(cls, master: Any, **kwargs: Any) -> MultiStore:
@@ -173,7 +171,6 @@ class MultiStore:
             store.refresh()
         self._tables = [store.view.table for store in self.stores]
         self._reference_times, self._reference_numbers = self._reference()
-        self._by_time = [_sorted_times(table.frame_time, table.times_sorted) for table in self._tables]
         return len(self) - before
 
     # -- the reference clock ---------------------------------------------------------------------
@@ -230,90 +227,50 @@ class MultiStore:
         step = self._step_position(step)
         ref_time = float(self._reference_times[step])
         ref_number = None if self._reference_numbers is None else int(self._reference_numbers[step])
-        frames = tuple(self._match_camera(c, step, ref_time, ref_number) for c in range(len(self.stores)))
-        return ref_time, ref_number, frames
-
-    def _match_camera(self, camera: int, step: int, ref_time: float, ref_number: Optional[int]) -> CameraFrame:
-        table = self._tables[camera]
-        if camera == self.master and self.rate is None:
-            position = step
-        elif self.sync == "number":
-            position = table.find_number(ref_number)
-        else:
-            position = table.nearest_time(ref_time)
-            if position >= 0 and not abs(float(table.frame_time[position]) - ref_time) <= self.tolerance:
-                position = -1
-        if position >= 0:
-            return self._frame(camera, MATCHED, position, ref_time)
-        if self.fill == "hold":
-            held = self._last_at_or_before(camera, ref_time)
-            if held >= 0:
-                return self._frame(camera, HELD, held, ref_time)
-        return CameraFrame(self.names[camera], MISSING, None, math.nan, -1, math.nan)
-
-    def _frame(self, camera: int, status: str, position: int, ref_time: float) -> CameraFrame:
-        table = self._tables[camera]
-        number, time = table.frame_number[position].item(), float(table.frame_time[position])
-        return CameraFrame(self.names[camera], status, number, time, position, time - ref_time)
-
-    def _last_at_or_before(self, camera: int, ref_time: float) -> int:
-        """Store position of the camera's latest frame at or before ``ref_time`` (-1: none)."""
-        times, order = self._by_time[camera]
-        pos = int(np.searchsorted(times, ref_time, side="right")) - 1
-        if pos < 0:
-            return -1
-        return pos if order is None else int(order[pos])
+        frames = []
+        for camera in range(len(self.stores)):
+            positions, matched = self._positions(camera, np.array([step]))
+            frames.append(self._frame(camera, int(positions[0]), bool(matched[0]), ref_time))
+        return ref_time, ref_number, tuple(frames)
 
     def match_all(self) -> Dict[str, np.ndarray]:
         """Every step at once: ``{camera name: store position of its frame at each step}``.
 
-        -1 where the camera has no frame (or, with ``fill='hold'``, the held frame's position).
-        The same answers as ``match`` step by step, computed with numpy: a binary search per
-        camera over all steps, for reports and exports of whole recordings.
+        -1 where the camera has no frame (or, with ``fill='hold'``, the held frame's position):
+        the same answers as ``match``, from one binary search per camera over all steps, for
+        reports and exports of whole recordings.
         """
-        out: Dict[str, np.ndarray] = {}
-        ref = np.asarray(self._reference_times, dtype=np.float64)
-        for camera, table in enumerate(self._tables):
-            if camera == self.master and self.rate is None:
-                positions = np.arange(len(ref), dtype=np.int64)
-            elif self.sync == "number":
-                positions = _exact_positions(table.frame_number, self._reference_numbers)
-            else:
-                positions = self._nearest_positions(camera, ref)
-                times = np.asarray(table.frame_time, dtype=np.float64)
-                found = positions >= 0
-                far = np.zeros(len(ref), bool)
-                far[found] = ~(np.abs(times[positions[found]] - ref[found]) <= self.tolerance)
-                positions[far] = -1
-            if self.fill == "hold":
-                missing = positions < 0
-                positions[missing] = self._held_positions(camera, ref[missing])
-            out[self.names[camera]] = positions
-        return out
+        steps = np.arange(len(self))
+        return {name: self._positions(camera, steps)[0] for camera, name in enumerate(self.names)}
 
-    def _nearest_positions(self, camera: int, ref: np.ndarray) -> np.ndarray:
-        """``table.nearest_time`` for every reference time: ties go to the frame first in store order."""
-        times, order = self._by_time[camera]
-        valid = int(np.count_nonzero(~np.isnan(times)))
-        if valid == 0:
-            return np.full(len(ref), -1, np.int64)
-        times = times[:valid]
-        above = np.minimum(np.searchsorted(times, ref, side="left"), valid)  # first time >= ref
-        below_value = times[np.maximum(above - 1, 0)]
-        below = np.searchsorted(times, below_value, side="left")  # first of the run of the largest time < ref
-        above_ok, below_ok = above < valid, above > 0
-        above_c, below_c = np.minimum(above, valid - 1), below
-        index = (lambda p: p) if order is None else (lambda p: order[p])
-        d_above = np.where(above_ok, np.abs(times[above_c] - ref), np.inf)
-        d_below = np.where(below_ok, np.abs(ref - times[below_c]), np.inf)
-        take_below = (d_below < d_above) | ((d_below == d_above) & (index(below_c) < index(above_c)))
-        return np.asarray(np.where(take_below, index(below_c), index(above_c)), dtype=np.int64)
+    def _positions(self, camera: int, steps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The store position of the camera's frame at each of ``steps`` (-1: none, or the held one
+        with ``fill='hold'``), and whether each was matched (as opposed to held or missing)."""
+        table = self._tables[camera]
+        ref = np.asarray(self._reference_times[steps], dtype=np.float64)
+        if camera == self.master and self.rate is None:
+            positions = steps.astype(np.int64)
+        elif self.sync == "number":
+            positions = table.find_numbers(self._reference_numbers[steps])
+        else:
+            positions = table.nearest_times(ref)
+            found = positions >= 0
+            times = np.asarray(table.frame_time, dtype=np.float64)
+            far = np.zeros(len(ref), bool)
+            far[found] = ~(np.abs(times[positions[found]] - ref[found]) <= self.tolerance)
+            positions[far] = -1
+        matched = positions >= 0
+        if self.fill == "hold":
+            positions[~matched] = table.latest_at_or_before(ref[~matched])
+        return positions, matched
 
-    def _held_positions(self, camera: int, ref: np.ndarray) -> np.ndarray:
-        times, order = self._by_time[camera]
-        pos = np.searchsorted(times, ref, side="right") - 1
-        held = np.where(pos >= 0, pos if order is None else order[np.maximum(pos, 0)], -1)
-        return np.asarray(held, dtype=np.int64)
+    def _frame(self, camera: int, position: int, matched: bool, ref_time: float) -> CameraFrame:
+        if position < 0:
+            return CameraFrame(self.names[camera], MISSING, None, math.nan, -1, math.nan)
+        table = self._tables[camera]
+        number, time = table.frame_number[position].item(), float(table.frame_time[position])
+        status = MATCHED if matched else HELD
+        return CameraFrame(self.names[camera], status, number, time, position, time - ref_time)
 
     # -- steps ----------------------------------------------------------------------------------
     def _step_position(self, step: Any) -> int:
@@ -418,25 +375,6 @@ def _metadata_of(path: Any) -> Any:
     store = new_for_filename(path)
     store.close()
     return store
-
-
-def _exact_positions(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Position of the first frame (in store order) with each wanted number, -1 where none has it."""
-    order = np.argsort(numbers, kind="stable")
-    ordered = numbers[order]
-    pos = np.searchsorted(ordered, wanted, side="left")
-    inside = pos < len(ordered)
-    hit = np.zeros(len(wanted), bool)
-    hit[inside] = ordered[pos[inside]] == wanted[inside]
-    return np.where(hit, order[np.minimum(pos, len(ordered) - 1)], -1).astype(np.int64)
-
-
-def _sorted_times(times: np.ndarray, presorted: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """The times in order (NaN last) and the store position of each, None when already in order."""
-    if presorted:
-        return times, None
-    order = np.argsort(times, kind="stable")
-    return times[order], order
 
 
 def _names(stores: Sequence[Any]) -> List[str]:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..mosaic import as_8bit, mosaic_of
 from ..multi import CameraFrame, MultiStore, Step
 from ._cli import ToolError, progress
 
@@ -50,7 +51,7 @@ def export_mosaic(
                 steps.append(_frames_only(step))
                 tiles = [_with_overlay(img, frame, zone) if args.overlay else img
                          for img, frame in zip(step.images, step.frames)]  # fmt: skip
-                yield _mosaic(tiles, shapes, layout)
+                yield mosaic_of(tiles, shapes, layout)
 
         fps = args.fps if args.fps is not None else default_fps(table.frame_time)
         write_video(args.out, fps, args.crf, images())
@@ -73,12 +74,6 @@ def _layout(text: Optional[str], n: int, fail: Callable[[str], Any]) -> Optional
     return rows, cols
 
 
-def _mosaic(tiles: List[Optional[np.ndarray]], shapes: List[Tuple[int, ...]], layout: Any) -> np.ndarray:
-    from ..mosaic import mosaic_of
-
-    return mosaic_of(tiles, shapes, layout)
-
-
 def _frames_only(step: Step) -> Step:
     """The step without its pixels (the sidecar needs only the frames)."""
     return Step(step.index, step.time, step.frame_number, step.frames, ())
@@ -87,7 +82,6 @@ def _frames_only(step: Step) -> Step:
 def _with_overlay(img: Optional[np.ndarray], frame: CameraFrame, zone: Any) -> Optional[np.ndarray]:
     """The tile with a band at its top: camera name, frame number and time (or 'no frame')."""
     from .._opencv import cv2
-    from ..mosaic import as_8bit
 
     if img is None:
         return None

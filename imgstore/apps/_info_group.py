@@ -26,7 +26,7 @@ def group_facts(stores: Sequence[Any], docs: Sequence[Dict[str, Any]]) -> Dict[s
     reference = np.asarray(stores[multi.master].view.table.frame_time, dtype=np.float64)
     cameras: List[Dict[str, Any]] = []
     any_missing = np.zeros(len(multi), bool)
-    for store, name, doc in zip(stores, multi.names, docs):
+    for store, name, doc, (first, last) in zip(stores, multi.names, docs, ranges):
         pos = positions[name]
         matched = pos >= 0
         any_missing |= ~matched
@@ -34,8 +34,8 @@ def group_facts(stores: Sequence[Any], docs: Sequence[Dict[str, Any]]) -> Dict[s
         cameras.append({
             "camera": name,
             "path": doc["path"],
-            "start": _iso(ranges[len(cameras)][0], zone),
-            "end": _iso(ranges[len(cameras)][1], zone),
+            "start": _iso(first, zone),
+            "end": _iso(last, zone),
             "dropped_frames": doc["dropped"]["frames"],
             "steps_missing": int(np.count_nonzero(~matched)),
             "clock_offset_median_ms": float(np.median(offsets) * 1000) if len(offsets) else None,

@@ -142,6 +142,39 @@ class _SortedColumn:
         best = min(candidates, key=lambda p: (abs(float(self.sorted[p]) - value), self._frame_index(p)))
         return self._frame_index(best)
 
+    def _frame_indexes(self, positions: np.ndarray) -> np.ndarray:
+        return positions if self.order is None else self.order[positions]
+
+    def exact_many(self, values: np.ndarray) -> np.ndarray:
+        """``exact`` for each of ``values`` at once (-1 where none is equal)."""
+        n = len(self.sorted)
+        if n == 0:
+            return np.full(len(values), NOT_FOUND, np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted, values, side="left"), n - 1)
+        hit = self.sorted[pos] == values
+        return np.where(hit, self._frame_indexes(pos), NOT_FOUND).astype(np.int64)
+
+    def nearest_many(self, values: np.ndarray) -> np.ndarray:
+        """``nearest`` for each of ``values`` at once (float columns; ties: first in store order)."""
+        n = self._valid
+        if n == 0:
+            return np.full(len(values), NOT_FOUND, np.int64)
+        valid = self.sorted[:n]
+        above = np.minimum(np.searchsorted(valid, values, side="left"), n)  # first value >= query
+        # the first of the run of the largest value < query
+        below = np.searchsorted(valid, valid[np.maximum(above - 1, 0)], side="left")
+        above_c = np.minimum(above, n - 1)
+        d_above = np.where(above < n, np.abs(valid[above_c] - values), np.inf)
+        d_below = np.where(above > 0, np.abs(values - valid[below]), np.inf)
+        i_above, i_below = self._frame_indexes(above_c), self._frame_indexes(below)
+        take_below = (d_below < d_above) | ((d_below == d_above) & (i_below < i_above))
+        return np.where(take_below, i_below, i_above).astype(np.int64)
+
+    def last_at_most_many(self, values: np.ndarray) -> np.ndarray:
+        """Frame index of the last value <= each of ``values`` in sorted order (-1 where none is)."""
+        pos = np.searchsorted(self.sorted, values, side="right") - 1
+        return np.where(pos >= 0, self._frame_indexes(np.maximum(pos, 0)), NOT_FOUND).astype(np.int64)
+
 
 class FrameTable:
     """All frames of a store in store order, with the chunk each belongs to."""
@@ -244,6 +277,19 @@ class FrameTable:
 
     def nearest_time(self, value: float) -> int:
         return self._times().nearest(value)
+
+    def find_numbers(self, values: np.ndarray) -> np.ndarray:
+        """``find_number`` of each of ``values`` (an array) at once: frame indexes, -1 where none."""
+        return self._numbers().exact_many(np.asarray(values))
+
+    def nearest_times(self, values: np.ndarray) -> np.ndarray:
+        """``nearest_time`` of each of ``values`` (an array of seconds) at once."""
+        return self._times().nearest_many(np.asarray(values, dtype=np.float64))
+
+    def latest_at_or_before(self, values: np.ndarray) -> np.ndarray:
+        """For each time in ``values``: the frame with the latest time at or before it (the last in
+        store order among equal times), -1 where every frame is later or has no time."""
+        return self._times().last_at_most_many(np.asarray(values, dtype=np.float64))
 
     def _numbers(self) -> _SortedColumn:
         if self._by_number is None:

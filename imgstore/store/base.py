@@ -309,12 +309,9 @@ class _ImgStore(ReadingAPI):
             raise ImgStoreError(f"cannot {action}: store {self._basedir} is open for reading")
         return self._writer
 
-    def _current(self, number: Any, time: float) -> None:
-        self.frame_number, self.frame_time = number, time
-
     def _wrote(self, writer: StoreWriter) -> None:
         """The last frame kept becomes the current one (after a write, or frames lost to one)."""
-        self._current(writer.stats.last_number, writer.stats.last_time)
+        self.frame_number, self.frame_time = writer.stats.last_number, writer.stats.last_time
 
     def add_image(self, img: np.ndarray, frame_number: Any, frame_time: Any) -> None:
         """Append one frame with its camera frame number and time (seconds since the epoch).

@@ -89,3 +89,29 @@ def test_ranges_of_sorted_columns_read_only_the_ends() -> None:
     assert unsorted.number_range() == (1.0, 9.0)
     assert unsorted.time_range() == (1.0, 2.0)
     assert unsorted.nearest_time(1.9) == 1  # NaN is nearest to nothing
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.one_of(st.integers(0, 12).map(lambda k: k / 4), st.just(math.nan)), min_size=0, max_size=15),
+    numbers=st.lists(st.integers(-3, 6), min_size=0, max_size=15),
+    queries=st.lists(st.integers(-4, 52).map(lambda k: k / 16), min_size=1, max_size=10),
+)
+def test_lookups_of_many_values_answer_as_one_at_a_time(times, numbers, queries):
+    """The array lookups (used to match cameras over a whole recording) against the scalar ones and,
+    for 'latest at or before', against a scan of every frame."""
+    n = min(len(times), len(numbers))
+    frame_time, frame_number = np.array(times[:n], np.float64), np.array(numbers[:n], np.int64)
+    table = FrameTable.from_columns(np.array([0]), np.array([0, n]), frame_number, frame_time)
+    q = np.array(queries)
+    assert table.nearest_times(q).tolist() == [table.nearest_time(v) for v in queries]
+    wanted = np.array([int(v * 4) - 3 for v in queries], np.int64)
+    assert table.find_numbers(wanted).tolist() == [table.find_number(int(v)) for v in wanted]
+    latest = []
+    for v in queries:
+        best = -1
+        for i, t in enumerate(frame_time):
+            if t <= v and (best < 0 or t >= frame_time[best]):
+                best = i
+        latest.append(best)
+    assert table.latest_at_or_before(q).tolist() == latest
