@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import ImgStoreError
 
-__all__ = ["as_8bit", "grid_layout", "mosaic_of"]
+__all__ = ["as_8bit", "grid_layout", "mosaic_of", "parse_layout"]
 
 
 def mosaic_of(
@@ -48,6 +48,17 @@ def grid_layout(n: int) -> Tuple[int, int]:
     """``(rows, columns)`` for ``n`` tiles: as square as possible, wider than tall."""
     cols = math.ceil(math.sqrt(n))
     return math.ceil(n / cols), cols
+
+
+def parse_layout(text: str, n: int) -> Tuple[int, int]:
+    """``'RxC'`` (e.g. ``'2x2'``) as ``(rows, columns)``; refused when malformed or without room for ``n`` tiles."""
+    try:
+        rows, cols = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ImgStoreError(f"layout must be ROWSxCOLUMNS, e.g. 2x2, not {text!r}") from None
+    if rows < 1 or cols < 1 or rows * cols < n:
+        raise ImgStoreError(f"layout {text} has no room for {n} cameras")
+    return rows, cols
 
 
 def as_8bit(img: np.ndarray) -> np.ndarray:

@@ -26,13 +26,10 @@ import numpy as np
 from .errors import FrameNotFoundError, ImgStoreError
 from .index.frametable import as_query_time
 from .mosaic import mosaic_of
+from .store.companions import COMPANIONS_KEY, companion_paths
 from .store.factory import new_for_filename
 
 __all__ = ["COMPANIONS_KEY", "FILLS", "CameraFrame", "MultiStore", "Step", "companion_paths"]
-
-#: the user-metadata key in which a store lists the stores of the other cameras recorded with it:
-#: a list of paths, relative to the store's own directory (or absolute, or URLs)
-COMPANIONS_KEY = "imgstore_companions"
 
 #: what a camera without a frame within the tolerance gives
 FILLS = ("none", "black", "hold")
@@ -315,12 +312,15 @@ class MultiStore:
 
     def step_at_frame_number(self, frame_number: int) -> Step:
         """The step of the master camera's frame ``frame_number``."""
+        return self[self.step_index_at_frame_number(frame_number)]
+
+    def step_index_at_frame_number(self, frame_number: int) -> int:
         if self.rate is not None:
             raise ImgStoreError("steps on a grid have no master frame numbers: use step_at_time")
         position = self._tables[self.master].find_number(frame_number)
         if position < 0:
             raise FrameNotFoundError(f"frame #{frame_number} not found in camera {self.names[self.master]}")
-        return self[position]
+        return position
 
     def to_dask(self, frames_per_task: Optional[int] = None) -> Dict[str, Any]:
         """``{camera name: lazy dask array (steps, h, w[, 3])}``: each camera's frame at every step.
@@ -353,21 +353,6 @@ class MultiStore:
         if not isinstance(step, Step):
             step = self[step]
         return mosaic_of(step.images, [s.image_shape for s in self.stores], layout)
-
-
-def companion_paths(store: Any) -> List[str]:
-    """The companion stores a store's user metadata lists (``COMPANIONS_KEY``), as paths to open.
-
-    Relative paths are taken from the store's own directory (where it is, on this disk or at a
-    URL); a malformed entry is refused.
-    """
-    listed = store.user_metadata.get(COMPANIONS_KEY) or []
-    if isinstance(listed, str):
-        listed = [listed]
-    if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
-        raise ImgStoreError(f"{store.filename}: {COMPANIONS_KEY} must be a list of store paths, got {listed!r}")
-    location = store.view.location
-    return [location.fs.join(location.basedir, path) for path in listed]
 
 
 def _metadata_of(path: Any) -> Any:

@@ -23,6 +23,7 @@ CORE = ("imgstore.store", "imgstore.index", "imgstore.durability", "imgstore.io"
 #: imports made when a function runs that go against the layers, with why
 DEFERRED_UPWARD = {
     ("imgstore.store.base", "imgstore.dask"): "store.to_dask() is a shortcut for imgstore.dask.to_dask(store)",
+    ("imgstore.store.reading_api", "imgstore.multi"): "store.open_group() is a shortcut for MultiStore.linked(store)",
 }
 #: names of the store object's private state that upstream's own users rely on (kept as API)
 UPSTREAM_PRIVATE_NAMES = {"_chunk_n_and_chunk_paths", "_iter_chunk_n_and_chunk_paths", "_chunk_n", "_index",

@@ -289,3 +289,12 @@ def test_linked_cameras_open_as_a_group_from_the_master(tmp_path, rig):
         assert decode_grid(multi[20].images[1]) == 9
     with pytest.raises(ImgStoreError, match="lists no companion stores"):
         imgstore.MultiStore.linked(str(rig[1]))
+    # the master store itself offers its group
+    with imgstore.new_for_filename(str(master)) as store:
+        assert [os.path.normpath(p) for p in store.companions] == [os.path.normpath(str(r)) for r in rig[1:]]
+        with store.open_group(sync="number", fill="hold") as group:
+            assert group.names == ["front", "side", "deep"] and group.stores[0] is store
+            assert group.sync == "number" and group.fill == "hold"
+        assert store.get_image(None, frame_index=3)[1][0] == 3  # closing the group left the master open
+    with imgstore.new_for_filename(str(rig[1])) as alone:
+        assert alone.companions == []

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..mosaic import as_8bit, mosaic_of
+from ..errors import ImgStoreError
+from ..mosaic import as_8bit, mosaic_of, parse_layout
 from ..multi import CameraFrame, MultiStore, Step
 from ._cli import ToolError, progress
 
@@ -66,12 +67,9 @@ def _layout(text: Optional[str], n: int, fail: Callable[[str], Any]) -> Optional
     if text is None:
         return None
     try:
-        rows, cols = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        fail(f"--layout must be ROWSxCOLUMNS, e.g. 2x2, got {text!r}")
-    if rows < 1 or cols < 1 or rows * cols < n:
-        fail(f"--layout {text} has no room for {n} cameras")
-    return rows, cols
+        return parse_layout(text, n)
+    except ImgStoreError as exc:
+        return fail(f"--{exc}")
 
 
 def _frames_only(step: Step) -> Step:

@@ -1,6 +1,7 @@
-"""The viewer's player: which frame of the store is shown, with a cache of recent frames for stepping back.
+"""The viewer's players: which frame of a store (or step of several cameras) is shown, with a cache
+of recent ones for stepping back.
 
-No GUI here: the player only reads the store, so that tests can drive it without a window.
+No GUI here: the players only read, so that tests can drive them without a window.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from typing import Any, Tuple
+from typing import Any, Generic, Tuple, TypeVar
 
 import numpy as np
 
+from ..errors import ImgStoreError
 from ._cli import ToolError
 from ._view_statusbar import _format_number
 
@@ -20,6 +22,36 @@ CACHE_FRAMES = 64
 CACHE_BYTES = 512 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
+
+Shown = TypeVar("Shown")
+
+
+class RecentCache(Generic[Shown]):
+    """The most recently shown items by position, at most ``size`` of them (least recent dropped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: collections.OrderedDict[int, Shown] = collections.OrderedDict()
+
+    def get(self, position: int) -> Any:
+        item = self._items.get(position)
+        if item is not None:
+            self._items.move_to_end(position)
+        return item
+
+    def put(self, position: int, item: Shown) -> None:
+        self._items[position] = item
+        self._items.move_to_end(position)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __contains__(self, position: int) -> bool:
+        return position in self._items
+
+
+def cache_size(cache_items: int, item_bytes: int) -> int:
+    """How many items to keep: ``cache_items``, fewer when that would pass ``CACHE_BYTES`` (at least 2)."""
+    return max(2, min(int(cache_items), CACHE_BYTES // max(1, int(item_bytes))))
 
 
 class Player:
@@ -33,18 +65,16 @@ class Player:
         self.count = len(self.numbers)
         if self.count == 0:
             raise ToolError(f"store {store.full_path} has no frames")
-        frame_bytes = max(1, int(np.prod(store.image_shape)) * 2)
-        self.cache_frames = max(2, min(int(cache_frames), CACHE_BYTES // frame_bytes))
-        self._cache: collections.OrderedDict[int, Tuple[np.ndarray, Tuple[Any, float]]] = collections.OrderedDict()
+        self._cache: RecentCache[Tuple[np.ndarray, Tuple[Any, float]]] = RecentCache(
+            cache_size(cache_frames, int(np.prod(store.image_shape)) * 2)
+        )
         self._store_position = -1  # the index of the frame the store read last
         self.index = -1  # the index of the frame shown
         self.decodes = 0  # frames read from the store (for tests)
 
-    def _remember(self, index: int, img: np.ndarray, md: Tuple[Any, float]) -> None:
-        self._cache[index] = (img, md)
-        self._cache.move_to_end(index)
-        while len(self._cache) > self.cache_frames:
-            self._cache.popitem(last=False)
+    @property
+    def cache_frames(self) -> int:
+        return self._cache.size
 
     def _index_of(self, md: Tuple[Any, float]) -> int:
         """The store position of the frame the store just returned with metadata ``md``."""
@@ -61,14 +91,13 @@ class Player:
         """The frame at store position ``index``, from the cache when it is there."""
         cached = self._cache.get(index)
         if cached is not None:
-            self._cache.move_to_end(index)
             return cached
         if index == self._store_position + 1:
             img, md = self.store.get_next_image()
         else:
             img, md = self.store.get_image(None, frame_index=index)
         self._decoded(index, md)
-        self._remember(index, img, md)
+        self._cache.put(index, (img, md))
         return img, md
 
     def _decoded(self, index: int, md: Tuple[Any, float]) -> None:
@@ -93,7 +122,7 @@ class Player:
     def _adopt(self, img: np.ndarray, md: Tuple[Any, float]) -> bool:
         index = self._index_of(md)
         self._decoded(index, md)
-        self._remember(index, img, md)
+        self._cache.put(index, (img, md))
         changed = index != self.index
         self.index = index
         return changed
@@ -118,3 +147,56 @@ class Player:
             if nearest in self._cache:
                 return self.go_to_index(nearest)
         return self._adopt(*self.store.get_nearest_image(target))
+
+
+class StepPlayer:
+    """Moves through the steps of a :class:`~imgstore.multi.MultiStore` (all cameras together),
+    keeping recently read steps for stepping back. The same moves as :class:`Player`."""
+
+    def __init__(self, multi: Any, cache_steps: int = CACHE_FRAMES) -> None:
+        self.multi = multi
+        self.count = len(multi)
+        if self.count == 0:
+            raise ToolError(f"cameras {', '.join(multi.names)} have no step in common")
+        step_bytes = sum(int(np.prod(store.image_shape)) * 2 for store in multi.stores)
+        self._cache: RecentCache[Any] = RecentCache(cache_size(cache_steps, step_bytes))
+        self.index = -1  # the step shown
+        self.decodes = 0  # steps read from the stores (for tests)
+
+    def frame(self, index: int) -> Any:
+        """The :class:`~imgstore.multi.Step` at ``index``, from the cache when it is there."""
+        step = self._cache.get(index)
+        if step is None:
+            step = self.multi[index]
+            self.decodes += 1
+            _log.debug("decoded step %d", index)
+            self._cache.put(index, step)
+        return step
+
+    def current(self) -> Any:
+        return self.frame(self.index)
+
+    def go_to_index(self, index: int) -> bool:
+        """Show step ``index`` (clamped); whether the shown step changed."""
+        index = min(max(int(index), 0), self.count - 1)
+        changed = index != self.index
+        self.frame(index)
+        self.index = index
+        return changed
+
+    def step(self, delta: int) -> bool:
+        return self.go_to_index(self.index + delta)
+
+    def go_to_number(self, frame_number: Any) -> bool:
+        """Show the step of the master camera's frame ``frame_number``."""
+        try:
+            return self.go_to_index(self.multi.step_index_at_frame_number(frame_number))
+        except ImgStoreError as exc:
+            raise ToolError(str(exc)) from None
+
+    def jump_seconds(self, seconds: float) -> bool:
+        """Show the step whose reference time is nearest the shown step's plus ``seconds``."""
+        now = self.current().time
+        if not math.isfinite(now):
+            return False
+        return self.go_to_index(self.multi.step_index_at_time(now + seconds))

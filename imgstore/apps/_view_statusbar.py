@@ -72,18 +72,19 @@ def status_texts(
     frame_count: int,
     paused: bool,
     short: bool = False,
+    label: str = "index",
 ) -> Tuple[str, str]:
     """The left (``#number  local time``) and right (``index I/N [PAUSED]``) texts of the status bar.
 
     ``short``: for narrow windows, ``#number HH:MM:SS.mmm`` (the time of day in the store's zone)
-    and ``I/N [PAUSED]``.
+    and ``I/N [PAUSED]``. ``label`` names the position (``step`` for several cameras).
     """
     if short:
         clock = when.time().isoformat(timespec="milliseconds") if when is not None else "time ?"
         right = f"{frame_index}/{frame_count}" + (" PAUSED" if paused else "")
         return f"#{_format_number(frame_number)} {clock}", right
     left = f"#{_format_number(frame_number)}  {format_frame_time(when)}"
-    right = f"index {frame_index}/{frame_count}"
+    right = f"{label} {frame_index}/{frame_count}"
     if paused:
         right += "  PAUSED"
     return left, right

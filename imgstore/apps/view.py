@@ -12,9 +12,18 @@ one frame forward (both pause); ``[`` and ``]`` jump ``--jump`` seconds (default
 forward by frame time; Home and End go to the first and the last frame. Stepping back shows
 frames kept from earlier (the last 64 or so), without decoding them again.
 
+Several stores (``imgstore-view top side front``, or ``--group`` for a store and the companion
+stores its metadata lists) are shown together as a mosaic: the cameras are stepped together by
+:class:`~imgstore.multi.MultiStore` on the first camera's clock, in a grid (``--layout 2x2``, or
+as square as fits). Each tile has its own status line (camera, frame number, time of day); a
+camera without a frame at a step is crossed out and marked ``NO FRAME``, a frame held from earlier
+``HELD``, a frame after dropped ones ``DROP n``. The keys move all cameras together; ``--start``
+is a frame number of the first camera and ``--start-index`` a step.
+
 The status bar is drawn by :mod:`imgstore.apps._view_statusbar`, the frames are read by the
 :class:`Player` (:mod:`imgstore.apps._view_player`) and shown in the :class:`Window`
-(:mod:`imgstore.apps._view_window`); this module holds the keys, the command line and the loop.
+(:mod:`imgstore.apps._view_window`), and a mosaic by :mod:`imgstore.apps._view_mosaic`; this
+module holds the keys, the command line and the loop.
 """
 
 from __future__ import annotations
@@ -24,11 +33,17 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
+import numpy as np
+
+from ..errors import ImgStoreError
+from ..mosaic import parse_layout
+from ..multi import MultiStore
 from ..stores import new_for_filename
 from ._cli import ToolError, add_common_arguments, run
-from ._view_player import CACHE_BYTES, CACHE_FRAMES, Player
+from ._view_mosaic import mosaic_layout, render_mosaic
+from ._view_player import CACHE_BYTES, CACHE_FRAMES, Player, StepPlayer
 from ._view_statusbar import (
     BAR_GAP,
     BAR_MIN_SCALE,
@@ -85,6 +100,7 @@ __all__ = [
     "READABLE_SCALE",
     "WINDOW_NAME",
     "Player",
+    "StepPlayer",
     "StatusBarLayout",
     "Window",
     "build_parser",
@@ -154,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Play a store in a window. Keys: space pause/play, q/Esc quit, Left/',' and Right/'.' "
         "one frame back/forward, '[' / ']' jump back/forward by --jump seconds, Home/End first/last frame.",
     )
-    parser.add_argument("path", nargs=1, help="the store (its directory or its metadata.yaml)")
+    parser.add_argument(
+        "path", nargs="+", help="the store (its directory or its metadata.yaml); several: a mosaic of those cameras"
+    )
     parser.add_argument(
         "--fps", default=30.0, type=float, help="play back at this speed (0 = as fast as possible; default 30)"
     )
@@ -169,62 +187,142 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jump", type=float, default=10.0, metavar="SECONDS", help="how far '[' and ']' jump (default 10 s)"
     )
+    cameras = parser.add_argument_group("several cameras (shown side by side, stepped together)")
+    cameras.add_argument(
+        "--group", action="store_true", help="also show the companion stores the store's metadata lists"
+    )
+    cameras.add_argument(
+        "--layout", metavar="RxC", help="tiles in ROWS x COLUMNS, e.g. 2x2 (default: as square as fits)"
+    )
+    cameras.add_argument(
+        "--sync",
+        choices=("time", "number"),
+        default="time",
+        help="match frames by nearest time (default) or by frame number (hardware-triggered cameras)",
+    )
+    cameras.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="SECONDS",
+        help="farthest a frame may be from the step's time (default half the first camera's frame interval)",
+    )
+    cameras.add_argument(
+        "--fill",
+        choices=("none", "hold"),
+        default="none",
+        help="a camera without a frame at a step: crossed out (none, default) or its last frame held",
+    )
     add_common_arguments(parser, quiet=None)  # the viewer prints nothing but errors anyway
     return parser
 
 
 def _view(args: argparse.Namespace) -> int:
-    path = args.path[0]
     if args.fps < 0 or not math.isfinite(args.fps):
         raise ToolError(f"--fps must be 0 or more, not {args.fps}")
+    several = len(args.path) > 1 or args.group
+    if not several and (args.layout is not None or args.tolerance is not None):
+        raise ToolError("--layout and --tolerance apply to several stores (or --group)")
+    if several:
+        return _view_cameras(args)
+    path = args.path[0]
     store = new_for_filename(path)
-    window: Optional[Window] = None
     try:
         player = Player(store)
-        if args.start_index is not None:
-            if not 0 <= args.start_index < player.count:
-                raise ToolError(
-                    f"--start-index {args.start_index} is outside store {path} (frames 0..{player.count - 1})"
-                )
-            player.go_to_index(args.start_index)
-        elif args.start is not None:
-            player.go_to_number(int(args.start) if float(args.start).is_integer() else args.start)
-        else:
-            player.go_to_index(0)
-
+        _start(player, args)
         height, width = player.current()[0].shape[:2]
         layout, tz = (None, None) if args.hide_statusbar else store_statusbar(store, width)
         canvas_h = height + (layout.height if layout is not None else 0)
 
-        xdisplay = open_display(path)
-        try:
-            window = Window(os.path.abspath(path), (width, canvas_h), xdisplay)
-        except BaseException:
-            if xdisplay is not None:
-                xdisplay.close()
-            raise
-        return _play(player, window, layout, tz, args)
+        def draw(paused: bool) -> np.ndarray:
+            img, (number, when) = player.current()
+            bar = None
+            if layout is not None:
+                dt = frame_datetime(store, when, tz)
+                bar = render_statusbar(
+                    layout, *status_texts(number, dt, player.index, player.count, paused, layout.short)
+                )
+            return compose_frame(img, bar)
+
+        return _show(os.path.abspath(path), (width, canvas_h), player, draw, args)
     finally:
-        if window is not None:
-            window.close()
         store.close()
 
 
-def _play(player: Player, window: Window, layout: Optional[StatusBarLayout], tz: Any, args: argparse.Namespace) -> int:
+def _view_cameras(args: argparse.Namespace) -> int:
+    """Several stores as a mosaic, stepped together."""
+    try:
+        if args.group:
+            if len(args.path) > 1:
+                raise ToolError("--group takes one store: the others are those its metadata lists")
+            multi = MultiStore.linked(args.path[0], sync=args.sync, tolerance=args.tolerance, fill=args.fill)
+        else:
+            multi = MultiStore(args.path, sync=args.sync, tolerance=args.tolerance, fill=args.fill)
+    except ImgStoreError as exc:
+        raise ToolError(str(exc)) from None
+    with multi:
+        try:
+            grid = parse_layout(args.layout, len(multi.stores)) if args.layout is not None else None
+        except ImgStoreError as exc:
+            raise ToolError(f"--{exc}") from None
+        player = StepPlayer(multi)
+        _start(player, args)
+        layout, tz = mosaic_layout(multi, grid, statusbar=not args.hide_statusbar)
+
+        def draw(paused: bool) -> np.ndarray:
+            return render_mosaic(layout, multi, player.current(), tz, player.count, paused)
+
+        title = " + ".join(os.path.abspath(os.fspath(store.filename)) for store in multi.stores)
+        return _show(title, (layout.width, layout.height), player, draw, args)
+
+
+def _start(player: Union[Player, StepPlayer], args: argparse.Namespace) -> None:
+    """Put the player where ``--start`` or ``--start-index`` asks (the first frame or step by default)."""
+    if args.start_index is not None:
+        if not 0 <= args.start_index < player.count:
+            where = (
+                f"the steps of {' + '.join(args.path)} (0.."
+                if isinstance(player, StepPlayer)
+                else (f"store {args.path[0]} (frames 0..")
+            )
+            raise ToolError(f"--start-index {args.start_index} is outside {where}{player.count - 1})")
+        player.go_to_index(args.start_index)
+    elif args.start is not None:
+        player.go_to_number(int(args.start) if float(args.start).is_integer() else args.start)
+    else:
+        player.go_to_index(0)
+
+
+def _show(
+    title: str,
+    canvas_size: Any,
+    player: Union[Player, StepPlayer],
+    draw: Callable[[bool], np.ndarray],
+    args: argparse.Namespace,
+) -> int:
+    """Open the window and play in it until the end or a quit."""
+    xdisplay = open_display(title)
+    try:
+        window = Window(title, canvas_size, xdisplay)
+    except BaseException:
+        if xdisplay is not None:
+            xdisplay.close()
+        raise
+    try:
+        return _play(player, window, draw, args)
+    finally:
+        window.close()
+
+
+def _play(
+    player: Union[Player, StepPlayer], window: Window, draw: Callable[[bool], np.ndarray], args: argparse.Namespace
+) -> int:
     period = 0.0 if args.fps == 0 else 1.0 / args.fps
     paused = bool(args.paused)
     dirty = True
     due = time.monotonic() + period
     while True:
         if dirty:
-            img, (number, when) = player.current()
-            bar = None
-            if layout is not None:
-                dt = frame_datetime(player.store, when, tz)
-                texts = status_texts(number, dt, player.index, player.count, paused, layout.short)
-                bar = render_statusbar(layout, *texts)
-            canvas = compose_frame(img, bar)
-            window.show(canvas)
+            window.show(draw(paused))
             dirty = False
         wait_ms = PAUSED_POLL_MS if paused else round((due - time.monotonic()) * 1000.0)
         key = window.wait_key(wait_ms)

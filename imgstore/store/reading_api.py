@@ -21,12 +21,15 @@ from ..errors import FrameArgumentError, FrameNotFoundError, ImgStoreError
 from ..index.frametable import as_frame_index, as_frame_number, as_query_number, as_query_time
 from ..index.storeindex import ImgStoreIndex
 from . import extradata
+from .companions import companion_paths
 from .reader import Frame, StoreReader
 from .reindex import reindex_view
 from .writer import StoreWriter
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..multi import MultiStore
 
 Image = np.ndarray
 FrameMD = Tuple[Any, float]
@@ -164,6 +167,19 @@ class ReadingAPI:
     # ------------------------------------------------------------------------------------------
     # extra data
     # ------------------------------------------------------------------------------------------
+    @property
+    def companions(self) -> List[str]:
+        """The stores of the other cameras recorded with this one, as its metadata lists them
+        (``imgstore_companions``), as paths to open; empty when it lists none."""
+        return companion_paths(self)
+
+    def open_group(self, **kwargs: Any) -> MultiStore:
+        """This store and its ``companions`` as one synchronized ``imgstore.MultiStore``, this store
+        first (the master); ``kwargs`` are MultiStore's. Close the group to close the companions."""
+        from ..multi import MultiStore  # the group is built on the store, not the other way round
+
+        return MultiStore.linked(self, **kwargs)
+
     def find_extra_data_files(self, extensions: Tuple[str, ...] = EXTRA_DATA_FILE_EXTENSIONS) -> List[str]:
         """Paths of every extra-data file, in chunk order."""
         return self._side.layout.extra_data_files(extensions)

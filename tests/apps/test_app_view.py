@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence, Union
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -138,18 +139,21 @@ def _read_display_number(fd: int, proc: subprocess.Popen, log_path: Path) -> int
 class Viewer:
     """A running ``imgstore-view`` on ``display``: send keys, read back the frame it shows."""
 
-    def __init__(self, store: Path, display: str, args: list, workdir: Path) -> None:
+    def __init__(self, store: Union[Path, Sequence[Path]], display: str, args: list, workdir: Path) -> None:
+        """``store``: one store, or several (a mosaic, titled by their paths joined by `` + ``)."""
         self.env = dict(os.environ, DISPLAY=display)
         self.workdir = workdir
         self.stderr_path = workdir / "viewer.stderr"
         self.shots = 0
         self.last_shot: Path = workdir / "none.png"
+        stores = [store] if isinstance(store, Path) else list(store)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [str(VIEW), str(store), "--verbose", *args], env=self.env, stdout=subprocess.DEVNULL, stderr=err
+                [str(VIEW), *map(str, stores), "--verbose", *args], env=self.env, stdout=subprocess.DEVNULL, stderr=err
             )
         self.started = time.monotonic()
-        title = "".join("\\" + c if c in ".[]()*+?{}|^$\\" else c for c in os.path.abspath(store))  # POSIX ERE
+        title = " + ".join(os.path.abspath(s) for s in stores)
+        title = "".join("\\" + c if c in ".[]()*+?{}|^$\\" else c for c in title)  # POSIX ERE
         try:
             # --pid: the view tests share one X server and one store, so a previous viewer's window
             # (same title) may still be closing; only this process's window counts
