@@ -12,7 +12,10 @@ each timed ``--repeats`` times (the best is printed, since other processes' load
   the stepping can reach;
 - mosaic: every step turned into one tiled image as well, steps/s;
 - random access: 200 seeded random times, ``step_at_time`` against one ``get_nearest_image``
-  per camera at the same times (the ratio is what the issue targets: <= 2).
+  per camera at the same times (the ratio is what the issue targets: <= 2);
+- mosaic export: ``imgstore-export CAMERAS OUT --mosaic`` (run in this process) to H.264 ``.mp4``
+  and MJPEG ``.avi``, steps/s, against the limit: the video writer alone encoding the same
+  mosaics, already in memory (its figure is for the first 300).
 
 ``--quick`` shrinks everything to a smoke test whose figures mean nothing.
 """
@@ -124,8 +127,46 @@ def main() -> None:
         f"random by time  {random_multi * 1000:8.2f} ms/step   (one get_nearest_image per camera: "
         f"{random_each * 1000:.2f} ms; x{random_multi / random_each:.2f})"
     )
+    for ext in (".mp4", ".avi"):
+        export, encode = _export_and_limit(paths, repeats, ext)
+        print(
+            f"mosaic export {ext:4s} {frames / export:6.1f} steps/s   (the encoder alone, same mosaics: "
+            f"{encode:.1f} frames/s; x{frames / export / encode:.2f})"
+        )
     end = os.getloadavg()[0]
     print(f"load average {load[0]:.2f} at start, {end:.2f} at end (other processes' load slows every figure)")
+
+
+def _export_and_limit(paths: list, repeats: int, ext: str) -> tuple:
+    """Seconds for the mosaic export of every step, and the encoder's frames/s on the same mosaics."""
+    from fractions import Fraction
+
+    from imgstore.apps import export
+    from imgstore.codecs.video_file import VideoFileWriter
+    from imgstore.mosaic import mosaic_of
+
+    out = os.path.join(tempfile.mkdtemp(prefix="imgstore-bench-export-"), "rig" + ext)
+
+    def run_export() -> None:
+        for path in (out, out + ".frames.csv"):
+            if os.path.exists(path):
+                os.unlink(path)
+        assert export.main([*paths, out, "--mosaic", "--fps", "25", "-q"]) == 0
+
+    seconds = best(repeats, run_export)
+    with imgstore.MultiStore(paths) as multi:
+        shapes = [s.image_shape for s in multi.stores]
+        mosaics = [mosaic_of(multi[i].images, shapes, keep_grey=True) for i in range(min(300, len(multi)))]
+
+    def encode() -> None:
+        writer = VideoFileWriter(out, Fraction(25))
+        for mosaic in mosaics:
+            writer.write(mosaic)
+        writer.close()
+
+    rate = len(mosaics) / best(repeats, encode)
+    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    return seconds, rate
 
 
 if __name__ == "__main__":

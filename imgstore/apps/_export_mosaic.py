@@ -2,9 +2,10 @@
 
 The cameras are stepped together by ``MultiStore`` on the first camera's clock; the selection
 options pick steps as they pick frames of one store (frame numbers and times of the first camera,
-positions = steps). Each output frame is the mosaic of one step, optionally with each tile's
-camera name, frame number and time drawn on it; ``OUT.frames.csv`` lists every camera's frame
-index, number and time per output frame (empty where a camera had no frame).
+positions = steps). Each output frame is the mosaic of one step (grey when every camera is grey: a
+third of the work for the encoder), optionally with each tile's camera name, frame number and
+time drawn on it; ``OUT.frames.csv`` lists every camera's frame index, number and time per output
+frame (empty where a camera had no frame).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def export_mosaic(
                 steps.append(_frames_only(step))
                 tiles = [_with_overlay(img, frame, zone) if args.overlay else img
                          for img, frame in zip(step.images, step.frames)]  # fmt: skip
-                yield mosaic_of(tiles, shapes, layout)
+                yield mosaic_of(tiles, shapes, layout, keep_grey=True)
 
         fps = args.fps if args.fps is not None else default_fps(table.frame_time)
         write_video(args.out, fps, args.crf, images())
@@ -83,16 +84,16 @@ def _with_overlay(img: Optional[np.ndarray], frame: CameraFrame, zone: Any) -> O
 
     if img is None:
         return None
-    tile = as_8bit(img)
-    tile = np.repeat(tile[:, :, None], 3, axis=2) if tile.ndim == 2 else tile.copy()
+    tile = as_8bit(img).copy()
     if frame.frame_index >= 0:
         when = datetime.datetime.fromtimestamp(frame.frame_time, zone).strftime("%H:%M:%S.%f")[:-3]
         text = f"{frame.camera}  #{frame.frame_number}  {when}"
     else:
         text = f"{frame.camera}  no frame"
     tile[:_BAND] = tile[:_BAND] // 3  # a darker band keeps the text readable on any picture
-    cv2.putText(tile, text, (4, _BAND - 5), cv2.FONT_HERSHEY_SIMPLEX, _TEXT_SCALE, (255, 255, 255),
-                _TEXT_THICKNESS, cv2.LINE_AA)  # fmt: skip
+    white = (255, 255, 255) if tile.ndim == 3 and tile.shape[2] == 3 else 255  # grey tiles stay grey
+    cv2.putText(tile, text, (4, _BAND - 5), cv2.FONT_HERSHEY_SIMPLEX, _TEXT_SCALE, white, _TEXT_THICKNESS,
+                cv2.LINE_AA)  # fmt: skip
     return tile
 
 

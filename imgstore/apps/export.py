@@ -25,6 +25,7 @@ import numpy as np
 from ..codecs.video_file import DEFAULT_CRF, VideoFileError, VideoFileWriter, video_file_format
 from ..errors import UnsupportedFormatError
 from ._cli import ToolError, add_common_arguments, error_reason, positive_number, progress, run, whole_number
+from ._prefetch import read_ahead
 
 PROG = "imgstore-export"
 DEFAULT_FPS = 25
@@ -215,10 +216,13 @@ def default_fps(times: np.ndarray) -> Fraction:
 # writers
 # ----------------------------------------------------------------------------------------------
 def write_video(path: str, fps: Fraction, crf: Optional[int], images: Iterator[np.ndarray]) -> None:
-    """``images`` to the video file ``path`` (see ``codecs.video_file``); no file is left when it fails."""
+    """``images`` to the video file ``path`` (see ``codecs.video_file``); no file is left when it fails.
+
+    The images are read ahead in a thread while the encoder works (see ``_prefetch``).
+    """
     writer = VideoFileWriter(path, fps, crf)
     try:
-        for img in images:
+        for img in read_ahead(images):
             with _in_tool_words():
                 writer.write(img)
         with _in_tool_words():
