@@ -8,6 +8,7 @@ import importlib
 from typing import Any, Optional, Sequence
 
 from ._version import __version__
+from .capture import VideoCapture
 from .durability.repair import RepairReport, repair_store
 from .errors import ImgStoreError
 from .multi import MultiStore
@@ -48,6 +49,7 @@ __all__ = [
     "ImgStoreError",
     "MultiStore",
     "RepairReport",
+    "VideoCapture",
     "VideoImgStore",
     "__version__",
     "ensure_color",

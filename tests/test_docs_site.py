@@ -29,6 +29,7 @@ API_MODULES = [
     "imgstore.align",
     "imgstore.errors",
     "imgstore.multi",
+    "imgstore.capture",
     "imgstore.constants",
 ]
 if importlib.util.find_spec("imgstore.dask") is not None:

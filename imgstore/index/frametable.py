@@ -317,6 +317,20 @@ class FrameTable:
             return math.nan, math.nan
         return float(np.nanmin(self.frame_time)), float(np.nanmax(self.frame_time))
 
+    def positions_between(self, start: Optional[float], stop: Optional[float], by: str) -> np.ndarray:
+        """Store positions, in store order, whose ``by`` (``'index'``, ``'number'`` or ``'time'``)
+        is at least ``start`` and below ``stop`` (None: no bound). Indexes count from the end when
+        negative, as Python's slices do."""
+        if by == "index":
+            return np.arange(self.frame_count)[slice(start, stop)]
+        column = self.frame_number if by == "number" else self.frame_time
+        keep = np.ones(self.frame_count, bool)
+        if start is not None:
+            keep &= column >= start
+        if stop is not None:
+            keep &= column < stop
+        return np.flatnonzero(keep)
+
     def as_lists(self, sel: slice = slice(None)) -> Dict[str, List]:
         """``{'frame_number': [...], 'frame_time': [...]}`` with plain Python values, as upstream returns."""
         return {"frame_number": self.frame_number[sel].tolist(), "frame_time": self.frame_time[sel].tolist()}

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 Image = np.ndarray
 FrameMD = Tuple[Any, float]
 
+#: what ``frames(by=...)`` selects frames by
+FRAME_KEYS = ("index", "number", "time")
 #: how often ``get_next_image(timeout=...)`` looks for new frames of a store being written
 _LIVE_POLL_SECONDS = 0.05
 
@@ -135,6 +137,30 @@ class ReadingAPI:
             raise FrameNotFoundError(f"store {self._basedir} has no frames")
         return self._read(reader, position)
 
+    def __iter__(self) -> Iterator[Tuple[Image, FrameMD]]:
+        """Every frame in store order: ``for img, (frame_number, frame_time) in store``."""
+        return self.frames()
+
+    def frames(
+        self, start: Any = None, stop: Any = None, step: int = 1, by: str = "index"
+    ) -> Iterator[Tuple[Image, FrameMD]]:
+        """The frames from ``start`` up to (not including) ``stop``, every ``step``-th, in store order,
+        as ``(img, (frame_number, frame_time))``.
+
+        ``by``: ``'index'`` (positions in the store; negative ones count from the end),
+        ``'number'`` (frame numbers) or ``'time'`` (seconds since the epoch, or aware datetimes).
+        None is no bound. The frames are chosen when the generator starts; consecutive ones are
+        decoded on, not sought.
+        """
+        if by not in FRAME_KEYS:
+            raise FrameArgumentError(f"by must be one of {', '.join(FRAME_KEYS)}, got {by!r}")
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+            raise FrameArgumentError(f"step must be a whole number of frames, 1 or more, got {step!r}")
+        bounds = [_frame_bound(value, by, name) for name, value in (("start", start), ("stop", stop))]
+        reader = self._read_side("read frames")
+        positions = reader.view.table.positions_between(bounds[0], bounds[1], by)[:: int(step)]
+        return (self._read(reader, int(position)) for position in positions)
+
     def get_frame_metadata(self) -> Dict[str, list]:
         """``{'frame_number': [...], 'frame_time': [...]}`` of every frame, in store order."""
         return self._side.frame_metadata()
@@ -216,6 +242,22 @@ class ReadingAPI:
         basedir = os.path.dirname(full_path) if os.path.basename(full_path) == STORE_MD_FILENAME else full_path
         with cls(basedir=basedir, mode="r") as store:  # type: ignore[call-arg]
             return store.get_image(None, frame_index=frame_index)[0]
+
+
+def _frame_bound(value: Any, by: str, name: str) -> Any:
+    """A bound of ``frames()`` as a number to compare with the store's ``by`` column (None stays None)."""
+    if value is None:
+        return None
+    if by == "time" and isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise FrameArgumentError(f"{name} {value} has no time zone: give an aware datetime or epoch seconds")
+        return value.timestamp()
+    if by == "index":
+        number = as_frame_number(value)
+        if not isinstance(number, int):
+            raise FrameArgumentError(f"{name} must be a whole frame index, got {value!r}")
+        return number
+    return as_query_time(value) if by == "time" else as_query_number(value)
 
 
 def _seconds(value: Any, name: str) -> Optional[float]:
