@@ -75,6 +75,7 @@ setup(
             "imgstore-test = imgstore.apps:main_test",
             "imgstore-info = imgstore.apps:main_info",
             "imgstore-export = imgstore.apps:main_export",
+            "imgstore-edit = imgstore.apps:main_edit",
         ],
     },
     # no "License ::" classifier: the SPDX expression in ``license`` says it (setuptools warns on both)

@@ -21,6 +21,7 @@ __all__ = [
     "FontRendererStatusBar",
     "generate_timecodes",
     "get_supported_formats",
+    "main_edit",
     "main_export",
     "main_generate_timecodes",
     "main_info",
@@ -49,6 +50,13 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+def main_edit(argv: Optional[Sequence[str]] = None) -> int:
+    """``imgstore-edit trim|split|join``: new stores from parts of stores."""
+    from .edit import main
+
+    return main(argv)
 
 
 def main_viewer(argv: Optional[Sequence[str]] = None) -> int:

@@ -11,11 +11,12 @@ error numbers (``[Errno 20] Not a directory: 'x'`` reads ``x: not a directory``;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import re
 import sys
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from ..errors import ImgStoreError
 
@@ -156,3 +157,27 @@ def progress(
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, quiet: bool, desc: str, unit: str = "frame") -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for work that reports itself: yields ``advance(n)`` (n more done).
+
+    The bar appears with the first frame done, so that a refusal before any work shows none.
+    """
+    bars: list = []
+
+    def advance(n: int) -> None:
+        if quiet:
+            return
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr))
+        bars[0].update(n)
+
+    try:
+        yield advance
+    finally:
+        for bar in bars:
+            bar.close()

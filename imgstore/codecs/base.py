@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Any, List, Mapping, Optional, Tuple
+import shutil
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -160,6 +161,28 @@ class ChunkCodec(abc.ABC):
         ``frame_count`` is how many frames the chunk's index lists: a chunk file holding fewer
         was cut short, and a reader must not hand out frames it cannot place for sure.
         """
+
+    def can_copy_frames(self, source: str, frame_idxs: Sequence[int], frame_count: int) -> bool:
+        """Whether ``copy_frames`` can copy frames ``frame_idxs`` of chunk ``source`` (of this format,
+        ``frame_count`` frames) without decoding them. Here: a video chunk all of whose frames are
+        kept; formats that can copy parts of a chunk say more."""
+        return list(frame_idxs) == list(range(frame_count)) and os.path.isfile(source)
+
+    def copy_frames(self, source: str, frame_idxs: Sequence[int], target: str) -> None:
+        """Write frames ``frame_idxs`` of chunk ``source`` as a new chunk at ``target`` by copying their
+        encoded data (``can_copy_frames`` said it can). A failure leaves nothing at ``target``."""
+        try:
+            shutil.copyfile(source, target)
+        except BaseException:
+            self.remove_copied_frames(target, len(frame_idxs))
+            raise
+
+    def remove_copied_frames(self, target: str, count: int) -> None:
+        """Remove the ``count`` frames ``copy_frames`` wrote at ``target`` (none there is fine)."""
+        try:
+            os.unlink(target)
+        except FileNotFoundError:
+            pass
 
     def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
         """Positions in a chunk where reading can start without decoding earlier frames.

@@ -12,8 +12,9 @@ import logging
 import math
 import os
 import re
+import shutil
 import tokenize
-from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -274,6 +275,28 @@ class ImageFolderCodec(ChunkCodec):
             frame_file_limit(imgshape, imgdtype),
             fs,
         )
+
+    def can_copy_frames(self, source: str, frame_idxs: Sequence[int], frame_count: int) -> bool:
+        """Any frames: each frame is a file of its own."""
+        return os.path.isdir(source)
+
+    def copy_frames(self, source: str, frame_idxs: Sequence[int], target: str) -> None:
+        """Copy the frame files into the folder ``target``, numbered from 0."""
+        try:
+            for new_idx, frame_idx in enumerate(frame_idxs):
+                shutil.copyfile(
+                    os.path.join(source, frame_filename(int(frame_idx), self.name)),
+                    os.path.join(target, frame_filename(new_idx, self.name)),
+                )
+        except BaseException:
+            self.remove_copied_frames(target, len(frame_idxs))
+            raise
+
+    def remove_copied_frames(self, target: str, count: int) -> None:
+        for frame_idx in range(count):
+            path = os.path.join(target, frame_filename(frame_idx, self.name))
+            if os.path.exists(path):
+                os.unlink(path)
 
     def saver(self, imgshape: Shape, imgdtype: str) -> SaveFn:
         raise NotImplementedError

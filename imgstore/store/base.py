@@ -13,7 +13,7 @@ import datetime
 import math
 import os
 import sqlite3
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -338,6 +338,39 @@ class _ImgStore(ReadingAPI):
 
     def insert_chunk(self, video_path: str, frame_numbers: Any, frame_times: Any, move: bool = True) -> None:
         raise ImgStoreError(f"{type(self).__name__} does not support insert_chunk")
+
+    def copy_frames_from(
+        self, source: _ImgStore, positions: Sequence[int], extra_records: Sequence[Dict[str, Any]] = ()
+    ) -> bool:
+        """Add the frames at ``positions`` of ``source`` (all of one of its chunks, in order) as this
+        store's next chunk by copying their encoded data, with their numbers and times and the given
+        extra-data records. For edits that must not re-encode: False, with nothing done, when the
+        stores' formats differ or the format cannot copy those frames (add them with ``add_image``)."""
+        writer = self._write_side("copy frames")
+        view = source.view
+        ours, theirs = writer.metadata, view.metadata
+        if (ours.format, ours.imgshape, ours.imgdtype, ours.encoding) != (
+            theirs.format, theirs.imgshape, theirs.imgdtype, theirs.encoding
+        ):  # fmt: skip
+            return False
+        table = view.table
+        places = [table.locate(int(p)) for p in positions]
+        chunk_n = places[0][0] if places else -1
+        if not places or any(c != chunk_n for c, _ in places):
+            raise ImgStoreError("copy_frames_from: give positions of one chunk of the source")
+        chunk = table.chunk_slice(chunk_n)
+        chosen = np.asarray(positions, dtype=np.int64)
+        try:
+            return writer.copy_chunk(
+                view.layout.chunk_path(chunk_n),
+                [i for _, i in places],
+                chunk.stop - chunk.start,
+                table.frame_number[chosen],
+                table.frame_time[chosen],
+                extra_records,
+            )
+        finally:
+            self._wrote(writer)
 
     def flush(self) -> None:
         """Make the frames added so far durable, even against a power cut, without closing the store.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -85,3 +85,25 @@ def renumber_extra_data(layout: ChunkLayout, new_numbers: np.ndarray) -> None:
                 record["_frame_number_before_reindex"] = record.get("frame_number")
                 record["frame_number"] = int(new_numbers[index])
             write_file_atomic(path, json.dumps(records).encode("utf-8"))
+
+
+def records_by_position(layout: ChunkLayout) -> Dict[int, List[Dict[str, Any]]]:
+    """Our own extra-data records by the store position of the frame they were written with
+    (their ``frame_index``), in the order written: for edits that carry them to a new store.
+
+    Records without a valid ``frame_index`` (written before any frame) and Motif's extra-data
+    files are not included; a warning says so.
+    """
+    found: Dict[int, List[Dict[str, Any]]] = {}
+    for chunk_n in layout.chunk_numbers():
+        for path in layout.extra_data_paths(chunk_n):
+            if path.endswith(".extra_data.h5") or layout.is_motif_extra_data(path):
+                log.warning("%s: Motif's extra data is not carried into edited stores", path)
+                continue
+            for record in read_records(path, fs=layout.fs):
+                index = record.get("frame_index")
+                if isinstance(index, int) and index >= 0:
+                    found.setdefault(index, []).append(record)
+                else:
+                    log.warning("%s: a record without a frame is not carried into edited stores: %r", path, record)
+    return found

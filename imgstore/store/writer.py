@@ -15,7 +15,6 @@ what it can still undo, then ``close_committed_chunk``.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -35,37 +34,9 @@ from ..io.extra import ExtraDataWriter, encode_record
 from ..io.metadata import StoreMetadata
 from .failures import os_reason, write_error
 from .layout import ChunkLayout
+from .stats import RunningStats
 
 log = logging.getLogger(__name__)
-
-
-class RunningStats:
-    """What a store being written reports without reading its chunks back.
-
-    The number of frames, their number range, the first and last time, and the last frame's
-    number and time (upstream's ``frame_number``/``frame_time`` while writing).
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.number_min = self.number_max = math.nan
-        self.time_first = self.time_last = math.nan
-        self.last_number: Any = math.nan
-        self.last_time: float = math.nan
-
-    def add(self, numbers: Sequence[Any], times: Sequence[float]) -> None:
-        """Take frames just written (their numbers and times, in order)."""
-        low, high = min(numbers), max(numbers)
-        if not low >= self.number_min:  # (NaN before the first frame: comparisons are False)
-            self.number_min = float(low)
-        if not high <= self.number_max:
-            self.number_max = float(high)
-        if self.count == 0:
-            self.time_first = float(times[0])
-        self.time_last = float(times[-1])
-        self.last_number = numbers[-1]
-        self.last_time = float(times[-1])
-        self.count += len(numbers)
 
 
 class StoreWriter:
@@ -217,18 +188,72 @@ class StoreWriter:
             raise ImgStoreError(
                 f"insert_chunk: {video_path} holds {count} frames but {len(numbers)} frame numbers were given"
             )
+
+        def put(target: str) -> None:
+            (shutil.move if move else shutil.copy)(video_path, target)
+
+        def undo(target: str) -> None:
+            _undo_insert(video_path, target, move)
+
+        self._place_chunk(f"insert {video_path}", put, undo, numbers, times, ())
+
+    def copy_chunk(
+        self,
+        source: str,
+        frame_idxs: Sequence[int],
+        frame_count: int,
+        frame_numbers: Any,
+        frame_times: Any,
+        extra_records: Sequence[Dict[str, Any]] = (),
+    ) -> bool:
+        """Add frames ``frame_idxs`` of another store's chunk ``source`` (of this store's format,
+        ``frame_count`` frames) as the next chunk, copying their encoded data; their numbers, times
+        and extra-data records are given. False, with nothing done, when the codec cannot copy them."""
+        numbers, times = validate_chunk_arrays(np.asarray(frame_numbers), np.asarray(frame_times), str(source))
+        if len(numbers) != len(frame_idxs):
+            raise ImgStoreError(f"copy_chunk: {len(frame_idxs)} frames of {source} but {len(numbers)} numbers")
+        if not os.path.exists(source) or not self.codec.can_copy_frames(source, frame_idxs, frame_count):
+            return False  # (a chunk at a URL is read, not copied)
+
+        def put(target: str) -> None:
+            self.codec.copy_frames(source, frame_idxs, target)
+
+        def undo(target: str) -> None:
+            self.codec.remove_copied_frames(target, len(frame_idxs))
+
+        self._place_chunk(f"copy the frames of {source}", put, undo, numbers, times, extra_records)
+        return True
+
+    def _place_chunk(
+        self,
+        what: str,
+        put: Callable[[str], None],
+        undo: Callable[[str], None],
+        numbers: np.ndarray,
+        times: np.ndarray,
+        extra_records: Sequence[Dict[str, Any]],
+    ) -> None:
+        """Make the next chunk's files with ``put(chunk path)``, then its index and extra data
+        (``undo`` removes what ``put`` made when a later step fails)."""
         if self._chunk_state == "open" and self._numbers:  # frames were added: finish that chunk first
             self._chunk_state = "full"
-        self._make_room(f"the chunk {video_path}")
+        self._make_room(f"the chunk {what}")
         chunk_n = self._chunk_n
         target, base = self.layout.chunk_path(chunk_n), self.layout.index_base(chunk_n)
-        try:  # only what can be undone: the chunk file and its index
-            (shutil.move if move else shutil.copy)(video_path, target)
+        try:  # only what can be undone: the chunk's files, its index and its extra data
+            put(target)
             save_chunk_index(base, numbers, times, extra=self.metadata.to_dict())
+            for record in extra_records:
+                self._extra.append(encode_record(record))
         except OSError as exc:
-            _undo_insert(video_path, target, base, move)
+            try:
+                undo(target)
+                remove_chunk_index(base)
+                self._extra.discard()
+            except OSError as again:
+                log.warning("store %s: could not undo chunk %d (%s)", self.basedir, chunk_n, again)
             raise StoreWriteError(
-                f"store {self.basedir}: cannot insert {video_path} as chunk {chunk_n} ({exc.strerror or exc}); "
+                f"store {self.basedir}: cannot {what} as chunk {chunk_n} ({exc.strerror or exc}); "
                 "the store is as it was"
             ) from exc
         close_committed_chunk(base, self._journal, self._extra)  # the rest of commit_chunk
@@ -457,13 +482,9 @@ class StoreWriter:
             )
 
 
-def _undo_insert(source: str, target: str, index_base: str, moved: bool) -> None:
-    """Leave no trace of a chunk that could not be inserted; a moved file goes back where it was."""
-    try:
-        if moved and os.path.exists(target) and not os.path.exists(source):
-            shutil.move(target, source)
-        elif os.path.exists(target):
-            os.unlink(target)
-        remove_chunk_index(index_base)
-    except OSError as exc:
-        log.warning("could not undo the insertion of %s: %s", source, exc)
+def _undo_insert(source: str, target: str, moved: bool) -> None:
+    """Leave no trace of a chunk file that could not be inserted; a moved file goes back where it was."""
+    if moved and os.path.exists(target) and not os.path.exists(source):
+        shutil.move(target, source)
+    elif os.path.exists(target):
+        os.unlink(target)

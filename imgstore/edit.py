@@ -1,0 +1,278 @@
+"""Editing recordings: trim, split and join stores, keeping every frame's number, time, metadata and extra data.
+
+Each edit writes a new store from frames of existing ones, in the source's format and settings.
+Frames are copied without decoding wherever the format allows (``store.copy_frames_from``):
+frame files of image-folder stores, whole chunks of video stores; only frames of a video chunk
+that is cut are decoded and encoded again. The new store keeps the frames' numbers and times,
+the source's user metadata and creation time and zone, and the extra-data records written with
+the kept frames (with ``frame_index`` counted in the new store). It is written under
+``DEST.partial`` and renamed to ``DEST`` only when complete: an interrupted edit leaves no store
+at ``DEST``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import math
+import os
+import shutil
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import ImgStoreError
+from .io.metadata import read_metadata, write_metadata
+from .store.extradata import records_by_position
+from .store.factory import new_for_filename, new_for_format
+
+__all__ = ["EditReport", "describe_time", "join", "select_positions", "split", "trim", "write_store"]
+
+_log = logging.getLogger(__name__)
+
+#: what a selection bound counts: positions in the store, frame numbers, or frame times
+SELECT_BY = ("index", "number", "time")
+#: suffix of a destination being written
+PARTIAL_SUFFIX = ".partial"
+
+Progress = Optional[Callable[[int], None]]
+
+
+@dataclasses.dataclass
+class EditReport:
+    """What an edit wrote: the new store, its frames, and how many were copied or encoded again."""
+
+    path: str
+    frames: int = 0
+    #: frames whose encoded data was copied (no decoding)
+    copied: int = 0
+    #: frames decoded and encoded again (the cut ends of video chunks, or formats that cannot copy)
+    reencoded: int = 0
+    extra_records: int = 0
+    #: for joins: ``(end of one source, start of the next)`` in epoch seconds, where time jumps ahead
+    gaps: List[Tuple[float, float]] = dataclasses.field(default_factory=list)
+
+
+def select_positions(store: Any, start: Any = None, end: Any = None, by: str = "number") -> np.ndarray:
+    """Positions of the frames of ``store`` from ``start`` to ``end`` (both included; None: open),
+    counted by ``by``: ``'index'``, ``'number'`` or ``'time'`` (epoch seconds or aware datetimes)."""
+    if by not in SELECT_BY:
+        raise ImgStoreError(f"by must be one of {', '.join(SELECT_BY)}, got {by!r}")
+    low, high = (_bound(v, by, name, store) for name, v in (("start", start), ("end", end)))
+    if low is not None and high is not None and low > high:
+        raise ImgStoreError(f"{store.filename}: end {end} is before start {start}")
+    table = store.view.table
+    values = {"index": np.arange(table.frame_count), "number": table.frame_number, "time": table.frame_time}[by]
+    keep = np.ones(table.frame_count, bool)
+    with np.errstate(invalid="ignore"):  # NaN times are in no range
+        if low is not None:
+            keep &= values >= low
+        if high is not None:
+            keep &= values <= high
+    return np.flatnonzero(keep)
+
+
+def trim(source: Any, dest: str, start: Any = None, end: Any = None, by: str = "number",
+         progress: Progress = None) -> EditReport:  # fmt: skip
+    """A new store at ``dest`` holding the frames of ``source`` (a path or a read store) from
+    ``start`` to ``end``, both included (see ``select_positions``)."""
+    with _Opened(source) as store:
+        positions = select_positions(store, start, end, by)
+        if not len(positions):
+            raise ImgStoreError(f"{store.filename}: no frames from {start} to {end} (by {by})")
+        return write_store(dest, [(store, positions)], progress)
+
+
+def split(source: Any, dest_dir: str, seconds: Optional[float] = None, frames: Optional[int] = None,
+          progress: Progress = None) -> List[EditReport]:  # fmt: skip
+    """``source`` cut into stores of ``frames`` frames, or of ``seconds`` of recording (from the first
+    frame's time), named ``<dest_dir>/<source name>.NNN``."""
+    if (seconds is None) == (frames is None):
+        raise ImgStoreError("split: give either seconds or frames")
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ImgStoreError(f"split: frames must be a whole number, 1 or more, got {frames!r}")
+    if seconds is not None and not (isinstance(seconds, (int, float)) and 0 < seconds < math.inf):
+        raise ImgStoreError(f"split: seconds must be a positive number, got {seconds!r}")
+    with _Opened(source) as store:
+        table = store.view.table
+        if not table.frame_count:
+            raise ImgStoreError(f"{store.filename}: no frames to split")
+        if frames is not None:
+            piece = np.arange(table.frame_count) // frames
+        else:
+            times = np.asarray(table.frame_time, dtype=np.float64)
+            if not np.isfinite(times).all():
+                raise ImgStoreError(f"{store.filename}: frames without a time cannot be split by time")
+            piece = np.floor((times - times.min()) / float(seconds)).astype(np.int64)
+        name = os.path.basename(os.path.normpath(os.fspath(store.filename)))
+        width = max(3, len(str(int(piece.max()))))
+        targets = {int(p): os.path.join(dest_dir, f"{name}.{int(p):0{width}d}") for p in np.unique(piece)}
+        for target in targets.values():
+            _refuse_existing(target)
+        return [write_store(target, [(store, np.flatnonzero(piece == p))], progress) for p, target in targets.items()]
+
+
+def join(sources: Sequence[Any], dest: str, allow_overlap: bool = False, progress: Progress = None) -> EditReport:
+    """One store at ``dest`` from ``sources`` (paths or read stores), one after another in time order.
+
+    Sources whose times overlap, or go back, are refused unless ``allow_overlap``; gaps between
+    them are reported (``EditReport.gaps``). Their format, frame shape and dtype must agree.
+    """
+    if not sources:
+        raise ImgStoreError("join: no stores given")
+    opened = [_Opened(s) for s in sources]
+    try:
+        stores = [o.store for o in opened]
+        first = stores[0].view.metadata
+        for store in stores[1:]:
+            md = store.view.metadata
+            if (md.imgshape, md.imgdtype) != (first.imgshape, first.imgdtype):
+                raise ImgStoreError(
+                    f"join: {store.filename} holds {_kind(md)} frames, {stores[0].filename} {_kind(first)}: "
+                    "resize one first"
+                )
+        ranges = [s.view.table.time_range() for s in stores]
+        order = sorted(range(len(stores)), key=lambda i: (ranges[i][0], i))
+        gaps = []
+        for a, b in zip(order, order[1:]):
+            (_, end_a), (start_b, _) = ranges[a], ranges[b]
+            if start_b <= end_a and not allow_overlap:
+                raise ImgStoreError(
+                    f"join: {stores[b].filename} starts at {describe_time(start_b)}, before "
+                    f"{stores[a].filename} ends at {describe_time(end_a)} (allow_overlap=True joins them anyway)"
+                )
+            step = _frame_interval(stores[a])
+            if start_b - end_a > 2 * step:
+                gaps.append((end_a, start_b))
+        parts = [(stores[i], np.arange(stores[i].frame_count)) for i in order]
+        report = write_store(dest, parts, progress)
+        report.gaps = gaps
+        return report
+    finally:
+        for o in opened:
+            o.close()
+
+
+def write_store(dest: str, parts: Sequence[Tuple[Any, np.ndarray]], progress: Progress = None) -> EditReport:
+    """A new store at ``dest`` of the frames at the given positions of each store, in that order,
+    in the first store's format; see the module's description."""
+    dest = os.fspath(dest)
+    _refuse_existing(dest)
+    partial = dest + PARTIAL_SUFFIX
+    if os.path.exists(partial):
+        raise ImgStoreError(f"{partial}: an unfinished edit is there; remove it first")
+    first = parts[0][0]
+    md = first.view.metadata
+    report = EditReport(dest)
+    try:
+        target = new_for_format(md.format, path=partial, imgshape=md.imgshape, imgdtype=md.imgdtype,
+                                chunksize=md.chunksize, metadata=dict(first.user_metadata))  # fmt: skip
+        try:
+            for store, positions in parts:
+                _copy_frames(store, np.asarray(positions, dtype=np.int64), target, report, progress)
+        finally:
+            target.close()
+        _keep_creation(partial, md)
+        os.replace(partial, dest)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return report
+
+
+def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditReport, progress: Progress) -> None:
+    """Add ``store``'s frames at ``positions`` to ``target``: chunk by chunk, copied where possible."""
+    table = store.view.table
+    records = records_by_position(store.view.layout)
+    chunk_of = np.searchsorted(table.chunk_starts, positions, side="right") - 1
+    breaks = np.flatnonzero(np.diff(chunk_of)) + 1
+    for group in np.split(positions, breaks):
+        if not len(group):
+            continue
+        first_new = report.frames
+        kept = [dict(r, frame_index=first_new + k) for k, p in enumerate(group.tolist()) for r in records.get(p, ())]
+        if target.copy_frames_from(store, group.tolist(), kept):
+            report.copied += len(group)
+            report.extra_records += len(kept)
+            report.frames += len(group)
+            if progress is not None:
+                progress(len(group))
+            continue
+        for position in group.tolist():
+            img, (number, when) = store.get_image(None, frame_index=position)
+            target.add_image(img, number, when)
+            for record in records.get(position, ()):
+                target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
+                report.extra_records += 1
+            report.reencoded += 1
+            report.frames += 1
+            if progress is not None:
+                progress(1)
+
+
+#: the keys the store itself sets in every extra-data record
+_FRAME_KEYS = ("frame_number", "frame_time", "frame_index")
+
+
+def _keep_creation(path: str, source: Any) -> None:
+    """The new store was recorded when its source was: its creation time and zone are the source's."""
+    metadata_path = os.path.join(path, "metadata.yaml")
+    smd, user = read_metadata(metadata_path)
+    smd = dataclasses.replace(smd, created_utc=source.created_utc, timezone_local=source.timezone_local)
+    write_metadata(metadata_path, smd, user)
+
+
+def _refuse_existing(dest: str) -> None:
+    if os.path.exists(dest):
+        raise ImgStoreError(f"{dest}: already exists; choose a new destination")
+
+
+def _bound(value: Any, by: str, name: str, store: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if by != "time" or value.tzinfo is None:
+            raise ImgStoreError(f"{store.filename}: {name} {value} must be an aware datetime, with by='time'")
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or math.isnan(value):
+        raise ImgStoreError(f"{store.filename}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _kind(md: Any) -> str:
+    return f"{'x'.join(str(v) for v in md.imgshape)} {md.imgdtype}"
+
+
+def _frame_interval(store: Any) -> float:
+    times = np.asarray(store.view.table.frame_time, dtype=np.float64)
+    steps = np.diff(times[np.isfinite(times)])
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else 0.0
+
+
+def describe_time(t: float) -> str:
+    """Epoch seconds as an ISO time in UTC, to the millisecond (for messages and reports)."""
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class _Opened:
+    """A store given as a path, opened for reading (and closed after); a store given open, as it is."""
+
+    def __init__(self, source: Any) -> None:
+        if isinstance(source, (str, os.PathLike)):
+            self.store, self._owned = new_for_filename(os.fspath(source)), True
+        elif getattr(source, "mode", None) == "r":
+            self.store, self._owned = source, False
+        else:
+            raise ImgStoreError(f"{source!r} is not a store path nor a store open for reading")
+
+    def __enter__(self) -> Any:
+        return self.store
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owned:
+            self.store.close()

@@ -1,0 +1,224 @@
+"""``imgstore.edit`` and ``imgstore-edit``: trim, split and join, checked frame by frame against the source.
+
+Every frame draws its own number (``framecodes``), so a frame in an edited store is known to be
+the right one by its pixels as well as its number and time. Where frames were copied rather than
+encoded again, their files must be the source's, byte for byte.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+
+import imgstore
+from imgstore import edit
+from imgstore.errors import ImgStoreError
+
+from framecodes import decode_grid, make_grid_frame
+from upstream_oracle import run_script
+
+EDIT = str(Path(sys.executable).parent / "imgstore-edit")
+T0 = 1_700_000_000.0
+SHAPE = (48, 64)
+N = 47
+CHUNK = 10
+#: formats and whether they keep pixels exactly
+FORMATS = {"npy": True, "png": True, "jpg": False, "mjpeg/avi": False, "avc1/mp4": False}
+
+
+def _number(i: int) -> int:
+    return 500 + i + (3 if i >= 20 else 0)  # frames 520..522 were dropped
+
+
+def _time(i: int) -> float:
+    return T0 + i * 0.04
+
+
+def make_source(path: Path, fmt: str, n: int = N, t0: float = T0) -> Path:
+    with imgstore.new_for_format(
+        fmt, path=str(path), imgshape=SHAPE, chunksize=CHUNK, metadata={"rig": "B", "animals": [1, 2]}
+    ) as store:
+        for i in range(n):
+            store.add_image(make_grid_frame(_number(i), SHAPE), _number(i), t0 + i * 0.04)
+            if i % 4 == 1:
+                store.add_extra_data(sample=i, label=f"s{i}", values=[i, i * 2])
+    return path
+
+
+def contents(path: Path) -> Dict[str, Any]:
+    """What a store holds: numbers, times, frame codes, extra-data records, metadata."""
+    with imgstore.new_for_filename(str(path)) as store:
+        md = store.get_frame_metadata()
+        codes = [decode_grid(img) for img, _ in store]
+        extra = store.get_extra_data()
+        return {
+            "numbers": md["frame_number"],
+            "times": md["frame_time"],
+            "codes": codes,
+            "extra": [] if extra is None else extra.to_dict("records"),
+            "user": store.user_metadata,
+            "created": store.created,
+            "format": (store.view.metadata.format, store.image_shape, store.view.metadata.imgdtype),
+        }
+
+
+@pytest.fixture(scope="module", params=list(FORMATS))
+def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_source(tmp_path_factory.mktemp("edit") / "source", request.param)
+
+
+def _same_except_index(records: List[dict], expected: List[dict]) -> None:
+    strip = [{k: v for k, v in r.items() if k != "frame_index"} for r in records]
+    assert strip == [{k: v for k, v in r.items() if k != "frame_index"} for r in expected]
+
+
+@pytest.mark.parametrize(
+    "start, end, by", [(505, 531, "number"), (None, 519, "number"), (0, 9, "index"), (T0 + 0.5, T0 + 1.3, "time")]
+)
+def test_trim_keeps_the_chosen_frames_exactly(source: Path, tmp_path: Path, start, end, by) -> None:
+    dest = tmp_path / "trimmed"
+    report = edit.trim(source, dest, start, end, by=by)
+    got, whole = contents(dest), contents(source)
+    key = {"number": whole["numbers"], "time": whole["times"], "index": list(range(N))}[by]
+    kept = [i for i, k in enumerate(key) if (start is None or k >= start) and (end is None or k <= end)]
+    assert got["numbers"] == [whole["numbers"][i] for i in kept]
+    assert got["times"] == [whole["times"][i] for i in kept]
+    assert got["codes"] == got["numbers"]  # each frame shows its own number
+    assert (got["user"], got["created"], got["format"]) == (whole["user"], whole["created"], whole["format"])
+    # the extra data of the kept frames, their index counted in the new store
+    expected = [r for r in whole["extra"] if r["frame_index"] in kept]
+    _same_except_index(got["extra"], expected)
+    assert [r["frame_index"] for r in got["extra"]] == [kept.index(r["frame_index"]) for r in expected]
+    assert report.frames == len(kept) and report.copied + report.reencoded == len(kept)
+    assert not os.path.exists(str(dest) + edit.PARTIAL_SUFFIX)
+
+
+def test_copied_frames_are_the_sources_bytes(tmp_path: Path) -> None:
+    """Image files are copied whatever is cut; a video chunk kept whole is copied, the cut ones encoded again."""
+    for fmt in ("jpg", "mjpeg/avi"):
+        src = make_source(tmp_path / fmt.replace("/", "-"), fmt)
+        dest = tmp_path / (fmt.replace("/", "-") + "-trim")
+        report = edit.trim(src, dest, 3, 25, by="index")  # chunk 0 cut, chunk 1 whole, chunk 2 cut
+        if fmt == "jpg":
+            assert (report.copied, report.reencoded) == (23, 0)
+            sources = [os.path.join(src, f"{c:06d}", f"{i:06d}.jpg") for c in range(3) for i in range(CHUNK)][3:26]
+            copies = sorted(glob.glob(os.path.join(dest, "*", "*.jpg")))
+            assert len(copies) == 23 and all(filecmp.cmp(a, b, shallow=False) for a, b in zip(sources, copies))
+        else:
+            assert (report.copied, report.reencoded) == (10, 13)
+            whole = [p for p in glob.glob(os.path.join(dest, "*.avi")) if filecmp.cmp(p, src / "000001.avi", False)]
+            assert len(whole) == 1
+
+
+def test_split_then_join_gives_the_store_back(source: Path, tmp_path: Path) -> None:
+    pieces = edit.split(source, tmp_path / "pieces", frames=15)
+    assert [p.frames for p in pieces] == [15, 15, 15, 2]
+    assert [os.path.basename(p.path) for p in pieces] == ["source.000", "source.001", "source.002", "source.003"]
+    joined = edit.join([p.path for p in reversed(pieces)], tmp_path / "joined")  # put back in time order
+    assert joined.gaps == []
+    got, whole = contents(tmp_path / "joined"), contents(source)
+    assert got == whole  # numbers, times, pixels' codes, extra data (indexes too), metadata
+    by_time = edit.split(source, tmp_path / "by-time", seconds=0.5)  # 12.5 frames per piece
+    assert [p.frames for p in by_time] == [13, 12, 13, 9]
+
+
+def test_join_refuses_overlap_reports_gaps_and_refuses_other_shapes(tmp_path: Path) -> None:
+    a = make_source(tmp_path / "a", "npy", n=10)
+    b = make_source(tmp_path / "b", "npy", n=10, t0=T0 + 0.2)  # starts before a ends
+    with pytest.raises(ImgStoreError, match=r"b starts at .* before .*a ends"):
+        edit.join([a, b], tmp_path / "ab")
+    assert not os.path.exists(tmp_path / "ab")
+    both = edit.join([a, b], tmp_path / "ab", allow_overlap=True)
+    assert both.frames == 20
+    late = make_source(tmp_path / "late", "npy", n=10, t0=T0 + 60)
+    report = edit.join([a, late], tmp_path / "a-late")
+    assert report.gaps == [(T0 + 9 * 0.04, T0 + 60)]
+    with imgstore.new_for_format("npy", path=str(tmp_path / "big"), imgshape=(10, 10), chunksize=5) as big:
+        big.add_image(np.zeros((10, 10), np.uint8), 0, T0 + 100)
+    with pytest.raises(ImgStoreError, match=r"big holds 10x10 uint8 frames, .*a 48x64 uint8: resize one first"):
+        edit.join([a, tmp_path / "big"], tmp_path / "mixed")
+    with pytest.raises(ImgStoreError, match="already exists"):
+        edit.join([a, late], tmp_path / "a-late")
+
+
+def test_upstream_reads_an_edited_store(tmp_path: Path) -> None:
+    src = make_source(tmp_path / "src", "mjpeg/avi")
+    edit.trim(src, tmp_path / "trim", 4, 33, by="index")
+    dump = run_script("read_store.py", [str(tmp_path / "trim")])[str(tmp_path / "trim")]
+    assert "error" not in dump, dump.get("error")
+    ours = contents(tmp_path / "trim")
+    assert dump["frame_metadata"]["values"]["frame_number"] == ours["numbers"]
+    assert dump["frame_metadata"]["values"]["frame_time"] == ours["times"]
+    assert [r["label"] for r in dump["extra_data"]["records"]] == [r["label"] for r in ours["extra"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# the tool
+# ----------------------------------------------------------------------------------------------
+def _tool(*args: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([EDIT, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_the_tool_trims_splits_and_joins(tmp_path: Path) -> None:
+    src = make_source(tmp_path / "src", "png")
+    out = _tool("trim", src, tmp_path / "t", "--start", 510, "--end", 530, "-q")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert contents(tmp_path / "t")["numbers"] == [n for n in map(_number, range(N)) if 510 <= n <= 530]
+    out = _tool("split", src, tmp_path / "parts", "--duration", "1s")
+    assert out.returncode == 0, out.stderr
+    assert "wrote " in out.stderr and len(os.listdir(tmp_path / "parts")) == 2
+    parts = sorted(str(p) for p in (tmp_path / "parts").iterdir())
+    out = _tool("join", *parts, tmp_path / "j", "-q")
+    assert out.returncode == 0, out.stderr
+    assert contents(tmp_path / "j") == contents(src)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["trim", "{src}", "{dest}", "--start", "9000"], "{src}: no frames selected (12 frames in the store)"),
+        (["trim", "{src}", "{dest}", "--start", "530", "--end", "510"], "{src}: --start 530 is after --end 510"),
+        (["trim", "{src}", "{src}"], "{src}: already exists; choose a new destination"),
+        (["trim", "{tmp}/nothing", "{dest}"], "{tmp}/nothing"),
+        (["join", "{src}", "{src}", "{dest}"], "before {src} ends"),
+    ],
+)
+def test_the_tools_refusals_are_one_line(tmp_path: Path, args: list, message: str) -> None:
+    src = make_source(tmp_path / "src", "npy", n=12)
+    names = {"src": str(src), "dest": str(tmp_path / "dest"), "tmp": str(tmp_path)}
+    out = _tool(*[a.format(**names) for a in args])
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.format(**names) in lines[0], out.stderr
+    assert not os.path.exists(tmp_path / "dest") and not os.path.exists(str(tmp_path / "dest") + ".partial")
+
+
+def test_ctrl_c_leaves_no_destination(tmp_path: Path) -> None:
+    src = tmp_path / "long"
+    with imgstore.new_for_format("avc1/mp4", path=str(src), imgshape=(240, 320), chunksize=100000) as store:
+        frame = make_grid_frame(1, (240, 320))
+        for i in range(1500):
+            store.add_image(frame, i, T0 + i / 25)
+    dest = tmp_path / "cut"
+    command = [EDIT, "trim", str(src), str(dest), "--start-index", "1"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(str(dest) + edit.PARTIAL_SUFFIX):
+        assert proc.poll() is None and time.monotonic() < deadline, "the edit ended before it was interrupted"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert sorted(os.listdir(tmp_path)) == ["long"], json.dumps(sorted(os.listdir(tmp_path)))
