@@ -6,14 +6,18 @@ top 8 bits, grey frames made colour, and a missing frame's tile is black.
 
 from __future__ import annotations
 
+import datetime
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import ImgStoreError
 
-__all__ = ["as_8bit", "grid_layout", "mosaic_of", "parse_layout"]
+__all__ = ["MAX_CANVAS_SIDE", "as_8bit", "check_canvas", "grid_layout", "mosaic_of", "parse_layout", "time_of_day"]
+
+#: the largest mosaic side in pixels (H.264's own limit is 16384 at most levels; 32768 is beyond any video)
+MAX_CANVAS_SIDE = 32768
 
 
 def mosaic_of(
@@ -29,10 +33,11 @@ def mosaic_of(
     """
     n = len(images)
     rows, cols = layout if layout is not None else grid_layout(n)
-    if rows * cols < n:
+    if rows < 1 or cols < 1 or rows * cols < n:
         raise ImgStoreError(f"a {rows}x{cols} layout has no room for {n} cameras")
     tile_h = max(int(s[0]) for s in shapes)
     tile_w = max(int(s[1]) for s in shapes)
+    check_canvas(rows, cols, tile_h, tile_w)
     grey = keep_grey and all(len(s) == 2 or s[2] == 1 for s in shapes)
     out = np.zeros((rows * tile_h, cols * tile_w) + (() if grey else (3,)), np.uint8)
     for i, img in enumerate(images):
@@ -69,10 +74,31 @@ def parse_layout(text: str, n: int) -> Tuple[int, int]:
     return rows, cols
 
 
+def time_of_day(frame_time: float, tz: Any) -> str:
+    """A frame's time of day in ``tz`` to the millisecond, for a tile's label (``time ?`` without a time)."""
+    if not math.isfinite(frame_time):
+        return "time ?"
+    return datetime.datetime.fromtimestamp(frame_time, tz).time().isoformat(timespec="milliseconds")
+
+
+def check_canvas(rows: int, cols: int, tile_h: int, tile_w: int) -> None:
+    """Refuse a mosaic larger than ``MAX_CANVAS_SIDE`` pixels on a side (no video holds it)."""
+    height, width = rows * tile_h, cols * tile_w
+    if max(height, width) > MAX_CANVAS_SIDE:
+        raise ImgStoreError(
+            f"a {rows}x{cols} layout of {tile_w}x{tile_h} tiles is {width}x{height} pixels: too large "
+            f"(at most {MAX_CANVAS_SIDE} on a side)"
+        )
+
+
 def as_8bit(img: np.ndarray) -> np.ndarray:
-    """A frame as 8 bits per channel: deeper integers keep the top 8 bits of their range."""
+    """A frame as 8 bits per channel: unsigned integers keep the top 8 bits of their range, signed
+    ones their positive range scaled to 0..255 (negatives black), floats are clipped to 0..255."""
     if img.dtype == np.uint8:
         return img
-    if img.dtype.kind in "ui":
+    if img.dtype.kind == "u":
         return (img >> (img.dtype.itemsize * 8 - 8)).astype(np.uint8)
+    if img.dtype.kind == "i":
+        top = np.iinfo(img.dtype).max
+        return (np.clip(img, 0, None).astype(np.int64) * 255 // top).astype(np.uint8)
     return np.clip(img, 0, 255).astype(np.uint8)

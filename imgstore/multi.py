@@ -18,19 +18,22 @@ import dataclasses
 import datetime
 import importlib
 import math
+import numbers
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .errors import FrameNotFoundError, ImgStoreError
-from .index.frametable import as_query_time
+from .index.frametable import as_frame_number, as_query_time
 from .mosaic import mosaic_of
 from .store.companions import COMPANIONS_KEY, companion_paths
 from .store.factory import new_for_filename
 
 __all__ = ["COMPANIONS_KEY", "FILLS", "CameraFrame", "MultiStore", "Step", "companion_paths"]
 
+#: the most steps a grid (``rate``) may have: 10 days at 60 steps/s, 400 MB of times
+MAX_GRID_STEPS = 50_000_000
 #: what a camera without a frame within the tolerance gives
 FILLS = ("none", "black", "hold")
 #: what happened to one camera at one step
@@ -92,15 +95,15 @@ class MultiStore:
         fill: str = "none",
         names: Optional[Sequence[str]] = None,
     ) -> None:
+        if isinstance(stores, (str, bytes, os.PathLike)):
+            raise ImgStoreError(f"MultiStore takes a list of stores or paths, got the one path {os.fspath(stores)!r}")
         if not stores:
             raise ImgStoreError("MultiStore needs at least one store")
         if sync not in ("time", "number"):
             raise ImgStoreError(f"sync must be 'time' or 'number', got {sync!r}")
         if fill not in FILLS:
             raise ImgStoreError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
-        if rate is not None and (
-            isinstance(rate, bool) or not isinstance(rate, (int, float)) or sync != "time" or not 0 < rate < math.inf
-        ):
+        if rate is not None and (not _is_number(rate) or sync != "time" or not 0 < rate < math.inf):
             raise ImgStoreError(f"rate must be a positive number of steps per second, with sync='time' (got {rate!r})")
         self._owned: List[Any] = []
         try:
@@ -196,24 +199,31 @@ class MultiStore:
         if self.rate is not None:
             ranges = self._time_ranges()
             start, end = min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
-            steps = math.floor((end - start) * self.rate + 1e-9) + 1
-            return start + np.arange(steps) / self.rate, None
+            steps = math.floor((end - start) * float(self.rate) + 1e-9) + 1
+            if steps > MAX_GRID_STEPS:
+                raise ImgStoreError(
+                    f"MultiStore: a grid at {self.rate:g} steps/s over the cameras' span, {_when(start)} to "
+                    f"{_when(end)}, would have {steps:,} steps (at most {MAX_GRID_STEPS:,}): a frame time far "
+                    "from the others (a clock not set?) or a rate too high"
+                )
+            return start + np.arange(steps) / float(self.rate), None
         table = self._tables[self.master]
         return table.frame_time, table.frame_number
 
     def _tolerance(self, tolerance: Optional[float]) -> float:
         if tolerance is not None:
-            if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
+            if not _is_number(tolerance) or not tolerance > 0:
                 raise ImgStoreError(f"tolerance must be a positive number of seconds, got {tolerance!r}")
             return float(tolerance)
         if self.rate is not None:
             return 0.5 / self.rate
-        times = self._reference_times
-        steps = np.diff(times[np.isfinite(times)])
-        steps = steps[steps > 0]
-        if not len(steps):
-            raise ImgStoreError(f"MultiStore: camera {self.names[self.master]} has one frame time: give a tolerance")
-        return float(np.median(steps)) / 2
+        # half the reference's frame interval; a reference with one frame time has none: then the
+        # longest of the other cameras' (a single frame matches whatever is that near)
+        intervals = [_median_interval(self._reference_times)]
+        if math.isnan(intervals[0]):
+            intervals = [_median_interval(table.frame_time) for table in self._tables]
+        known = [i for i in intervals if not math.isnan(i)]
+        return max(known) / 2 if known else math.inf
 
     def __len__(self) -> int:
         return len(self._reference_times)
@@ -304,7 +314,8 @@ class MultiStore:
         t = as_query_time(frame_time)
         if self.rate is not None:
             start = float(self._reference_times[0])
-            return int(min(max(round((t - start) * self.rate), 0), len(self) - 1))
+            offset = min(max((t - start) * float(self.rate), 0.0), float(len(self) - 1))  # (infinities too)
+            return round(offset)
         position = self._tables[self.master].nearest_time(t)
         if position < 0:
             raise FrameNotFoundError(f"camera {self.names[self.master]} has no frame with a time")
@@ -317,7 +328,7 @@ class MultiStore:
     def step_index_at_frame_number(self, frame_number: int) -> int:
         if self.rate is not None:
             raise ImgStoreError("steps on a grid have no master frame numbers: use step_at_time")
-        position = self._tables[self.master].find_number(frame_number)
+        position = self._tables[self.master].find_number(as_frame_number(frame_number))
         if position < 0:
             raise FrameNotFoundError(f"frame #{frame_number} not found in camera {self.names[self.master]}")
         return position
@@ -371,3 +382,15 @@ def _names(stores: Sequence[Any]) -> List[str]:
 
 def _when(t: float) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (numpy's too), not a boolean."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _median_interval(times: np.ndarray) -> float:
+    """The median time between a camera's frames (NaN with fewer than two frame times)."""
+    steps = np.diff(np.asarray(times, dtype=np.float64)[np.isfinite(times)])
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else math.nan

@@ -49,3 +49,12 @@ def test_layouts() -> None:
             parse_layout(text, 5)
     with pytest.raises(ImgStoreError, match="no room for 3 cameras"):
         mosaic_of([None] * 3, [(2, 2)] * 3, (1, 2))
+
+
+def test_signed_frames_show_their_positive_range_and_huge_mosaics_are_refused() -> None:
+    deep = np.array([[-100, 0], [16383, 32767]], np.int16)
+    assert mosaic_of([deep], [deep.shape], keep_grey=True).tolist() == [[0, 0], [127, 255]]
+    with pytest.raises(ImgStoreError, match=r"-1x-2 layout has no room"):
+        mosaic_of([None, None], [(2, 2)] * 2, (-1, -2))
+    with pytest.raises(ImgStoreError, match="480000x4 pixels: too large"):
+        mosaic_of([None], [(4, 480)], (1, 1000))

@@ -11,12 +11,13 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imgstore
-from imgstore.errors import FrameNotFoundError, ImgStoreError
-from imgstore.multi import HELD, MATCHED, MISSING
+from imgstore.errors import FrameArgumentError, FrameNotFoundError, ImgStoreError
+from imgstore.multi import COMPANIONS_KEY, HELD, MATCHED, MISSING
 
 from framecodes import decode_grid, make_grid_frame
 
@@ -91,12 +92,13 @@ def _check_against_reference(multi: imgstore.MultiStore, times, numbers, sync, m
         assert every_step[name].tolist() == [row[cam][1] for row in expected], name
     for step, row in enumerate(expected):
         got = multi[step]
-        assert got.index == step and got.time == pytest.approx(ref_times[step], abs=1e-6)
+        assert got.index == step and got.time == pytest.approx(ref_times[step], abs=1e-6, nan_ok=True)
         for cam, ((status, pos), frame, img) in enumerate(zip(row, got.frames, got.images)):
             assert (frame.status, frame.frame_index) == (status, pos), (step, cam)
             if pos >= 0:
-                assert frame.frame_time == times[cam][pos] and frame.frame_number == numbers[cam][pos]
-                assert frame.offset == pytest.approx(times[cam][pos] - ref_times[step], abs=1e-6)
+                assert frame.frame_time == pytest.approx(times[cam][pos], nan_ok=True)
+                assert frame.frame_number == numbers[cam][pos]
+                assert frame.offset == pytest.approx(times[cam][pos] - ref_times[step], abs=1e-6, nan_ok=True)
                 assert int(img.flat[0]) == pos + 1  # the frame itself, read from the store
             else:
                 assert frame.frame_number is None and math.isnan(frame.offset)
@@ -104,8 +106,11 @@ def _check_against_reference(multi: imgstore.MultiStore, times, numbers, sync, m
 
 
 # frame times on a grid of 1/64 s, exact in binary floating point even at T0, so that ties and
-# distances of exactly the tolerance happen; every camera has a frame at T0 + 0.5 (they overlap)
-_times = st.lists(st.integers(0, 64), min_size=1, max_size=12).map(lambda ks: [T0 + k / 64 for k in ks] + [T0 + 0.5])
+# distances of exactly the tolerance happen, and now and then a frame without a time (NaN: the
+# reference time of a master's such frame is no time at all); every camera has a frame at T0 + 0.5
+_times = st.lists(st.one_of(st.integers(0, 64), st.integers(0, 64), st.just(-1)), min_size=1, max_size=12).map(
+    lambda ks: [T0 + k / 64 if k >= 0 else math.nan for k in ks] + [T0 + 0.5]
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -222,6 +227,43 @@ def test_bad_input_is_refused_clearly(tmp_path, rig):
         imgstore.MultiStore(rig, master="front")
     with pytest.raises(ImgStoreError, match="fill must be one of"):
         imgstore.MultiStore(rig, fill="zero")
+
+
+def test_odd_recordings_found_by_review(tmp_path, rig):
+    """Cases an adversarial review found: each gave a wrong answer, a raw error or ran out of memory."""
+    # a first camera with one frame: the tolerance comes from the other cameras' frame interval
+    one = _write(tmp_path / "one", [T0 + 0.52])
+    steady = _write(tmp_path / "steady", [T0 + k * 0.04 for k in range(30)])
+    with imgstore.MultiStore([one, steady]) as multi:
+        assert multi.tolerance == pytest.approx(0.02) and multi[0].frames[1].frame_index == 13
+    with imgstore.MultiStore([one, _write(tmp_path / "one-more", [T0 + 0.52])]) as multi:
+        assert multi.tolerance == math.inf and multi[0].frames[1].frame_index == 0  # one frame each: any distance
+    # a clock not set for one frame: the grid it would span is refused, not allocated
+    unset = _write(tmp_path / "unset", [0.0] + [T0 + k * 0.04 for k in range(1, 10)])
+    with pytest.raises(ImgStoreError, match=r"would have 51,000,000,\d+ steps .*clock not set"):
+        imgstore.MultiStore([unset, steady], rate=30)
+    # numpy numbers are numbers; a lone path is not a list of them; a frame number must be one
+    with imgstore.MultiStore([steady, steady], rate=np.int64(10), tolerance=np.float32(0.05), names=["a", "b"]) as m:
+        assert len(m) == 12 and m.step_index_at_time(math.inf) == 11 and m.step_index_at_time(-math.inf) == 0
+    with pytest.raises(ImgStoreError, match="a list of stores or paths, got the one path"):
+        imgstore.MultiStore(str(steady))
+    with imgstore.MultiStore([steady, one]) as multi, pytest.raises(FrameArgumentError, match="must be an integer"):
+        multi.step_at_frame_number("x")
+
+
+def test_companions_may_be_urls_or_absolute_but_not_the_store_itself(tmp_path, rig):
+    listed = ["http://127.0.0.1:1/top", str(rig[1]), "../deep"]
+    path = tmp_path / "master"
+    _write(path, [T0])
+    metadata = yaml.safe_load((path / "metadata.yaml").read_text())
+    metadata[COMPANIONS_KEY] = listed
+    (path / "metadata.yaml").write_text(yaml.safe_dump(metadata))
+    with imgstore.new_for_filename(str(path)) as store:
+        assert store.companions == ["http://127.0.0.1:1/top", str(rig[1]), os.path.join(str(path), "../deep")]
+    metadata[COMPANIONS_KEY] = ["."]
+    (path / "metadata.yaml").write_text(yaml.safe_dump(metadata))
+    with imgstore.new_for_filename(str(path)) as store, pytest.raises(ImgStoreError, match="lists the store itself"):
+        _ = store.companions
 
 
 def test_a_store_being_written_is_followed_through_refresh(tmp_path, rig):

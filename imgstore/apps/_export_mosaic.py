@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import os
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import ImgStoreError
-from ..mosaic import as_8bit, mosaic_of, parse_layout
-from ..multi import CameraFrame, MultiStore, Step
+from ..mosaic import as_8bit, check_canvas, grid_layout, mosaic_of, parse_layout, time_of_day
+from ..multi import CameraFrame, Step
+from ._cameras import open_cameras
 from ._cli import ToolError, progress
 
 #: overlay text: scale and thickness for OpenCV's Hershey font, and the height of its band
@@ -36,8 +36,8 @@ def export_mosaic(
 ) -> str:
     """Write the mosaic video and its sidecar; the summary line. (The single-store export's own
     selection, video writer and frame-rate rule are passed in, so both work alike.)"""
-    layout = _layout(args.layout, len(args.paths), fail)
-    with MultiStore(args.paths) as multi:
+    layout = _layout(args.layout, len(args.paths))
+    with open_cameras(args.paths, args) as multi:
         master = multi.stores[multi.master]
         table = master.view.table
         selected = select(table.frame_number, table.frame_time, args, master.created[1], fail)
@@ -45,6 +45,11 @@ def export_mosaic(
             raise ToolError(f"{args.paths[0]}: no steps selected ({len(multi)} steps)")
         zone = master.created[1]
         shapes = [store.image_shape for store in multi.stores]
+        rows, cols = layout if layout is not None else grid_layout(len(shapes))
+        try:  # before any frame is read: a mosaic no video holds
+            check_canvas(rows, cols, max(s[0] for s in shapes), max(s[1] for s in shapes))
+        except ImgStoreError as exc:
+            raise ToolError(str(exc)) from None
         steps: List[Step] = []
 
         def images() -> Iterator[np.ndarray]:
@@ -64,13 +69,13 @@ def export_mosaic(
     )
 
 
-def _layout(text: Optional[str], n: int, fail: Callable[[str], Any]) -> Optional[Tuple[int, int]]:
+def _layout(text: Optional[str], n: int) -> Optional[Tuple[int, int]]:
     if text is None:
         return None
     try:
         return parse_layout(text, n)
     except ImgStoreError as exc:
-        return fail(f"--{exc}")
+        raise ToolError(f"--{exc}") from None
 
 
 def _frames_only(step: Step) -> Step:
@@ -86,8 +91,7 @@ def _with_overlay(img: Optional[np.ndarray], frame: CameraFrame, zone: Any) -> O
         return None
     tile = as_8bit(img).copy()
     if frame.frame_index >= 0:
-        when = datetime.datetime.fromtimestamp(frame.frame_time, zone).strftime("%H:%M:%S.%f")[:-3]
-        text = f"{frame.camera}  #{frame.frame_number}  {when}"
+        text = f"{frame.camera}  #{frame.frame_number}  {time_of_day(frame.frame_time, zone)}"
     else:
         text = f"{frame.camera}  no frame"
     tile[:_BAND] = tile[:_BAND] // 3  # a darker band keeps the text readable on any picture

@@ -8,6 +8,7 @@ indexes: no frame is decoded.
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ def group_facts(stores: Sequence[Any], docs: Sequence[Dict[str, Any]]) -> Dict[s
         matched = pos >= 0
         any_missing |= ~matched
         offsets = np.asarray(store.view.table.frame_time, dtype=np.float64)[pos[matched]] - reference[matched]
+        offsets = offsets[np.isfinite(offsets)]  # frames without a time have no offset
         cameras.append({
             "camera": name,
             "path": doc["path"],
@@ -43,7 +45,7 @@ def group_facts(stores: Sequence[Any], docs: Sequence[Dict[str, Any]]) -> Dict[s
         })  # fmt: skip
     return {
         "reference": multi.names[multi.master],
-        "tolerance_s": multi.tolerance,
+        "tolerance_s": multi.tolerance if math.isfinite(multi.tolerance) else None,
         "steps": len(multi),
         "steps_with_a_camera_missing": int(np.count_nonzero(any_missing)),
         "overlap_start": _iso(start, zone),
@@ -55,9 +57,10 @@ def group_facts(stores: Sequence[Any], docs: Sequence[Dict[str, Any]]) -> Dict[s
 
 def format_group(group: Dict[str, Any]) -> str:
     """The group section as text, after each camera's own report."""
+    tolerance = group["tolerance_s"]
+    within = "any distance" if tolerance is None else f"tolerance {tolerance * 1000:.1f} ms"
     lines = [
-        _row("group", f"{len(group['cameras'])} cameras on {group['reference']}'s clock "
-                      f"(tolerance {group['tolerance_s'] * 1000:.1f} ms)"),
+        _row("group", f"{len(group['cameras'])} cameras on {group['reference']}'s clock ({within})"),
         _row("overlap", f"{group['overlap_start']} to {group['overlap_end']} ({group['overlap_s']:.3f} s)"),
         _row("steps", f"{group['steps']}, {group['steps_with_a_camera_missing']} with a camera missing"),
     ]  # fmt: skip

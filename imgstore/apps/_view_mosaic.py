@@ -14,13 +14,12 @@ that tests can draw what the window should show and compare it with a screenshot
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from typing import Any, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ..mosaic import grid_layout, mosaic_of
+from ..mosaic import check_canvas, grid_layout, mosaic_of, time_of_day
 from ..multi import HELD, MATCHED, MISSING, CameraFrame, MultiStore, Step
 from ..util import motif_get_recording_timezone
 from ._view_statusbar import (
@@ -78,6 +77,7 @@ def mosaic_layout(
     rows, cols = grid if grid is not None else grid_layout(len(multi.stores))
     tile_h = max(int(store.image_shape[0]) for store in multi.stores)
     tile_w = max(int(store.image_shape[1]) for store in multi.stores)
+    check_canvas(rows, cols, tile_h, tile_w)
     master = multi.stores[multi.master]
     tz = motif_get_recording_timezone(master)
     if not statusbar:
@@ -123,7 +123,7 @@ def tile_texts(frame: CameraFrame, tz: Any, dropped: int = 0) -> Tuple[str, str,
     """A tile's status line: left text, right text, and its kind (a key of ``BAR_COLOURS``)."""
     if frame.status == MISSING:
         return frame.camera, "NO FRAME", MISSING
-    clock = datetime.datetime.fromtimestamp(frame.frame_time, tz).time().isoformat(timespec="milliseconds")
+    clock = time_of_day(frame.frame_time, tz)
     if frame.status == HELD:
         return _tile_left(frame.camera, frame.frame_number), f"HELD {clock}", HELD
     if dropped:

@@ -14,6 +14,7 @@ from typing import Any, Generic, Tuple, TypeVar
 import numpy as np
 
 from ..errors import ImgStoreError
+from ..index.frametable import as_query_number
 from ._cli import ToolError
 from ._view_statusbar import _format_number
 
@@ -188,11 +189,13 @@ class StepPlayer:
         return self.go_to_index(self.index + delta)
 
     def go_to_number(self, frame_number: Any) -> bool:
-        """Show the step of the master camera's frame ``frame_number``."""
+        """Show the step of the master camera's frame ``frame_number``, or of the nearest number."""
+        table = self.multi.stores[self.multi.master].view.table
         try:
-            return self.go_to_index(self.multi.step_index_at_frame_number(frame_number))
+            position = table.nearest_number(as_query_number(frame_number))
         except ImgStoreError as exc:
             raise ToolError(str(exc)) from None
+        return self.go_to_index(position)
 
     def jump_seconds(self, seconds: float) -> bool:
         """Show the step whose reference time is nearest the shown step's plus ``seconds``."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..codecs.video_file import DEFAULT_CRF, VideoFileError, VideoFileWriter, video_file_format
 from ..errors import UnsupportedFormatError
+from ._cameras import add_camera_arguments
 from ._cli import ToolError, add_common_arguments, error_reason, positive_number, progress, run, whole_number
 from ._prefetch import read_ahead
 from ._selection import add_selection_arguments, select_frames
@@ -279,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     mosaic.add_argument(
         "--layout", metavar="RxC", help="tiles in ROWS x COLUMNS, e.g. 2x2 (default: as square as fits)"
     )
+    add_camera_arguments(mosaic)
     mosaic.add_argument(
         "--overlay",
         action="store_true",
@@ -343,8 +345,9 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     _check_option_use(parser, args, target)
     if len(args.paths) > 1 and not args.mosaic:
         parser.error("several stores are exported together with --mosaic")
-    if not args.mosaic and (args.layout is not None or args.overlay):
-        parser.error("--layout and --overlay apply to --mosaic")
+    camera_options = args.tolerance is not None or args.fill != "none" or args.sync != "time"
+    if not args.mosaic and (args.layout is not None or args.overlay or camera_options):
+        parser.error("--layout, --overlay, --sync, --tolerance and --fill apply to --mosaic")
     if args.mosaic:
         return _mosaic_body(parser, args, target)
     args.path = args.paths[0]

@@ -39,8 +39,8 @@ import numpy as np
 
 from ..errors import ImgStoreError
 from ..mosaic import parse_layout
-from ..multi import MultiStore
 from ..stores import new_for_filename
+from ._cameras import add_camera_arguments, open_cameras
 from ._cli import ToolError, add_common_arguments, run
 from ._view_mosaic import mosaic_layout, render_mosaic
 from ._view_player import CACHE_BYTES, CACHE_FRAMES, Player, StepPlayer
@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--hide-statusbar", default=False, action="store_true", help="hide the status bar (frame number and time)"
     )
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--start", type=float, metavar="N", help="start at frame number N (or the nearest number)")
+    start.add_argument(
+        "--start", type=float, metavar="N", help="start at frame number N (or the nearest; several stores: the first's)"
+    )
     start.add_argument("--start-index", type=int, metavar="I", help="start at the I-th frame of the store (from 0)")
     parser.add_argument("--loop", action="store_true", help="start again from the first frame at the end")
     parser.add_argument("--paused", action="store_true", help="start paused")
@@ -194,24 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     cameras.add_argument(
         "--layout", metavar="RxC", help="tiles in ROWS x COLUMNS, e.g. 2x2 (default: as square as fits)"
     )
-    cameras.add_argument(
-        "--sync",
-        choices=("time", "number"),
-        default="time",
-        help="match frames by nearest time (default) or by frame number (hardware-triggered cameras)",
-    )
-    cameras.add_argument(
-        "--tolerance",
-        type=float,
-        metavar="SECONDS",
-        help="farthest a frame may be from the step's time (default half the first camera's frame interval)",
-    )
-    cameras.add_argument(
-        "--fill",
-        choices=("none", "hold"),
-        default="none",
-        help="a camera without a frame at a step: crossed out (none, default) or its last frame held",
-    )
+    add_camera_arguments(cameras)
     add_common_arguments(parser, quiet=None)  # the viewer prints nothing but errors anyway
     return parser
 
@@ -250,15 +235,7 @@ def _view(args: argparse.Namespace) -> int:
 
 def _view_cameras(args: argparse.Namespace) -> int:
     """Several stores as a mosaic, stepped together."""
-    try:
-        if args.group:
-            if len(args.path) > 1:
-                raise ToolError("--group takes one store: the others are those its metadata lists")
-            multi = MultiStore.linked(args.path[0], sync=args.sync, tolerance=args.tolerance, fill=args.fill)
-        else:
-            multi = MultiStore(args.path, sync=args.sync, tolerance=args.tolerance, fill=args.fill)
-    except ImgStoreError as exc:
-        raise ToolError(str(exc)) from None
+    multi = open_cameras(args.path, args, linked=args.group)
     with multi:
         try:
             grid = parse_layout(args.layout, len(multi.stores)) if args.layout is not None else None

@@ -173,6 +173,7 @@ class _SortedColumn:
     def last_at_most_many(self, values: np.ndarray) -> np.ndarray:
         """Frame index of the last value <= each of ``values`` in sorted order (-1 where none is)."""
         pos = np.searchsorted(self.sorted, values, side="right") - 1
+        pos[np.isnan(values)] = -1  # nothing is at or before no value (NaN sorts after everything)
         return np.where(pos >= 0, self._frame_indexes(np.maximum(pos, 0)), NOT_FOUND).astype(np.int64)
 
 

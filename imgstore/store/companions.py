@@ -6,6 +6,7 @@ or URLs); ``store.companions`` reads it and :class:`imgstore.multi.MultiStore` o
 
 from __future__ import annotations
 
+import os
 from typing import Any, List
 
 from ..errors import ImgStoreError
@@ -29,4 +30,14 @@ def companion_paths(store: Any) -> List[str]:
     if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
         raise ImgStoreError(f"{store.filename}: {COMPANIONS_KEY} must be a list of store paths, got {listed!r}")
     location = store.view.location
-    return [location.fs.join(location.basedir, path) for path in listed]
+    paths = [location.resolve(path) for path in listed]
+    own = location.absolute()
+    for listed_path, path in zip(listed, paths):
+        if _same_place(path, own):
+            raise ImgStoreError(f"{store.filename}: {COMPANIONS_KEY} lists the store itself ({listed_path!r})")
+    return paths
+
+
+def _same_place(path: str, other: str) -> bool:
+    """Whether two store paths (or URLs) lead to the same directory, as far as their text tells."""
+    return os.path.normpath(os.path.abspath(path) if os.path.exists(path) else path) == os.path.normpath(other)

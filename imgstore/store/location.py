@@ -65,6 +65,13 @@ class _Location:
     def metadata_path(self) -> str:
         return self.fs.join(self.basedir, STORE_MD_FILENAME)
 
+    def resolve(self, path: str) -> str:
+        """``path`` as written in the store's metadata, as something to open: a URL or an absolute
+        path as it is, a relative path from the store's own directory (on this disk or at a URL)."""
+        if is_url(path) or os.path.isabs(path):
+            return path
+        return self.fs.join(self.basedir, path)
+
     def read_metadata(self) -> Tuple[StoreMetadata, Dict[str, Any]]:
         """``(store metadata, user metadata)``; a copy the caller may change, read from the file once."""
         if self._metadata is None:

@@ -7,6 +7,7 @@ exactly which frames it holds and in which order.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -237,12 +238,33 @@ def test_mosaic_usage_errors(tmp_path: Path) -> None:
     results = run_all(
         [str(top), str(side), str(tmp_path / "a.mp4")],
         [str(top), str(side), str(tmp_path / "frames") + "/", "--mosaic"],
-        [str(top), str(side), str(tmp_path / "b.mp4"), "--mosaic", "--layout", "1x1"],
         [str(top), str(tmp_path / "c.mp4"), "--overlay"],
+        [str(top), str(tmp_path / "d.mp4"), "--fill", "hold"],
     )
-    for result, words in zip(results, (["--mosaic"], ["--mosaic", "video file"], ["no room for 2"], ["--mosaic"])):
+    for result, words in zip(results, (["--mosaic"], ["--mosaic", "video file"], ["--mosaic"], ["--mosaic"])):
         assert result.returncode == 2 and all(w in result.stderr for w in words), result.stderr
-    assert not any((tmp_path / name).exists() for name in ("a.mp4", "b.mp4", "c.mp4", "frames"))
+    # a layout the cameras do not fit, or no video could hold: one line, as every refusal of the cameras
+    too_small, too_large = run_all(
+        [str(top), str(side), str(tmp_path / "b.mp4"), "--mosaic", "--layout", "1x1"],
+        [str(top), str(side), str(tmp_path / "b.mp4"), "--mosaic", "--layout", "3000x1"],
+    )
+    for result, words in ((too_small, "--layout 1x1 has no room for 2"), (too_large, "48000 pixels: too large")):
+        assert result.returncode == 1 and len(result.stderr.splitlines()) == 1 and words in result.stderr
+    assert not any((tmp_path / name).exists() for name in ("a.mp4", "b.mp4", "c.mp4", "d.mp4", "frames"))
+
+
+def test_a_first_camera_frame_without_a_time_is_exported_with_its_overlay(tmp_path: Path) -> None:
+    """A frame may have no time (NaN): its step has no reference time; the overlay says 'time ?'."""
+    top = tmp_path / "top"
+    with imgstore.new_for_format("npy", path=str(top), imgshape=(32, 48), chunksize=20) as store:
+        for i in range(10):
+            store.add_image(make_grid_frame(i, (32, 48), noise=False), i, math.nan if i == 4 else T0 + i / 25)
+    side = _camera(tmp_path / "side", T0 + 0.001, 10, (32, 48))
+    out = tmp_path / "rig.mp4"
+    (result,) = run_all([str(top), str(side), str(out), "--mosaic", "--overlay", "--fill", "hold", "-q"])
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(str(out) + ".frames.csv", newline="")))
+    assert rows[4]["top_frame_index"] == "4" and rows[4]["side_frame_index"] == ""  # no time: nothing matches
 
 
 def test_ctrl_c_leaves_no_video_and_no_sidecar(tmp_path: Path) -> None:

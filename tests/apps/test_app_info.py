@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 from zoneinfo import ZoneInfo
 
 import cv2
+import numpy as np
 import pytest
 
 import imgstore
@@ -368,3 +369,19 @@ def test_a_group_that_does_not_overlap_is_one_line(tmp_path: Path) -> None:
     (result,) = run_all([str(first), str(later)])
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "do not overlap in time" in result.stderr
+
+
+def test_a_group_whose_first_camera_has_frames_without_time_is_valid_json(tmp_path: Path) -> None:
+    top = tmp_path / "top"
+    with imgstore.new_for_format("npy", path=str(top), imgshape=(8, 8), chunksize=20) as store:
+        for i in range(10):
+            store.add_image(np.zeros((8, 8), np.uint8), i, float("nan") if i == 3 else T0 + i / 25)
+    side = tmp_path / "side"
+    with imgstore.new_for_format("npy", path=str(side), imgshape=(8, 8), chunksize=20) as store:
+        for i in range(10):
+            store.add_image(np.zeros((8, 8), np.uint8), i, T0 + 0.002 + i / 25)
+    (as_json,) = run_all([top, side, "--json"])
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    offsets = {c["camera"]: c["clock_offset_median_ms"] for c in doc["group"]["cameras"]}
+    assert offsets == {"top": 0.0, "side": pytest.approx(2.0, abs=1e-3)}

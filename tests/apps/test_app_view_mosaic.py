@@ -254,8 +254,10 @@ def test_step_player_steps_back_from_its_cache(rig: List[Path]) -> None:
         assert player.index == 25 and player.current().frames[0].frame_number == 125
         player.go_to_number(140)
         assert player.index == 40
-        with pytest.raises(view.ToolError, match="#1000"):
-            player.go_to_number(1000)
+        player.go_to_number(1000)  # no such number: the nearest, as with one store
+        assert player.index == STEPS - 1
+        with pytest.raises(view.ToolError, match="NaN"):
+            player.go_to_number(float("nan"))
 
 
 def test_held_frames_are_marked(rig: List[Path]) -> None:
@@ -277,3 +279,20 @@ def test_hidden_status_bars_leave_the_tiles(rig: List[Path]) -> None:
     assert canvas.shape == (H, 3 * W, 3)
     assert [decode_grid(canvas[:, i * W : (i + 1) * W]) for i in (0, 2)] == [106, 306]
     assert decode_grid(canvas[60:180, W + 80 : W + 240]) == 200
+
+
+def test_a_frame_without_a_time_is_shown_with_time_unknown(tmp_path: Path) -> None:
+    paths = []
+    for name, nan_at in (("a", 2), ("b", -1)):
+        path = tmp_path / name
+        with imgstore.new_for_format("npy", path=str(path), imgshape=(24, 32), chunksize=10) as store:
+            for i in range(5):
+                store.add_image(make_grid_frame(i, (24, 32)), i, float("nan") if i == nan_at else T0 + i * DT)
+        paths.append(path)
+    with MultiStore(paths) as multi:
+        layout, tz = _view_mosaic.mosaic_layout(multi)
+        step = multi[2]
+        assert _view_mosaic.tile_texts(step.frames[0], tz) == ("a #2", "time ?", "matched")
+        assert _view_mosaic.tile_texts(step.frames[1], tz) == ("b", "NO FRAME", "missing")
+        canvas = _view_mosaic.render_mosaic(layout, multi, step, tz, len(multi), paused=True)
+    assert decode_grid(canvas[:24, :32]) == 2

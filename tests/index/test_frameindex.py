@@ -115,3 +115,5 @@ def test_lookups_of_many_values_answer_as_one_at_a_time(times, numbers, queries)
                 best = i
         latest.append(best)
     assert table.latest_at_or_before(q).tolist() == latest
+    # no time is at or before NaN (it sorts after every time, so a binary search would say the last)
+    assert table.latest_at_or_before(np.array([math.nan, *queries])).tolist() == [-1, *latest]
