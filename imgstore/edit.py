@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import shutil
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -171,8 +171,10 @@ def write_store(dest: str, parts: Sequence[Tuple[Any, np.ndarray]], progress: Pr
         try:
             for store, positions in parts:
                 _copy_frames(store, np.asarray(positions, dtype=np.int64), target, report, progress)
-        finally:
-            target.close()
+        except BaseException:
+            _close_abandoned(target)  # what was interrupted or failed is raised, not a failure to finish
+            raise
+        target.close()
         _keep_creation(partial, md)
         os.replace(partial, dest)
     except BaseException:
@@ -186,33 +188,89 @@ def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditRep
     table = store.view.table
     records = records_by_position(store.view.layout)
     chunk_of = np.searchsorted(table.chunk_starts, positions, side="right") - 1
-    breaks = np.flatnonzero(np.diff(chunk_of)) + 1
-    for group in np.split(positions, breaks):
+    for group in np.split(positions, np.flatnonzero(np.diff(chunk_of)) + 1):
         if not len(group):
             continue
-        first_new = report.frames
-        kept = [dict(r, frame_index=first_new + k) for k, p in enumerate(group.tolist()) for r in records.get(p, ())]
-        if target.copy_frames_from(store, group.tolist(), kept):
-            report.copied += len(group)
-            report.extra_records += len(kept)
-            report.frames += len(group)
-            if progress is not None:
-                progress(len(group))
-            continue
-        for position in group.tolist():
-            img, (number, when) = store.get_image(None, frame_index=position)
-            target.add_image(img, number, when)
-            for record in records.get(position, ()):
-                target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
-                report.extra_records += 1
-            report.reencoded += 1
-            report.frames += 1
-            if progress is not None:
-                progress(1)
+        for copy, piece in _pieces(store, group, target, records, report, progress):
+            if not copy or not _copy(store, piece, target, records, report, progress):
+                _reencode(store, piece, target, records, report, progress)
+
+
+def _pieces(store: Any, group: np.ndarray, *copy_args: Any) -> List[Tuple[bool, np.ndarray]]:
+    """A chunk's frames to copy as ``(copy?, positions)``: the whole group when its format copies it
+    (done here); else, for a run of a video chunk, the part between keyframes that decodes on its
+    own, with the frames before and after it to encode again."""
+    if _copy(store, group, *copy_args):
+        return []
+    table = store.view.table
+    chunk_n, first_idx = table.locate(int(group[0]))
+    start = int(group[0]) - first_idx  # the chunk's first position
+    contiguous = int(group[-1]) - int(group[0]) == len(group) - 1
+    keyframes = store.view.source.keyframes(store.view.layout.chunk_path(chunk_n)) if contiguous else None
+    if not keyframes:
+        return [(False, group)]
+    inside = [start + k for k in keyframes if group[0] <= start + k <= group[-1]]
+    if not inside:
+        return [(False, group)]
+    head, rest = group[group < inside[0]], group[group >= inside[0]]
+    pieces = [(False, head)] if len(head) else []
+    last_key = inside[-1]
+    if last_key > inside[0] and not _can_copy_to_the_end(store, rest):
+        return [*pieces, (True, rest[rest < last_key]), (False, rest[rest >= last_key])]
+    return [*pieces, (True, rest)]
+
+
+def _can_copy_to_the_end(store: Any, positions: np.ndarray) -> bool:
+    """Whether a run that starts at a keyframe may end where it ends (see ``video_av_copy``)."""
+    table = store.view.table
+    chunk_n, first_idx = table.locate(int(positions[0]))
+    chunk = table.chunk_slice(chunk_n)
+    idxs = [first_idx + k for k in range(len(positions))]
+    return store.view.source.codec.can_copy_frames(
+        store.view.layout.chunk_path(chunk_n), idxs, chunk.stop - chunk.start
+    )
+
+
+def _copy(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
+          report: EditReport, progress: Progress) -> bool:  # fmt: skip
+    """Copy the frames at ``positions`` (of one chunk) into ``target`` as a chunk; False when they cannot be."""
+    first_new = report.frames
+    kept = [dict(r, frame_index=first_new + k) for k, p in enumerate(positions.tolist()) for r in records.get(p, ())]
+    if not target.copy_frames_from(store, positions.tolist(), kept):
+        return False
+    report.copied += len(positions)
+    report.extra_records += len(kept)
+    report.frames += len(positions)
+    if progress is not None:
+        progress(len(positions))
+    return True
+
+
+def _reencode(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
+              report: EditReport, progress: Progress) -> None:  # fmt: skip
+    """Decode the frames at ``positions`` and add them to ``target`` with their extra-data records."""
+    for position in positions.tolist():
+        img, (number, when) = store.get_image(None, frame_index=position)
+        target.add_image(img, number, when)
+        for record in records.get(position, ()):
+            target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
+            report.extra_records += 1
+        report.reencoded += 1
+        report.frames += 1
+        if progress is not None:
+            progress(1)
 
 
 #: the keys the store itself sets in every extra-data record
 _FRAME_KEYS = ("frame_number", "frame_time", "frame_index")
+
+
+def _close_abandoned(target: Any) -> None:
+    """Release a destination that is about to be deleted; its own failures to finish are only logged."""
+    try:
+        target.close()
+    except Exception as exc:
+        _log.debug("%s: closing an abandoned edit: %s", target.filename, exc)
 
 
 def _keep_creation(path: str, source: Any) -> None:

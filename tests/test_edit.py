@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+import av
 import numpy as np
 import pytest
 
@@ -115,10 +116,46 @@ def test_copied_frames_are_the_sources_bytes(tmp_path: Path) -> None:
             sources = [os.path.join(src, f"{c:06d}", f"{i:06d}.jpg") for c in range(3) for i in range(CHUNK)][3:26]
             copies = sorted(glob.glob(os.path.join(dest, "*", "*.jpg")))
             assert len(copies) == 23 and all(filecmp.cmp(a, b, shallow=False) for a, b in zip(sources, copies))
-        else:
-            assert (report.copied, report.reencoded) == (10, 13)
+        else:  # every MJPEG frame is a keyframe: every run is copied (remuxed), none encoded again
+            assert (report.copied, report.reencoded) == (23, 0)
             whole = [p for p in glob.glob(os.path.join(dest, "*.avi")) if filecmp.cmp(p, src / "000001.avi", False)]
             assert len(whole) == 1
+            assert _packets(dest) == _packets(src)[3:26]
+
+
+def _packets(store: Path) -> List[bytes]:
+    """The encoded frames of a video store, chunk after chunk, in decoding order."""
+    out = []
+    for chunk in sorted(glob.glob(os.path.join(store, "*.avi")) + glob.glob(os.path.join(store, "*.mp4"))):
+        with av.open(chunk) as container:
+            out += [bytes(p) for p in container.demux(video=0) if p.size]
+    return out
+
+
+@pytest.mark.parametrize("bframes", [0, 2])
+def test_a_video_trim_encodes_again_only_the_gops_cut_at_its_ends(tmp_path: Path, bframes: int) -> None:
+    """Keyframes every 10 frames: a trim of 13..86 copies 20..79 as they are (their packets, their
+    pixels) and encodes only 13..19 and 80..86 again, with or without B-frames."""
+    src = tmp_path / "src"
+    with imgstore.new_for_format("avc1/mp4", path=str(src), imgshape=SHAPE, chunksize=100, gop=10,
+                                 bframes=bframes) as store:  # fmt: skip
+        for i in range(N * 2):
+            store.add_image(make_grid_frame(i, SHAPE), i, _time(i))
+    report = edit.trim(src, tmp_path / "t", 13, 86, by="index")
+    assert (report.copied, report.reencoded) == (60, 14)
+    with imgstore.new_for_filename(str(src)) as whole, imgstore.new_for_filename(str(tmp_path / "t")) as trimmed:
+        got = [(img, md) for img, md in trimmed]
+        assert [md[0] for _, md in got] == list(range(13, 87)) and [decode_grid(i) for i, _ in got] == list(
+            range(13, 87)
+        )
+        for k in range(7, 67):  # the copied frames decode to the very pixels of the source
+            assert np.array_equal(got[k][0], whole.get_image(None, frame_index=13 + k)[0])
+        copied_chunk = trimmed.view.layout.chunk_path(1)
+    with av.open(copied_chunk) as container:
+        copied = sorted((p.pts, bytes(p)) for p in container.demux(video=0) if p.size)
+    with av.open(str(src / "000000.mp4")) as container:
+        originals = sorted((p.pts, bytes(p)) for p in container.demux(video=0) if p.size)
+    assert [data for _, data in copied] == [data for _, data in originals[20:80]]
 
 
 def test_split_then_join_gives_the_store_back(source: Path, tmp_path: Path) -> None:
@@ -211,7 +248,7 @@ def test_ctrl_c_leaves_no_destination(tmp_path: Path) -> None:
         for i in range(1500):
             store.add_image(frame, i, T0 + i / 25)
     dest = tmp_path / "cut"
-    command = [EDIT, "trim", str(src), str(dest), "--start-index", "1"]
+    command = [EDIT, "trim", str(src), str(dest), "--every", "2"]  # every other frame: all encoded again
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not os.path.exists(str(dest) + edit.PARTIAL_SUFFIX):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ..io.fs import LocalFileSystem
 from .base import ChunkReader, ChunkWriter, Shape
 from .video import VideoCodec, VideoFormat, resolve_settings
 from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, close_quietly, crash_safe_muxer_options, pyav
+from .video_av_copy import can_copy_run, copy_run
 from .video_av_index import PacketIndex, keyframe_positions, packet_index
 from .video_av_read import PyAVChunkReader
 from .video_av_write import MuxerFlush, PyAVChunkWriter, check_frames_written
@@ -75,6 +76,21 @@ class PyAVVideoCodec(VideoCodec):
 
     def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
         return keyframe_positions(chunk_path)
+
+    def can_copy_frames(self, source: str, frame_idxs: Sequence[int], frame_count: int) -> bool:
+        """A run of frames that decodes on its own (see ``video_av_copy``), the whole chunk included."""
+        return can_copy_run(source, frame_idxs, frame_count)
+
+    def copy_frames(self, source: str, frame_idxs: Sequence[int], target: str) -> None:
+        """The whole chunk as a file copy; a run of it remuxed into a new file of the same container."""
+        if list(frame_idxs) == list(range(len(packet_index(source).pts))):
+            super().copy_frames(source, frame_idxs, target)
+            return
+        try:
+            copy_run(source, frame_idxs, target, self.format.container)
+        except BaseException:
+            self.remove_copied_frames(target, len(frame_idxs))
+            raise
 
     def count_frames(self, chunk_path: str) -> Optional[int]:
         try:
