@@ -74,14 +74,15 @@ def select_positions(store: Any, start: Any = None, end: Any = None, by: str = "
 
 
 def trim(source: Any, dest: str, start: Any = None, end: Any = None, by: str = "number",
-         progress: Progress = None) -> EditReport:  # fmt: skip
+         progress: Progress = None, copy: bool = True) -> EditReport:  # fmt: skip
     """A new store at ``dest`` holding the frames of ``source`` (a path or a read store) from
-    ``start`` to ``end``, both included (see ``select_positions``)."""
+    ``start`` to ``end``, both included (see ``select_positions``). ``copy=False`` encodes every
+    frame again instead of copying what can be copied."""
     with _Opened(source) as store:
         positions = select_positions(store, start, end, by)
         if not len(positions):
             raise ImgStoreError(f"{store.filename}: no frames from {start} to {end} (by {by})")
-        return write_store(dest, [(store, positions)], progress)
+        return write_store(dest, [(store, positions)], progress, copy)
 
 
 def split(source: Any, dest_dir: str, seconds: Optional[float] = None, frames: Optional[int] = None,
@@ -154,9 +155,12 @@ def join(sources: Sequence[Any], dest: str, allow_overlap: bool = False, progres
             o.close()
 
 
-def write_store(dest: str, parts: Sequence[Tuple[Any, np.ndarray]], progress: Progress = None) -> EditReport:
+def write_store(
+    dest: str, parts: Sequence[Tuple[Any, np.ndarray]], progress: Progress = None, copy: bool = True
+) -> EditReport:
     """A new store at ``dest`` of the frames at the given positions of each store, in that order,
-    in the first store's format; see the module's description."""
+    in the first store's format; see the module's description (``copy=False``: nothing copied,
+    every frame decoded and encoded again)."""
     dest = os.fspath(dest)
     _refuse_existing(dest)
     partial = dest + PARTIAL_SUFFIX
@@ -170,7 +174,11 @@ def write_store(dest: str, parts: Sequence[Tuple[Any, np.ndarray]], progress: Pr
                                 chunksize=md.chunksize, metadata=dict(first.user_metadata))  # fmt: skip
         try:
             for store, positions in parts:
-                _copy_frames(store, np.asarray(positions, dtype=np.int64), target, report, progress)
+                chosen = np.asarray(positions, dtype=np.int64)
+                if copy:
+                    _copy_frames(store, chosen, target, report, progress)
+                else:
+                    _reencode(store, chosen, target, records_by_position(store.view.layout), report, progress)
         except BaseException:
             _close_abandoned(target)  # what was interrupted or failed is raised, not a failure to finish
             raise

@@ -72,3 +72,13 @@ def test_multi_store_benchmark_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     for label in ("stepping", "with mosaic", "random by time"):
         assert label in proc.stdout, proc.stdout
+
+
+def test_edit_trim_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/edit_trim.py --quick`` trims by copying and by encoding again, and checks both agree."""
+    script = RUN.parent / "edit_trim.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trim, copying" in proc.stdout and "trim, encoding again" in proc.stdout, proc.stdout

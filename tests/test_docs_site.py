@@ -30,6 +30,7 @@ API_MODULES = [
     "imgstore.errors",
     "imgstore.multi",
     "imgstore.capture",
+    "imgstore.edit",
     "imgstore.constants",
 ]
 if importlib.util.find_spec("imgstore.dask") is not None:
