@@ -26,6 +26,7 @@ from .errors import ImgStoreError
 from .io.metadata import read_metadata, write_metadata
 from .store.extradata import records_by_position
 from .store.factory import new_for_filename, new_for_format
+from .transforms import Pipeline
 
 __all__ = ["EditReport", "describe_time", "join", "select_positions", "split", "trim", "write_store"]
 
@@ -74,15 +75,16 @@ def select_positions(store: Any, start: Any = None, end: Any = None, by: str = "
 
 
 def trim(source: Any, dest: str, start: Any = None, end: Any = None, by: str = "number",
-         progress: Progress = None, copy: bool = True) -> EditReport:  # fmt: skip
+         progress: Progress = None, copy: bool = True, transform: Optional[Pipeline] = None) -> EditReport:  # fmt: skip
     """A new store at ``dest`` holding the frames of ``source`` (a path or a read store) from
     ``start`` to ``end``, both included (see ``select_positions``). ``copy=False`` encodes every
-    frame again instead of copying what can be copied."""
+    frame again instead of copying what can be copied; ``transform`` (an
+    ``imgstore.transforms.Pipeline``) changes every frame on the way (crop, resize...)."""
     with _Opened(source) as store:
         positions = select_positions(store, start, end, by)
         if not len(positions):
             raise ImgStoreError(f"{store.filename}: no frames from {start} to {end} (by {by})")
-        return write_store(dest, [(store, positions)], progress, copy)
+        return write_store(dest, [(store, positions)], progress, copy, transform)
 
 
 def split(source: Any, dest_dir: str, seconds: Optional[float] = None, frames: Optional[int] = None,
@@ -156,11 +158,16 @@ def join(sources: Sequence[Any], dest: str, allow_overlap: bool = False, progres
 
 
 def write_store(
-    dest: str, parts: Sequence[Tuple[Any, np.ndarray]], progress: Progress = None, copy: bool = True
+    dest: str,
+    parts: Sequence[Tuple[Any, np.ndarray]],
+    progress: Progress = None,
+    copy: bool = True,
+    transform: Optional[Pipeline] = None,
 ) -> EditReport:
     """A new store at ``dest`` of the frames at the given positions of each store, in that order,
     in the first store's format; see the module's description (``copy=False``: nothing copied,
-    every frame decoded and encoded again)."""
+    every frame decoded and encoded again). ``transform``: an ``imgstore.transforms.Pipeline``
+    every frame goes through (nothing is copied then); the new store's metadata lists it."""
     dest = os.fspath(dest)
     _refuse_existing(dest)
     partial = dest + PARTIAL_SUFFIX
@@ -169,16 +176,23 @@ def write_store(
     first = parts[0][0]
     md = first.view.metadata
     report = EditReport(dest)
+    transform = transform or Pipeline()
     try:
-        target = new_for_format(md.format, path=partial, imgshape=md.imgshape, imgdtype=md.imgdtype,
-                                chunksize=md.chunksize, metadata=dict(first.user_metadata))  # fmt: skip
+        shape = transform.shape(tuple(first.image_shape))
+    except ImgStoreError as exc:
+        raise ImgStoreError(f"{first.filename}: {exc}") from None
+    try:
+        metadata = transform.recorded_in(first.user_metadata)
+        target = new_for_format(md.format, path=partial, imgshape=shape, imgdtype=md.imgdtype,
+                                chunksize=md.chunksize, metadata=metadata)  # fmt: skip
         try:
             for store, positions in parts:
                 chosen = np.asarray(positions, dtype=np.int64)
-                if copy:
+                if copy and not transform:
                     _copy_frames(store, chosen, target, report, progress)
                 else:
-                    _reencode(store, chosen, target, records_by_position(store.view.layout), report, progress)
+                    records = records_by_position(store.view.layout)
+                    _reencode(store, chosen, target, records, report, progress, transform)
         except BaseException:
             _close_abandoned(target)  # what was interrupted or failed is raised, not a failure to finish
             raise
@@ -255,11 +269,12 @@ def _copy(store: Any, positions: np.ndarray, target: Any, records: Dict[int, Lis
 
 
 def _reencode(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
-              report: EditReport, progress: Progress) -> None:  # fmt: skip
-    """Decode the frames at ``positions`` and add them to ``target`` with their extra-data records."""
+              report: EditReport, progress: Progress, transform: Optional[Pipeline] = None) -> None:  # fmt: skip
+    """Decode the frames at ``positions`` (through ``transform``, if any) and add them to ``target``
+    with their extra-data records."""
     for position in positions.tolist():
         img, (number, when) = store.get_image(None, frame_index=position)
-        target.add_image(img, number, when)
+        target.add_image(transform(img, number, when) if transform else img, number, when)
         for record in records.get(position, ()):
             target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
             report.extra_records += 1

@@ -31,6 +31,7 @@ API_MODULES = [
     "imgstore.multi",
     "imgstore.capture",
     "imgstore.edit",
+    "imgstore.transforms",
     "imgstore.constants",
 ]
 if importlib.util.find_spec("imgstore.dask") is not None:

@@ -22,6 +22,7 @@ from ..mosaic import as_8bit, check_canvas, grid_layout, mosaic_of, parse_layout
 from ..multi import CameraFrame, Step
 from ._cameras import open_cameras
 from ._cli import ToolError, progress
+from ._transform_args import pipeline_from
 
 #: overlay text: scale and thickness for OpenCV's Hershey font, and the height of its band
 _TEXT_SCALE, _TEXT_THICKNESS, _BAND = 0.45, 1, 18
@@ -50,6 +51,8 @@ def export_mosaic(
             check_canvas(rows, cols, max(s[0] for s in shapes), max(s[1] for s in shapes))
         except ImgStoreError as exc:
             raise ToolError(str(exc)) from None
+        canvas = (rows * max(s[0] for s in shapes), cols * max(s[1] for s in shapes))
+        pipeline = pipeline_from(args.transforms, canvas, "the mosaic")  # transforms of the whole picture
         steps: List[Step] = []
 
         def images() -> Iterator[np.ndarray]:
@@ -58,7 +61,8 @@ def export_mosaic(
                 steps.append(_frames_only(step))
                 tiles = [_with_overlay(img, frame, zone) if args.overlay else img
                          for img, frame in zip(step.images, step.frames)]  # fmt: skip
-                yield mosaic_of(tiles, shapes, layout, keep_grey=True)
+                mosaic = mosaic_of(tiles, shapes, layout, keep_grey=True)
+                yield pipeline(mosaic, step.frame_number, step.time) if pipeline else mosaic
 
         fps = args.fps if args.fps is not None else default_fps(table.frame_time)
         write_video(args.out, fps, args.crf, images())

@@ -27,6 +27,7 @@ from ._cameras import add_camera_arguments
 from ._cli import ToolError, add_common_arguments, error_reason, positive_number, progress, run, whole_number
 from ._prefetch import read_ahead
 from ._selection import add_selection_arguments, select_frames
+from ._transform_args import add_transform_arguments, pipeline_from
 
 PROG = "imgstore-export"
 DEFAULT_FPS = 25
@@ -241,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_selection_arguments(parser, "export")
 
+    add_transform_arguments(parser, overlay=False)  # --overlay is below (per tile with --mosaic)
+
     video = parser.add_argument_group("video output (.mp4 .mkv .mov .avi)")
     video.add_argument(
         "--fps",
@@ -284,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     mosaic.add_argument(
         "--overlay",
         action="store_true",
-        help="draw each tile's camera name, frame number and time on it (needs OpenCV)",
+        help="draw each frame's number and time on it, after the transforms (with --mosaic: each tile's "
+        "camera name, frame number and time)",
     )
 
     parser.add_argument(
@@ -346,8 +350,8 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if len(args.paths) > 1 and not args.mosaic:
         parser.error("several stores are exported together with --mosaic")
     camera_options = args.tolerance is not None or args.fill != "none" or args.sync != "time"
-    if not args.mosaic and (args.layout is not None or args.overlay or camera_options):
-        parser.error("--layout, --overlay, --sync, --tolerance and --fill apply to --mosaic")
+    if not args.mosaic and (args.layout is not None or camera_options):
+        parser.error("--layout, --sync, --tolerance and --fill apply to --mosaic")
     if args.mosaic:
         return _mosaic_body(parser, args, target)
     args.path = args.paths[0]
@@ -370,21 +374,29 @@ def _body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         _refuse_unwritable(target)
         _refuse_existing(target, names, args.overwrite)
 
+        chosen = list(args.transforms) + ([("overlay", "")] if args.overlay else [])
+        pipeline = pipeline_from(chosen, store.image_shape, args.path, recording_zone(store))
         frames = progress(selected, total=len(selected), quiet=args.quiet, desc="export")
         if target.kind == "video":
             fps = args.fps if args.fps is not None else default_fps(times)
-            images = (store.get_image(None, frame_index=int(i))[0] for i in frames)
+            images = (_transformed(store, int(i), pipeline) for i in frames)
             write_video(target.path, fps, args.crf, images)
             write_sidecar(target.path + SIDECAR_SUFFIX, selected, numbers, times)
             summary = f"{len(selected)} frames to {target.path} at {float(fps):g} fps (+ {target.path}{SIDECAR_SUFFIX})"
         else:
             os.makedirs(target.directory, exist_ok=True)
             for i, name in zip(frames, names):
-                write_image(name, store.get_image(None, frame_index=int(i))[0], target.image_format)
+                write_image(name, _transformed(store, int(i), pipeline), target.image_format)
             summary = f"{len(selected)} {target.image_format} files to {target.path}"
     if not args.quiet:
         print(f"{PROG}: wrote {summary}", file=sys.stderr)
     return 0
+
+
+def _transformed(store: Any, position: int, pipeline: Any) -> np.ndarray:
+    """The frame at ``position``, through the transforms (if any)."""
+    img, (number, when) = store.get_image(None, frame_index=position)
+    return pipeline(img, number, when) if pipeline else img
 
 
 def _mosaic_body(parser: argparse.ArgumentParser, args: argparse.Namespace, target: Target) -> int:

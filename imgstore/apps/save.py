@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import ImgStoreError
 from ._cli import ToolError, add_common_arguments, positive_number, progress, run, whole_number
+from ._transform_args import add_transform_arguments, pipeline_from
 from .sources import TESTSRC, Frame, Source, open_source
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--preset", type=_preset, help="speed/size trade-off: ultrafast ... veryslow (AV1: 0-13)")
     video.add_argument("--gop", type=whole_number(1), metavar="N", help="frames between keyframes")
     video.add_argument("--quality", type=int, metavar="Q", help="mjpeg/avi quality, 2 (best) .. 31 (smallest)")
+
+    add_transform_arguments(parser)
 
     synth = parser.add_argument_group(f"--source {TESTSRC}")
     synth.add_argument("--size", type=_size, metavar="WxH", help="frame size (default: 640x480)")
@@ -379,7 +382,8 @@ def _record(
         first = next(frames, None)  # read here: a source that fails, fails before anything is written
         if first is None:
             raise ToolError(f"{source.description}: no frames to save")
-        img = first[0]
+        pipeline = pipeline_from(args.transforms, first[0].shape, source.description)
+        img = pipeline(*first) if pipeline else first[0]
         if preview is not None:
             preview.show(img)
         try:
@@ -389,7 +393,7 @@ def _record(
                 imgshape=img.shape,
                 imgdtype=img.dtype,
                 chunksize=args.chunksize,
-                metadata=_with_companions(source.metadata, args.companion, args.dest),
+                metadata=pipeline.recorded_in(_with_companions(source.metadata, args.companion, args.dest)),
                 **settings,
             )
         except ImgStoreError as exc:  # e.g. uint16 frames for an 8-bit format: name the store it is about
@@ -406,6 +410,8 @@ def _record(
         bar = progress(_frames_in_order(first, reader, source, signals), total, args.quiet, "saving")
         try:
             for img, number, frame_time in bar:
+                if pipeline:
+                    img = pipeline(img, number, frame_time)
                 store.add_image(img, frame_number=number, frame_time=frame_time)
                 if extra is not None:
                     for row in extra.at(written):  # the source's rows after this frame
