@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import ImgStoreError
 from ._cli import ToolError, add_common_arguments, positive_number, progress, run, whole_number
+from ._selection import parse_time, to_epoch
 from ._transform_args import add_transform_arguments, pipeline_from
 from .sources import TESTSRC, Frame, Source, open_source
 
@@ -35,7 +36,7 @@ QUEUE_BYTES = 512 * 1024 * 1024
 #: how long to wait for the reader thread to stop before leaving it to die with the process
 READER_STOP_TIMEOUT = 5.0
 
-_TESTSRC_OPTIONS = ("size", "fps", "color", "realtime")
+_TESTSRC_OPTIONS = ("size", "color", "realtime")
 
 EPILOG = f"""\
 sources:
@@ -44,12 +45,14 @@ sources:
   0, 1, ...             a camera (OpenCV); runs until Ctrl-C or --frames
   VIDEO                 a video file (PyAV); frames numbered 0, 1, ...; times = the container's
                         creation_time tag, else the file's modification time, plus each
-                        frame's timestamp relative to the first frame
+                        frame's timestamp relative to the first frame (or --start-time, --fps);
+                        video deeper than 8 bits is kept 16-bit where the format holds it
   STORE                 a store (its directory or metadata.yaml): frame numbers, frame times,
                         user metadata and extra data are copied (with --frames N, the extra
                         data of the first N frames)
   FOLDER or 'GLOB'      images (png, jpg, tif...) sorted by name, numbers in names compared as
-                        numbers; frames numbered 0, 1, ...; times = the files' modification times
+                        numbers, every page of a multi-page TIFF; frames numbered 0, 1, ...;
+                        times = the files' modification times (or --start-time, --fps)
   URL                   a stream (rtsp://, http://...; PyAV); times = when opened + timestamps
 
 Ctrl-C or SIGTERM stops between two frames and closes the store: what was written stays
@@ -154,11 +157,25 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--gop", type=whole_number(1), metavar="N", help="frames between keyframes")
     video.add_argument("--quality", type=int, metavar="Q", help="mjpeg/avi quality, 2 (best) .. 31 (smallest)")
 
+    timing = parser.add_argument_group("frame times of images, videos and testsrc")
+    timing.add_argument(
+        "--fps",
+        type=positive_number(),
+        help="time frame N at START + N / FPS (testsrc: default 25; images and videos: instead of file "
+        "modification times and the video's timestamps)",
+    )
+    timing.add_argument(
+        "--start-time",
+        type=parse_time,
+        metavar="T",
+        help="the first frame's time, epoch seconds or an ISO datetime (naive: this computer's time zone), "
+        "instead of the first file's modification time or the video's creation_time tag",
+    )
+
     add_transform_arguments(parser)
 
     synth = parser.add_argument_group(f"--source {TESTSRC}")
     synth.add_argument("--size", type=_size, metavar="WxH", help="frame size (default: 640x480)")
-    synth.add_argument("--fps", type=positive_number(), help="frame rate of the frame times (default: 25)")
     synth.add_argument("--color", action="store_true", default=None, help="colour (BGR) frames (default: grey)")
     synth.add_argument(
         "--realtime", action="store_true", default=None, help="deliver frames at --fps (default: as fast as possible)"
@@ -349,9 +366,10 @@ def _save(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         source = open_source(
             args.source,
             size=args.size or (640, 480),
-            fps=args.fps or 25.0,
+            fps=args.fps,
             color=bool(args.color),
             realtime=bool(args.realtime),
+            start_time=None if args.start_time is None else to_epoch(args.start_time, None),
         )
         log.debug("source: %s", source.description)
         return _record(args, source, settings, signals, preview)
@@ -384,6 +402,8 @@ def _record(
             raise ToolError(f"{source.description}: no frames to save")
         pipeline = pipeline_from(args.transforms, first[0].shape, source.description)
         img = pipeline(*first) if pipeline else first[0]
+        depth = _depth_for(args.format, img, source.description)
+        img = depth(img)
         if preview is not None:
             preview.show(img)
         try:
@@ -412,7 +432,7 @@ def _record(
             for img, number, frame_time in bar:
                 if pipeline:
                     img = pipeline(img, number, frame_time)
-                store.add_image(img, frame_number=number, frame_time=frame_time)
+                store.add_image(depth(img), frame_number=number, frame_time=frame_time)
                 if extra is not None:
                     for row in extra.at(written):  # the source's rows after this frame
                         store.add_extra_data(**row)
@@ -442,6 +462,27 @@ def _record(
     if signals.requested:
         raise KeyboardInterrupt
     return 0
+
+
+def _depth_for(fmt: str, img: Any, description: str) -> Any:
+    """How each frame reaches the store: 16-bit frames kept 16-bit where the format holds them,
+    else cut to their top 8 bits with a warning."""
+    from .. import codecs
+
+    if img.dtype.itemsize == 1:
+        return lambda frame: frame
+    try:
+        codecs.get_codec(fmt).check_image_type(img.shape, img.dtype.name)
+        return lambda frame: frame
+    except ImgStoreError:
+        log.warning(
+            "%s: %s frames cut to 8 bits (format %s holds no deeper frames; npy, png, tif, ffv1/mkv do)",
+            description,
+            img.dtype,
+            fmt,
+        )
+        shift = img.dtype.itemsize * 8 - 8
+        return lambda frame: (frame >> shift).astype("uint8")
 
 
 def _frames_in_order(first: Frame, reader: _Reader, source: Source, signals: _Signals) -> Iterator[Frame]:

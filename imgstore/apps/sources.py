@@ -92,38 +92,62 @@ class Source:
 def open_source(
     spec: str,
     size: Tuple[int, int] = (640, 480),
-    fps: float = 25.0,
+    fps: Optional[float] = None,
     color: bool = False,
     realtime: bool = False,
+    start_time: Optional[float] = None,
 ) -> Source:
-    """Open what ``--source`` names (see the module docstring for how each kind is read)."""
+    """Open what ``--source`` names (see the module docstring for how each kind is read).
+
+    ``fps`` and ``start_time`` (epoch seconds) time the frames of image files and videos instead
+    of their files' modification times and the video's own timestamps: frame ``n`` is at
+    ``start + n / fps``, the start being ``start_time`` or what the source says.
+    """
     if spec == TESTSRC:
-        return open_testsrc(size, fps, color, realtime)
+        return open_testsrc(size, fps or 25.0, color, realtime)
+    timing = _Timing(fps, start_time)
     if re.fullmatch(r"\d+", spec):
+        _refuse_timing_of_a_camera(spec, timing)
         return open_camera(int(spec))
     if "://" in spec:
-        return open_video(spec, url=True)
+        return open_video(spec, url=True, timing=timing)
+    if timing.fps is not None or timing.start_time is not None:
+        _refuse_timing(spec)
     if os.path.isdir(spec):
         if os.path.isfile(os.path.join(spec, STORE_MD_FILENAME)):
             return open_store(spec)
-        return open_images(spec, _images_in_folder(spec))
+        return open_images(spec, _images_in_folder(spec), timing)
     if os.path.isfile(spec):
         if os.path.basename(spec) == STORE_MD_FILENAME:
             return open_store(spec)
         if spec.lower().endswith(IMAGE_EXTENSIONS):
-            return open_images(spec, [spec])
-        return open_video(spec)
+            return open_images(spec, [spec], timing)
+        return open_video(spec, timing=timing)
     if os.path.exists(spec) and stat.S_ISCHR(os.stat(spec).st_mode):  # /dev/video0...
         return open_camera(spec)
     if glob.has_magic(spec):
         paths = sorted((p for p in glob.glob(spec) if os.path.isfile(p)), key=_natural_key)
         if not paths:
             raise ToolError(f"{spec}: no files match this pattern")
-        return open_images(spec, paths)
+        return open_images(spec, paths, timing)
     raise ToolError(
         f"{spec}: no such file or directory (a source is a video, a store, a folder of images, "
         f"a glob pattern, a camera index, a URL or '{TESTSRC}')"
     )
+
+
+def _refuse_timing(spec: str) -> None:
+    """``--fps``/``--start-time`` time images and videos; a store keeps its own frames' times."""
+    is_store = os.path.isfile(os.path.join(spec, STORE_MD_FILENAME)) or os.path.basename(spec) == STORE_MD_FILENAME
+    if is_store:
+        raise ToolError(f"{spec}: --fps and --start-time time images and videos; a store's frames keep their times")
+
+
+def _refuse_timing_of_a_camera(spec: str, timing: Any) -> None:
+    if timing.fps is not None or timing.start_time is not None:
+        raise ToolError(
+            f"camera {spec}: --fps and --start-time time images and videos; a camera's frames are timed live"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -195,31 +219,75 @@ def _images_in_folder(folder: str) -> List[str]:
 
 def read_image(path: str) -> np.ndarray:
     """One image as OpenCV reads it, keeping grey as grey and 16-bit as 16-bit."""
+    return read_pages(path)[0]
+
+
+def read_pages(path: str) -> List[np.ndarray]:
+    """Every page of an image file (a multi-page TIFF has several; other images one), grey kept
+    grey and 16-bit kept 16-bit."""
     import cv2
 
-    img = cv2.imread(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    if path.lower().endswith((".tif", ".tiff")):
+        ok, pages = cv2.imreadmulti(path, flags=flags)
+        if ok and pages:
+            return list(pages)
+    img = cv2.imread(path, flags)
     if img is None:
         raise ToolError(f"{path}: not an image OpenCV can read")
-    return img
+    return [img]
 
 
-def open_images(spec: str, paths: List[str]) -> Source:
-    """Image files in the given order, numbered from 0, timed by their modification times."""
+def _page_count(path: str) -> int:
+    """Pages in an image file without decoding them (1 unless a multi-page TIFF)."""
+    if not path.lower().endswith((".tif", ".tiff")):
+        return 1
+    import cv2
+
+    try:
+        return max(1, int(cv2.imcount(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)))
+    except cv2.error:
+        return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Timing:
+    """``--fps`` and ``--start-time``: how the frames of images and videos are timed, when given."""
+
+    fps: Optional[float] = None
+    start_time: Optional[float] = None
+
+    def time_of(self, number: int, start: float, own: float) -> float:
+        """Frame ``number``'s time: ``start + number / fps`` with a rate, else its own time moved to the start."""
+        first = self.start_time if self.start_time is not None else start
+        if self.fps:
+            return first + number / self.fps
+        return own if self.start_time is None else first + (own - start)
+
+
+def open_images(spec: str, paths: List[str], timing: _Timing = _Timing()) -> Source:
+    """Image files in the given order (each page of a multi-page TIFF a frame), numbered from 0,
+    timed by their modification times (or by ``timing``)."""
 
     def frames() -> Iterator[Frame]:
         first_shape = None
-        for number, path in enumerate(paths):
-            img = read_image(path)
-            if first_shape is None:
-                first_shape = (img.shape, img.dtype)
-            elif (img.shape, img.dtype) != first_shape:
-                raise ToolError(
-                    f"{path}: image of shape {img.shape} ({img.dtype}) differs from the first image's "
-                    f"{first_shape[0]} ({first_shape[1]}); a store holds images of one shape"
-                )
-            yield img, number, os.stat(path).st_mtime
+        number = 0
+        start = os.stat(paths[0]).st_mtime
+        for path in paths:
+            mtime = os.stat(path).st_mtime
+            for img in read_pages(path):
+                if first_shape is None:
+                    first_shape = (img.shape, img.dtype)
+                elif (img.shape, img.dtype) != first_shape:
+                    raise ToolError(
+                        f"{path}: image of shape {img.shape} ({img.dtype}) differs from the first image's "
+                        f"{first_shape[0]} ({first_shape[1]}); a store holds images of one shape"
+                    )
+                yield img, number, timing.time_of(number, start, mtime)
+                number += 1
 
-    return Source(f"{len(paths)} image(s) {spec}", frames(), total=len(paths))
+    total = sum(_page_count(p) for p in paths)
+    return Source(f"{len(paths)} image(s) {spec}", frames(), total=total)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,14 +320,17 @@ def _count_packets(path: str) -> Optional[int]:
         return None
 
 
-def _ndarray_format(pix_fmt: str) -> str:
-    """Keep grey video grey (and 16-bit grey 16-bit); everything else becomes BGR."""
-    if pix_fmt.startswith(("gray", "y400")):
-        return "gray" if pix_fmt in ("gray", "gray8", "y400a") else "gray16le"
-    return "bgr24"
+def _ndarray_format(video_format: Any) -> str:
+    """Keep grey video grey, and video deeper than 8 bits (10-bit ProRes, 12-bit H.265...) 16-bit;
+    everything else becomes 8-bit BGR."""
+    name = video_format.name
+    deep = max((c.bits for c in video_format.components), default=8) > 8
+    if name.startswith(("gray", "y400")):
+        return "gray16le" if deep else "gray"
+    return "bgr48le" if deep else "bgr24"
 
 
-def open_video(path: str, url: bool = False) -> Source:
+def open_video(path: str, url: bool = False, timing: _Timing = _Timing()) -> Source:
     """A video file or stream, decoded with PyAV: numbered from 0, timed by its timestamps."""
     import av
 
@@ -288,16 +359,16 @@ def open_video(path: str, url: bool = False) -> Source:
         try:
             for number, frame in enumerate(container.decode(stream)):
                 if fmt is None:
-                    fmt = _ndarray_format(frame.format.name)
+                    fmt = _ndarray_format(frame.format)
                 img = frame.to_ndarray(format=fmt)
                 pts_time = frame.time
                 if pts_time is None:
-                    frame_time = t0 + number / rate
+                    own = t0 + number / rate
                 else:
                     if first_time is None:
                         first_time = pts_time
-                    frame_time = t0 + (pts_time - first_time)
-                yield img, number, frame_time
+                    own = t0 + (pts_time - first_time)
+                yield img, number, timing.time_of(number, t0, own)
         except av.error.FFmpegError as exc:
             raise ToolError(f"{path}: cannot decode: {error_reason(exc)}") from None
 

@@ -356,3 +356,68 @@ def test_interrupt_closes_the_store_cleanly(tmp_path):
         assert np.abs(img.astype(int) - render_testsrc(count - 1, (64, 48))).mean() < 8
         assert not (dest / ".lock").exists()
         store.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# sources that were lost: TIFF pages, deep video, images and videos timed by --fps/--start-time
+# ----------------------------------------------------------------------------------------------
+def test_every_page_of_a_multipage_tiff_is_a_frame(tmp_path):
+    rng = np.random.default_rng(3)
+    pages = [rng.integers(0, 65535, (30, 40), dtype=np.uint16, endpoint=True) for _ in range(5)]
+    assert cv2.imwritemulti(str(tmp_path / "stack.tif"), pages)
+    proc = save(tmp_path / "pages", "--source", tmp_path / "stack.tif", "--format", "npy")
+    assert proc.returncode == 0 and "5/5" in proc.stderr, proc.stderr
+    images, numbers, _, _ = read_all(tmp_path / "pages")
+    assert numbers == [0, 1, 2, 3, 4]
+    for img, page in zip(images, pages):
+        np.testing.assert_array_equal(img, page)  # 16 bits kept, every page in order
+
+
+def test_fps_and_start_time_time_images_and_videos(tmp_path):
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"img{i}.png"), np.full((8, 8), i * 50, np.uint8))
+        os.utime(folder / f"img{i}.png", (1_000_000 + 7 * i, 1_000_000 + 7 * i))  # irregular mtimes
+    write_video(tmp_path / "clip.mkv", "ffv1", 10, 6)
+    procs = save_all(
+        [tmp_path / "a", "--source", folder, "--format", "npy", "--fps", "4", "--start-time", "1700000000"],
+        [tmp_path / "b", "--source", folder, "--format", "npy", "--start-time", "2023-11-14T22:13:20Z"],
+        [tmp_path / "c", "--source", tmp_path / "clip.mkv", "--format", "npy", "--fps", "50"],
+        [tmp_path / "d", "--source", tmp_path / "b", "--fps", "50"],
+    )
+    for proc in procs[:3]:
+        assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(read_all(tmp_path / "a")[2], 1_700_000_000 + np.arange(4) / 4)
+    np.testing.assert_allclose(read_all(tmp_path / "b")[2], 1_700_000_000 + 7 * np.arange(4))  # spacing kept
+    c_times = read_all(tmp_path / "c")[2]
+    np.testing.assert_allclose(np.diff(c_times), 0.02, atol=1e-6)  # the video's own 10 fps timestamps replaced
+    assert procs[3].returncode == 1 and "a store's frames keep their times" in procs[3].stderr
+
+
+def test_deep_video_stays_16_bit_where_the_format_holds_it(tmp_path):
+    import av
+
+    path = tmp_path / "deep.mov"
+    ramp = (np.arange(64, dtype=np.uint16)[None, :, None] * 1000).repeat(48, axis=0).repeat(3, axis=2)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("prores_ks", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv422p10le"
+        for n in range(3):
+            frame = av.VideoFrame.from_ndarray(ramp, format="bgr48le")
+            frame.pts = n
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    deep, cut = save_all(
+        [tmp_path / "deep-png", "--source", path, "--format", "png"],
+        [tmp_path / "cut-avc1", "--source", path, "--format", "avc1/mp4"],
+    )
+    assert deep.returncode == 0 and "WARNING" not in deep.stderr, deep.stderr
+    img = read_all(tmp_path / "deep-png")[0][0]
+    assert img.dtype == np.uint16 and img.shape == (48, 64, 3)
+    assert np.abs(img.astype(int) - ramp.astype(int)).max() < 1500  # 10 bits of 16: within a few 10-bit levels
+    assert len(np.unique(img[24, :, 1] >> 6)) > 60  # more than 8 bits of levels survive
+    assert cut.returncode == 0 and "uint16 frames cut to 8 bits (format avc1/mp4" in cut.stderr, cut.stderr
+    assert read_all(tmp_path / "cut-avc1")[0][0].dtype == np.uint8
