@@ -128,12 +128,12 @@ class VideoCapture:
         if not self._convert:
             return img
         img = as_8bit(img)
-        if img.ndim == 2 or img.shape[2] == 1:
-            grey = img.reshape(img.shape[:2])
-            return np.repeat(grey[:, :, None], 3, axis=2)
-        if img.shape[2] == 4:
+        if img.ndim == 3 and img.shape[2] == 3:
+            return img
+        if img.ndim == 3 and img.shape[2] == 4:
             return np.ascontiguousarray(img[:, :, :3])
-        return img
+        grey = img if img.ndim == 2 else img[:, :, 0]  # grey, or a first channel standing for it
+        return np.repeat(grey[:, :, None], 3, axis=2)
 
     # -- properties ------------------------------------------------------------------------------
     def get(self, prop_id: int) -> float:

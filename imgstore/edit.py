@@ -12,13 +12,15 @@ at ``DEST``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
 import math
+import numbers
 import os
 import shutil
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,6 +38,12 @@ _log = logging.getLogger(__name__)
 SELECT_BY = ("index", "number", "time")
 #: suffix of a destination being written
 PARTIAL_SUFFIX = ".partial"
+#: the shortest piece ``split`` makes, and the most pieces
+MIN_PIECE_SECONDS = 0.001
+MAX_PIECES = 100_000
+#: how far apart two frame times may be and still count as the same instant (epoch seconds as
+#: doubles resolve about 0.2 microseconds)
+_TIME_PRECISION = 1e-6
 
 Progress = Optional[Callable[[int], None]]
 
@@ -64,6 +72,8 @@ def select_positions(store: Any, start: Any = None, end: Any = None, by: str = "
     if low is not None and high is not None and low > high:
         raise ImgStoreError(f"{store.filename}: end {end} is before start {start}")
     table = store.view.table
+    if by == "index":  # negative positions count from the end, as Python's do
+        low, high = (v + table.frame_count if v is not None and v < 0 else v for v in (low, high))
     values = {"index": np.arange(table.frame_count), "number": table.frame_number, "time": table.frame_time}[by]
     keep = np.ones(table.frame_count, bool)
     with np.errstate(invalid="ignore"):  # NaN times are in no range
@@ -93,10 +103,10 @@ def split(source: Any, dest_dir: str, seconds: Optional[float] = None, frames: O
     frame's time), named ``<dest_dir>/<source name>.NNN``."""
     if (seconds is None) == (frames is None):
         raise ImgStoreError("split: give either seconds or frames")
-    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, numbers.Integral) or frames < 1):
         raise ImgStoreError(f"split: frames must be a whole number, 1 or more, got {frames!r}")
-    if seconds is not None and not (isinstance(seconds, (int, float)) and 0 < seconds < math.inf):
-        raise ImgStoreError(f"split: seconds must be a positive number, got {seconds!r}")
+    if seconds is not None and not (isinstance(seconds, numbers.Real) and MIN_PIECE_SECONDS <= seconds < math.inf):
+        raise ImgStoreError(f"split: seconds must be a number of at least {MIN_PIECE_SECONDS} s, got {seconds!r}")
     with _Opened(source) as store:
         table = store.view.table
         if not table.frame_count:
@@ -107,7 +117,11 @@ def split(source: Any, dest_dir: str, seconds: Optional[float] = None, frames: O
             times = np.asarray(table.frame_time, dtype=np.float64)
             if not np.isfinite(times).all():
                 raise ImgStoreError(f"{store.filename}: frames without a time cannot be split by time")
-            piece = np.floor((times - times.min()) / float(seconds)).astype(np.int64)
+            # a frame on a boundary (to the times' precision) opens the next piece
+            piece = np.floor((times - times.min() + _TIME_PRECISION) / float(seconds)).astype(np.int64)
+        if int(piece.max()) >= MAX_PIECES:
+            count = int(piece.max()) + 1
+            raise ImgStoreError(f"{store.filename}: {seconds} s pieces would be {count:,} (at most {MAX_PIECES:,})")
         name = os.path.basename(os.path.normpath(os.fspath(store.filename)))
         width = max(3, len(str(int(piece.max()))))
         targets = {int(p): os.path.join(dest_dir, f"{name}.{int(p):0{width}d}") for p in np.unique(piece)}
@@ -134,6 +148,11 @@ def join(sources: Sequence[Any], dest: str, allow_overlap: bool = False, progres
                 raise ImgStoreError(
                     f"join: {store.filename} holds {_kind(md)} frames, {stores[0].filename} {_kind(first)}: "
                     "resize one first"
+                )
+            if (md.format, md.encoding) != (first.format, first.encoding):
+                raise ImgStoreError(
+                    f"join: {store.filename} is {_format(md)}, {stores[0].filename} {_format(first)}: "
+                    "convert one first (imgstore-save --format)"
                 )
         ranges = [s.view.table.time_range() for s in stores]
         order = sorted(range(len(stores)), key=lambda i: (ranges[i][0], i))
@@ -168,11 +187,13 @@ def write_store(
     in the first store's format; see the module's description (``copy=False``: nothing copied,
     every frame decoded and encoded again). ``transform``: an ``imgstore.transforms.Pipeline``
     every frame goes through (nothing is copied then); the new store's metadata lists it."""
-    dest = os.fspath(dest)
+    dest = os.path.normpath(os.fspath(dest))  # 'out/' is the store 'out'
     _refuse_existing(dest)
     partial = dest + PARTIAL_SUFFIX
     if os.path.exists(partial):
         raise ImgStoreError(f"{partial}: an unfinished edit is there; remove it first")
+    for store, _ in parts:
+        _refuse_inside(dest, store)
     first = parts[0][0]
     md = first.view.metadata
     report = EditReport(dest)
@@ -183,16 +204,19 @@ def write_store(
         raise ImgStoreError(f"{first.filename}: {exc}") from None
     try:
         metadata = transform.recorded_in(first.user_metadata)
-        target = new_for_format(md.format, path=partial, imgshape=shape, imgdtype=md.imgdtype,
-                                chunksize=md.chunksize, metadata=metadata)  # fmt: skip
+        encoding = None if transform else md.encoding  # transformed frames are the decoded colour ones
+        target = new_for_format(md.format, path=partial, imgshape=shape if transform else md.imgshape,
+                                imgdtype=md.imgdtype, chunksize=md.chunksize, metadata=metadata,
+                                encoding=encoding)  # fmt: skip
         try:
             for store, positions in parts:
                 chosen = np.asarray(positions, dtype=np.int64)
                 if copy and not transform:
-                    _copy_frames(store, chosen, target, report, progress)
+                    _copy_frames(store, chosen, target, report, progress, encoding)
                 else:
                     records = records_by_position(store.view.layout)
-                    _reencode(store, chosen, target, records, report, progress, transform)
+                    with _raw_frames(store, encoding) as frames:
+                        _reencode(frames, chosen, target, records, report, progress, transform)
         except BaseException:
             _close_abandoned(target)  # what was interrupted or failed is raised, not a failure to finish
             raise
@@ -200,13 +224,35 @@ def write_store(
         _keep_creation(partial, md)
         os.replace(partial, dest)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove(partial)
         raise
     return report
 
 
-def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditReport, progress: Progress) -> None:
-    """Add ``store``'s frames at ``positions`` to ``target``: chunk by chunk, copied where possible."""
+def _remove(partial: str) -> None:
+    """Delete an abandoned destination, even when Ctrl-C is pressed again meanwhile."""
+    while True:
+        try:
+            shutil.rmtree(partial, ignore_errors=True)
+            return
+        except KeyboardInterrupt:  # the first one is being raised already: finish cleaning up first
+            continue
+
+
+def _refuse_inside(dest: str, store: Any) -> None:
+    """A destination inside a source store would become one of its chunks' neighbours (or a chunk)."""
+    location = store.view.location
+    if location.fs.costly_reads:  # a store at a URL: nothing here is inside it
+        return
+    source = os.path.abspath(location.basedir)
+    if os.path.commonpath([source, os.path.abspath(dest)]) == source:
+        raise ImgStoreError(f"{dest}: inside the store {store.filename} it is made from; choose a place outside it")
+
+
+def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditReport, progress: Progress,
+                 encoding: Optional[str]) -> None:  # fmt: skip
+    """Add ``store``'s frames at ``positions`` to ``target``: chunk by chunk, copied where possible
+    (``encoding``: the target's sensor encoding, in which frames encoded again are read)."""
     table = store.view.table
     records = records_by_position(store.view.layout)
     chunk_of = np.searchsorted(table.chunk_starts, positions, side="right") - 1
@@ -215,7 +261,8 @@ def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditRep
             continue
         for copy, piece in _pieces(store, group, target, records, report, progress):
             if not copy or not _copy(store, piece, target, records, report, progress):
-                _reencode(store, piece, target, records, report, progress)
+                with _raw_frames(store, encoding) as frames:
+                    _reencode(frames, piece, target, records, report, progress)
 
 
 def _pieces(store: Any, group: np.ndarray, *copy_args: Any) -> List[Tuple[bool, np.ndarray]]:
@@ -266,6 +313,21 @@ def _copy(store: Any, positions: np.ndarray, target: Any, records: Dict[int, Lis
     if progress is not None:
         progress(len(positions))
     return True
+
+
+@contextlib.contextmanager
+def _raw_frames(store: Any, encoding: Optional[str]) -> Iterator[Any]:
+    """``store``, or, for a target that keeps a sensor encoding, the same store opened again to
+    read its frames as stored (raw, not converted to colour)."""
+    if not encoding:
+        yield store
+        return
+    raw = new_for_filename(store.view.location.absolute())
+    try:
+        raw.disable_decoding()
+        yield raw
+    finally:
+        raw.close()
 
 
 def _reencode(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
@@ -319,6 +381,10 @@ def _bound(value: Any, by: str, name: str, store: Any) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or math.isnan(value):
         raise ImgStoreError(f"{store.filename}: {name} must be a number, got {value!r}")
     return float(value)
+
+
+def _format(md: Any) -> str:
+    return md.format + (f" ({md.encoding})" if md.encoding else "")
 
 
 def _kind(md: Any) -> str:

@@ -93,9 +93,12 @@ def check_canvas(rows: int, cols: int, tile_h: int, tile_w: int) -> None:
 
 def as_8bit(img: np.ndarray) -> np.ndarray:
     """A frame as 8 bits per channel: unsigned integers keep the top 8 bits of their range, signed
-    ones their positive range scaled to 0..255 (negatives black), floats are clipped to 0..255."""
+    ones their positive range scaled to 0..255 (negatives black), booleans are 0 or 255, floats
+    are clipped to 0..255."""
     if img.dtype == np.uint8:
         return img
+    if img.dtype == np.bool_:
+        return img.astype(np.uint8) * 255
     if img.dtype.kind == "u":
         return (img >> (img.dtype.itemsize * 8 - 8)).astype(np.uint8)
     if img.dtype.kind == "i":

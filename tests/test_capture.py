@@ -158,3 +158,15 @@ def test_a_missing_store_is_refused_by_name(tmp_path: Path) -> None:
         imgstore.VideoCapture(str(tmp_path / "no store here"))
     with pytest.raises(ImgStoreError, match="not a store path"):
         imgstore.VideoCapture(42)
+
+
+def test_frames_are_8_bit_bgr_whatever_the_store_holds(tmp_path: Path) -> None:
+    """Two-channel and boolean frames too (OpenCV pipelines expect three 8-bit channels)."""
+    for name, frame in (("two", np.full((4, 6, 2), 7, np.uint8)), ("bool", np.ones((4, 6), bool))):
+        with imgstore.new_for_format("npy", path=str(tmp_path / name), imgshape=frame.shape,
+                                     imgdtype=frame.dtype, chunksize=5) as store:  # fmt: skip
+            store.add_image(frame, 0, T0)
+        with imgstore.VideoCapture(str(tmp_path / name)) as cap:
+            ok, img = cap.read()
+        assert ok and img.shape == (4, 6, 3) and img.dtype == np.uint8
+        assert int(img.max()) == (7 if name == "two" else 255)

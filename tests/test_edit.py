@@ -259,3 +259,82 @@ def test_ctrl_c_leaves_no_destination(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert sorted(os.listdir(tmp_path)) == ["long"], json.dumps(sorted(os.listdir(tmp_path)))
+
+
+# ----------------------------------------------------------------------------------------------
+# what an adversarial review found (each failed before its fix)
+# ----------------------------------------------------------------------------------------------
+def test_a_sensor_encoding_is_kept_and_its_raw_frames_copied(tmp_path: Path) -> None:
+    src = tmp_path / "bayer"
+    raw = [np.random.default_rng(i).integers(0, 255, (32, 32), dtype=np.uint8, endpoint=True) for i in range(8)]
+    with imgstore.new_for_format("png", path=str(src), imgshape=(32, 32), chunksize=4, encoding="cv_bayerbg") as s:
+        for i, img in enumerate(raw):
+            s.add_image(img, i, _time(i))
+    for fmt_copy, dest in ((True, tmp_path / "copied"), (False, tmp_path / "encoded")):
+        report = edit.trim(src, dest, 1, 6, copy=fmt_copy)
+        assert report.copied == (6 if fmt_copy else 0)
+        with imgstore.new_for_filename(str(dest)) as out, imgstore.new_for_filename(str(src)) as whole:
+            assert out.view.metadata.encoding == "cv_bayerbg" and out.view.metadata.imgshape == (32, 32)
+            out.disable_decoding()
+            assert all(np.array_equal(img, raw[1 + k]) for k, (img, _) in enumerate(out))  # the raw mosaic
+            assert np.array_equal(out.get_image(3)[0], raw[3]) and whole.image_shape == out.image_shape
+
+
+def test_destinations_that_end_in_a_slash_or_lie_inside_the_source(tmp_path: Path) -> None:
+    src = make_source(tmp_path / "src", "npy", n=12)
+    edit.trim(src, str(tmp_path / "out") + "/", 500, 505)
+    assert contents(tmp_path / "out")["numbers"] == list(range(500, 506))
+    with pytest.raises(ImgStoreError, match=r"inside the store .* it is made from"):
+        edit.trim(src, src / "000009", 500, 505)
+    assert sorted(os.listdir(src)) == ["000000", "000001", "metadata.yaml"]
+
+
+def test_split_by_duration_puts_boundary_frames_in_the_next_piece(tmp_path: Path) -> None:
+    with imgstore.new_for_format("npy", path=str(tmp_path / "10hz"), imgshape=(4, 4), chunksize=4) as store:
+        for i in range(10):
+            store.add_image(np.zeros((4, 4), np.uint8), i, T0 + i / 10)
+    pieces = edit.split(tmp_path / "10hz", tmp_path / "p", seconds=0.1)
+    assert [(os.path.basename(p.path), p.frames) for p in pieces] == [(f"10hz.{k:03d}", 1) for k in range(10)]
+    with pytest.raises(ImgStoreError, match=r"at least 0\.001 s"):
+        edit.split(tmp_path / "10hz", tmp_path / "q", seconds=1e-300)
+    assert [p.frames for p in edit.split(tmp_path / "10hz", tmp_path / "r", frames=np.int64(4))] == [4, 4, 2]
+
+
+def test_join_refuses_other_formats_and_trim_counts_negative_indexes_from_the_end(tmp_path: Path) -> None:
+    a = make_source(tmp_path / "a", "png", n=5)
+    b = make_source(tmp_path / "b", "npy", n=5, t0=T0 + 10)
+    with pytest.raises(ImgStoreError, match=r"b is npy, .*a png: convert one first"):
+        edit.join([a, b], tmp_path / "ab")
+    assert edit.trim(a, tmp_path / "last-two", -2, None, by="index").frames == 2
+
+
+def test_an_unfinished_chunk_is_encoded_again_not_copied(tmp_path: Path) -> None:
+    src = tmp_path / "live"
+    writer = imgstore.new_for_format("mjpeg/avi", path=str(src), imgshape=(32, 48), chunksize=5)
+    try:
+        for i in range(8):
+            writer.add_image(make_grid_frame(i, (32, 48)), i, T0 + i)
+        writer.flush()  # chunk 1 (frames 5-7) is being written: no index, an AVI without its own index
+        report = edit.trim(src, tmp_path / "t", 0, 7)
+    finally:
+        writer.close()
+    assert (report.copied, report.reencoded) == (5, 3)
+    with av.open(str(tmp_path / "t" / "000001.avi")) as container:
+        assert container.streams.video[0].frames == 3  # a finished file, its frames counted
+
+
+def test_a_second_ctrl_c_does_not_stop_the_clean_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    partial = tmp_path / "dest.partial"
+    partial.mkdir()
+    (partial / "x").write_text("half")
+    real_rmtree, calls = edit.shutil.rmtree, []
+
+    def interrupted_once(path: Any, ignore_errors: bool = False) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_rmtree(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(edit.shutil, "rmtree", interrupted_once)
+    edit._remove(str(partial))
+    assert len(calls) == 2 and not partial.exists()

@@ -358,6 +358,8 @@ class _ImgStore(ReadingAPI):
         chunk_n = places[0][0] if places else -1
         if not places or any(c != chunk_n for c, _ in places):
             raise ImgStoreError("copy_frames_from: give positions of one chunk of the source")
+        if not view.location.has_index_file(view.layout.index_base(chunk_n)):
+            return False  # a chunk still being written (or whose writer died) is read, not copied
         chunk = table.chunk_slice(chunk_n)
         chosen = np.asarray(positions, dtype=np.int64)
         try:
