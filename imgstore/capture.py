@@ -13,14 +13,12 @@ are ``last_frame_number`` and ``last_frame_time``.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .errors import ImgStoreError
 from .mosaic import as_8bit
-from .store.factory import new_for_filename
+from .store.factory import open_for_reading
 
 __all__ = [
     "CAP_PROP_CONVERT_RGB",
@@ -67,12 +65,7 @@ class VideoCapture:
     def open(self, source: Any) -> bool:
         """Read ``source`` (a store path or an open read store) from its first frame."""
         self.release()
-        if isinstance(source, (str, os.PathLike)):
-            self._store, self._owned = new_for_filename(os.fspath(source)), True
-        elif getattr(source, "mode", None) == "r":
-            self._store, self._owned = source, False
-        else:
-            raise ImgStoreError(f"VideoCapture: {source!r} is not a store path nor a store open for reading")
+        self._store, self._owned = open_for_reading(source, "VideoCapture")
         table = self._store.view.table
         self._times = np.asarray(table.frame_time, dtype=np.float64)
         self._count = int(table.frame_count)

@@ -27,7 +27,7 @@ import numpy as np
 from .errors import ImgStoreError
 from .io.metadata import read_metadata, write_metadata
 from .store.extradata import records_by_position
-from .store.factory import new_for_filename, new_for_format
+from .store.factory import new_for_filename, new_for_format, open_for_reading
 from .transforms import Pipeline
 
 __all__ = ["EditReport", "describe_time", "join", "select_positions", "split", "trim", "write_store"]
@@ -407,12 +407,7 @@ class _Opened:
     """A store given as a path, opened for reading (and closed after); a store given open, as it is."""
 
     def __init__(self, source: Any) -> None:
-        if isinstance(source, (str, os.PathLike)):
-            self.store, self._owned = new_for_filename(os.fspath(source)), True
-        elif getattr(source, "mode", None) == "r":
-            self.store, self._owned = source, False
-        else:
-            raise ImgStoreError(f"{source!r} is not a store path nor a store open for reading")
+        self.store, self._owned = open_for_reading(source, "edit")
 
     def __enter__(self) -> Any:
         return self.store

@@ -28,7 +28,7 @@ from .errors import FrameNotFoundError, ImgStoreError
 from .index.frametable import as_frame_number, as_query_time
 from .mosaic import mosaic_of
 from .store.companions import COMPANIONS_KEY, companion_paths
-from .store.factory import new_for_filename
+from .store.factory import new_for_filename, open_for_reading
 
 __all__ = ["COMPANIONS_KEY", "FILLS", "CameraFrame", "MultiStore", "Step", "companion_paths"]
 
@@ -142,16 +142,10 @@ class MultiStore:
 
     # -- opening and closing ---------------------------------------------------------------------
     def _open(self, store_or_path: Any) -> Any:
-        if isinstance(store_or_path, (str, os.PathLike)):
-            try:
-                store = new_for_filename(store_or_path)
-            except ImgStoreError as exc:
-                raise type(exc)(f"MultiStore: cannot open {os.fspath(store_or_path)}: {exc}") from None
+        store, owned = open_for_reading(store_or_path, "MultiStore")
+        if owned:
             self._owned.append(store)
-            return store
-        if getattr(store_or_path, "mode", None) != "r":
-            raise ImgStoreError(f"MultiStore: {store_or_path!r} is not a store open for reading")
-        return store_or_path
+        return store
 
     def close(self) -> None:
         """Close the stores this opened from paths (stores given open stay open)."""

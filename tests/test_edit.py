@@ -11,10 +11,8 @@ import filecmp
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -27,6 +25,7 @@ from imgstore import edit
 from imgstore.errors import ImgStoreError
 
 from framecodes import decode_grid, make_grid_frame
+from toolrun import interrupt_once_started
 from upstream_oracle import run_script
 
 EDIT = str(Path(sys.executable).parent / "imgstore-edit")
@@ -249,15 +248,8 @@ def test_ctrl_c_leaves_no_destination(tmp_path: Path) -> None:
             store.add_image(frame, i, T0 + i / 25)
     dest = tmp_path / "cut"
     command = [EDIT, "trim", str(src), str(dest), "--every", "2"]  # every other frame: all encoded again
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not os.path.exists(str(dest) + edit.PARTIAL_SUFFIX):
-        assert proc.poll() is None and time.monotonic() < deadline, "the edit ended before it was interrupted"
-        time.sleep(0.02)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    returncode, stderr = interrupt_once_started(command, Path(str(dest) + edit.PARTIAL_SUFFIX), settle=0.3)
+    assert returncode == 130, stderr
     assert sorted(os.listdir(tmp_path)) == ["long"], json.dumps(sorted(os.listdir(tmp_path)))
 
 

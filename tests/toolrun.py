@@ -29,3 +29,22 @@ def run_parallel(
             proc.kill()
         results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     return results
+
+
+def interrupt_once_started(command: List[Any], started: Path, settle: float = 0.0, timeout: float = 60) -> tuple:
+    """Run ``command``; press Ctrl-C (SIGINT) once the path ``started`` exists (and ``settle`` seconds
+    more); its exit status and stderr. Fails the test when the command ends before that."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([str(a) for a in command], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not started.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{command[0]} ended (or took too long) before it could be interrupted")
+        time.sleep(0.02)
+    time.sleep(settle)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=timeout)
+    return proc.returncode, stderr

@@ -55,7 +55,31 @@ def cache_size(cache_items: int, item_bytes: int) -> int:
     return max(2, min(int(cache_items), CACHE_BYTES // max(1, int(item_bytes))))
 
 
-class Player:
+class _Moves:
+    """What both players do with a position: show it, step from it (``frame`` reads what is there)."""
+
+    count: int
+    index: int
+
+    def frame(self, index: int) -> Any:
+        raise NotImplementedError
+
+    def current(self) -> Any:
+        return self.frame(self.index)
+
+    def go_to_index(self, index: int) -> bool:
+        """Show position ``index`` (clamped to the first and last); whether what is shown changed."""
+        index = min(max(int(index), 0), self.count - 1)
+        changed = index != self.index
+        self.frame(index)
+        self.index = index
+        return changed
+
+    def step(self, delta: int) -> bool:
+        return self.go_to_index(self.index + delta)
+
+
+class Player(_Moves):
     """Moves through a store by index, keeping recently decoded frames for stepping back."""
 
     def __init__(self, store: Any, cache_frames: int = CACHE_FRAMES) -> None:
@@ -106,20 +130,6 @@ class Player:
         self._store_position = index
         _log.debug("decoded frame index %d (frame #%s)", index, _format_number(md[0]))
 
-    def current(self) -> Tuple[np.ndarray, Tuple[Any, float]]:
-        return self.frame(self.index)
-
-    def go_to_index(self, index: int) -> bool:
-        """Show the frame at ``index`` (clamped to the store); whether the shown frame changed."""
-        index = min(max(int(index), 0), self.count - 1)
-        changed = index != self.index
-        self.frame(index)
-        self.index = index
-        return changed
-
-    def step(self, delta: int) -> bool:
-        return self.go_to_index(self.index + delta)
-
     def _adopt(self, img: np.ndarray, md: Tuple[Any, float]) -> bool:
         index = self._index_of(md)
         self._decoded(index, md)
@@ -150,7 +160,7 @@ class Player:
         return self._adopt(*self.store.get_nearest_image(target))
 
 
-class StepPlayer:
+class StepPlayer(_Moves):
     """Moves through the steps of a :class:`~imgstore.multi.MultiStore` (all cameras together),
     keeping recently read steps for stepping back. The same moves as :class:`Player`."""
 
@@ -173,20 +183,6 @@ class StepPlayer:
             _log.debug("decoded step %d", index)
             self._cache.put(index, step)
         return step
-
-    def current(self) -> Any:
-        return self.frame(self.index)
-
-    def go_to_index(self, index: int) -> bool:
-        """Show step ``index`` (clamped); whether the shown step changed."""
-        index = min(max(int(index), 0), self.count - 1)
-        changed = index != self.index
-        self.frame(index)
-        self.index = index
-        return changed
-
-    def step(self, delta: int) -> bool:
-        return self.go_to_index(self.index + delta)
 
     def go_to_number(self, frame_number: Any) -> bool:
         """Show the step of the master camera's frame ``frame_number``, or of the nearest number."""

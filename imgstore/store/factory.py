@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Type
+import os
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import numpy as np
 
 from .. import codecs
-from ..errors import IncompatibleStoreError, UnsupportedFormatError
+from ..errors import ImgStoreError, IncompatibleStoreError, UnsupportedFormatError
 from ..io.paths import parse_store_path
 from .base import _ImgStore
 from .directory import DirectoryImgStore
@@ -40,6 +41,19 @@ def new_for_filename(path: Any, **kwargs: Any) -> _ImgStore:
     location = location_for(basedir, kwargs.get("storage_options"))
     # the store is handed the location whose metadata.yaml was just read: it is not read again
     return _class_for_metadata(location)(basedir=location, **kwargs)
+
+
+def open_for_reading(source: Any, who: str) -> Tuple[_ImgStore, bool]:
+    """``source`` as a store to read: a path opened (``True``: the caller closes it), or a store
+    already open for reading taken as it is (``False``). ``who`` names the caller in errors."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return new_for_filename(os.fspath(source)), True
+        except ImgStoreError as exc:
+            raise type(exc)(f"{who}: cannot open {os.fspath(source)}: {exc}") from None
+    if getattr(source, "mode", None) != "r":
+        raise ImgStoreError(f"{who}: {source!r} is not a store path nor a store open for reading")
+    return source, False
 
 
 def new_for_format(fmt: str, path: Any = None, **kwargs: Any) -> _ImgStore:

@@ -22,7 +22,7 @@ import pytest
 import imgstore
 
 from framecodes import decode_grid, make_grid_frame
-from toolrun import run_parallel
+from toolrun import interrupt_once_started, run_parallel
 
 TOOL = str(Path(sys.executable).parent / "imgstore-export")
 pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="imgstore-export is not installed: pip install -e .")
@@ -270,22 +270,13 @@ def test_a_first_camera_frame_without_a_time_is_exported_with_its_overlay(tmp_pa
 def test_ctrl_c_leaves_no_video_and_no_sidecar(tmp_path: Path) -> None:
     """Interrupted while frames are read ahead and encoded: the reading thread stops, the partial
     video is removed, and no sidecar claims a complete export."""
-    import signal
-    import time
-
     store_path = tmp_path / "long"
     with imgstore.new_for_format("npy", path=str(store_path), imgshape=(480, 640), chunksize=500) as store:
         frame = make_grid_frame(1, (480, 640))
         for i in range(3000):
             store.add_image(frame, i, T0 + i / 25)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([TOOL, str(store_path), str(out)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "out.mp4.part").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the export ended before it was interrupted"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    returncode, stderr = interrupt_once_started([TOOL, store_path, out], tmp_path / "out.mp4.part")
+    assert returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long"]
