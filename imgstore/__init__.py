@@ -24,7 +24,7 @@ from .util import ensure_color, ensure_grayscale
 
 #: submodules reachable as attributes right after ``import imgstore``, as upstream's are; the GUI
 #: ones (``apps``, ``ui``, ``font``) are imported only when first asked for
-_LAZY_SUBMODULES = frozenset({"apps", "ui", "font", "align", "dask"})
+_LAZY_SUBMODULES = frozenset({"apps", "ui", "font", "align", "dask", "edit", "transforms"})
 
 
 def __getattr__(name: str) -> Any:
