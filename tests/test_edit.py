@@ -211,6 +211,11 @@ def test_the_tool_trims_splits_and_joins(tmp_path: Path) -> None:
     out = _tool("trim", src, tmp_path / "t", "--start", 510, "--end", 530, "-q")
     assert out.returncode == 0 and out.stderr == "", out.stderr
     assert contents(tmp_path / "t")["numbers"] == [n for n in map(_number, range(N)) if 510 <= n <= 530]
+    out = _tool("trim", src, tmp_path / "small", "--crop", "8,0,32,24", "--resize", "0.5", "-q")
+    assert out.returncode == 0, out.stderr
+    with imgstore.new_for_filename(str(tmp_path / "small")) as small:
+        assert small.image_shape == (12, 16) and small.frame_count == N
+        assert small.user_metadata["imgstore_transforms"] == ["crop 8,0,32,24", "resize 0.5"]
     out = _tool("split", src, tmp_path / "parts", "--duration", "1s")
     assert out.returncode == 0, out.stderr
     assert "wrote " in out.stderr and len(os.listdir(tmp_path / "parts")) == 2

@@ -15,6 +15,7 @@ from .. import edit
 from ..stores import new_for_filename
 from ._cli import ToolError, add_common_arguments, progress_bar, run, whole_number
 from ._selection import add_selection_arguments, select_frames
+from ._transform_args import add_transform_arguments, pipeline_from
 
 PROG = "imgstore-edit"
 DESCRIPTION = """\
@@ -27,6 +28,7 @@ EPILOG = """\
 examples:
   imgstore-edit trim rig-day1 trial3 --start-time 2024-06-01T10:15 --end-time 2024-06-01T10:45
   imgstore-edit trim rig-day1 first-minute --start-index 0 --end-index 1499
+  imgstore-edit trim rig-day1 arena2-small --crop 640,0,640,512 --resize 0.5
   imgstore-edit split rig-week hours/ --duration 1h
   imgstore-edit join part1 part2 part3 whole-run"""
 
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     trim.add_argument("source", metavar="SOURCE", help="the store")
     trim.add_argument("dest", metavar="DEST", help="the new store's directory (must not exist)")
     add_selection_arguments(trim, "keep")
+    add_transform_arguments(trim)  # frames that change are encoded again
     add_common_arguments(trim)
 
     split = commands.add_parser("split", help="a store cut into several, by duration or frame count")
@@ -96,8 +99,9 @@ def _trim(args: argparse.Namespace) -> str:
         positions = select_frames(table.frame_number, table.frame_time, args, store.created[1], fail)
         if not len(positions):
             raise ToolError(f"{args.source}: no frames selected ({table.frame_count} frames in the store)")
+        pipeline = pipeline_from(args.transforms, store.image_shape, args.source, store.created[1])
         with progress_bar(len(positions), args.quiet, "trim") as advance:
-            report = edit.write_store(args.dest, [(store, positions)], advance)
+            report = edit.write_store(args.dest, [(store, positions)], advance, transform=pipeline)
     return _summary(report)
 
 
