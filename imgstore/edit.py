@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from . import codecs
 from .errors import ImgStoreError
 from .io.metadata import read_metadata, write_metadata
 from .store.extradata import records_by_position
@@ -196,6 +197,11 @@ def write_store(
         _refuse_inside(dest, store)
     first = parts[0][0]
     md = first.view.metadata
+    if md.format not in codecs.all_formats():
+        raise ImgStoreError(
+            f"{first.filename}: its frames ({md.format}) are not in a format stores are written in; "
+            "make a store of it first (imgstore-save --source ... --format ...)"
+        )
     report = EditReport(dest)
     transform = transform or Pipeline()
     try:
@@ -241,11 +247,7 @@ def _remove(partial: str) -> None:
 
 def _refuse_inside(dest: str, store: Any) -> None:
     """A destination inside a source store would become one of its chunks' neighbours (or a chunk)."""
-    location = store.view.location
-    if location.fs.costly_reads:  # a store at a URL: nothing here is inside it
-        return
-    source = os.path.abspath(location.basedir)
-    if os.path.commonpath([source, os.path.abspath(dest)]) == source:
+    if store.view.location.contains(dest):
         raise ImgStoreError(f"{dest}: inside the store {store.filename} it is made from; choose a place outside it")
 
 

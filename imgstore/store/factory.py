@@ -14,6 +14,7 @@ from .base import _ImgStore
 from .directory import DirectoryImgStore
 from .location import StoreLocation, location_for
 from .video import VideoImgStore
+from .videofile import VideoFileStore, is_video_file
 
 #: metadata ``class`` -> the class that reads it (Motif's VideoImgStoreFFMPEG is a VideoImgStore)
 STORE_CLASSES: Dict[str, Type[_ImgStore]] = {
@@ -35,7 +36,10 @@ def _class_for_metadata(location: StoreLocation) -> Type[_ImgStore]:
 
 
 def new_for_filename(path: Any, **kwargs: Any) -> _ImgStore:
-    """Open an existing store (its directory or its metadata.yaml) for reading."""
+    """Open an existing store (its directory or its metadata.yaml) for reading; a plain video file
+    (``run.mp4``) opens as a read-only store of one chunk (see ``store.videofile``)."""
+    if kwargs.get("mode", "r") == "r" and "basedir" not in kwargs and is_video_file(path):
+        return VideoFileStore(path)
     kwargs.setdefault("mode", "r")
     basedir, _ = parse_store_path(path, kwargs.pop("basedir", None), for_reading=kwargs["mode"] == "r")
     location = location_for(basedir, kwargs.get("storage_options"))

@@ -109,6 +109,11 @@ class LocalLocation(_Location):
     def has_index_file(self, index_base: str) -> bool:
         return find_chunk_index(index_base) is not None
 
+    def contains(self, path: str) -> bool:
+        """Whether ``path`` lies inside the store (so that writing there would change it)."""
+        root = self.absolute()
+        return os.path.commonpath([root, os.path.abspath(path)]) == root
+
     def index_lists_frames(self, index_base: str) -> Optional[bool]:
         """Whether a chunk's index lists any frame (an unreadable one counts as listing some)."""
         if find_chunk_index(index_base) is None:
@@ -157,6 +162,9 @@ class RemoteLocation(_Location):
 
     def has_index_file(self, index_base: str) -> bool:
         return any(self.fs.exists(index_base + extension) for extension in INDEX_EXTENSIONS)
+
+    def contains(self, path: str) -> bool:
+        return False  # nothing on this machine is inside a store at a URL
 
     def index_lists_frames(self, index_base: str) -> Optional[bool]:
         return None  # not worth a request: the chunk is skipped either way

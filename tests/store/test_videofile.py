@@ -1,0 +1,114 @@
+"""A plain video file opened as a store: every frame, exactly, against PyAV decoding the file itself.
+
+The files are made here with PyAV the way other tools make them: H.264 with B-frames (libx264's
+defaults), variable frame timing, grey FFV1, 10-bit ProRes, and a ``creation_time`` tag.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+import imgstore
+from imgstore.errors import FrameReadError, ImgStoreError
+from imgstore.store.videofile import VideoFileStore
+
+from framecodes import decode_grid, make_grid_frame
+
+SIZE = (96, 128)  # height, width
+CREATED = "2024-06-01T10:00:00.000000Z"
+
+
+def write_video(path: Path, codec: str, pix_fmt: str, pts: list, grey: bool = False, deep: bool = False,
+                options: dict | None = None) -> None:  # fmt: skip
+    """Frames that draw their own index, at the given timestamps (in 1/1000 s)."""
+    with av.open(str(path), "w") as container:
+        container.metadata["creation_time"] = CREATED
+        stream = container.add_stream(codec, rate=25, options=options or {})
+        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], pix_fmt
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(pts):
+            img = make_grid_frame(i, SIZE, dtype=np.uint16 if deep else np.uint8, noise=False)
+            if grey:
+                frame = av.VideoFrame.from_ndarray(img, format="gray16le" if deep else "gray")
+            else:
+                frame = av.VideoFrame.from_ndarray(np.dstack([img] * 3), format="bgr48le" if deep else "bgr24")
+            frame.pts = t
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def decoded(path: Path, fmt: str) -> list:
+    """Every frame of the file, decoded in order by PyAV (the reference)."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format=fmt) for frame in container.decode(video=0)]
+
+
+CASES = {
+    # name: (codec, pix_fmt, grey, deep, ndarray format of the reference, extra encoder options)
+    "h264-bframes.mp4": ("libx264", "yuv420p", False, False, "bgr24", {"bf": "3", "g": "12"}),
+    "ffv1-grey.mkv": ("ffv1", "gray", True, False, "gray", {}),
+    "prores-10bit.mov": ("prores_ks", "yuv422p10le", False, True, "bgr48le", {}),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_frame_is_the_files_own_in_order_and_by_position(tmp_path: Path, name: str) -> None:
+    codec, pix_fmt, grey, deep, reference_format, options = CASES[name]
+    pts = [0, 40, 80, 130, 160, 200, 260, 280, 320, 400] * 1 + [440 + 40 * k for k in range(30)]  # uneven
+    path = tmp_path / name
+    write_video(path, codec, pix_fmt, pts, grey, deep, options)
+    reference = decoded(path, reference_format)
+    before = sorted(os.listdir(tmp_path))
+    with imgstore.new_for_filename(str(path)) as store:
+        assert store.frame_count == len(reference) == len(pts)
+        assert store.image_shape == (SIZE if grey else (*SIZE, 3))
+        assert store.view.metadata.imgdtype == ("uint16" if deep else "uint8")
+        md = store.get_frame_metadata()
+        assert md["frame_number"] == list(range(len(pts)))
+        t0 = 1717236000.0  # the creation_time tag
+        np.testing.assert_allclose(md["frame_time"], [t0 + t / 1000 for t in pts], atol=1e-6)
+        for k, (img, (number, _)) in enumerate(store):
+            assert number == k and np.array_equal(img, reference[k]), k
+        for k in random.Random(1).sample(range(len(pts)), 15):
+            assert np.array_equal(store.get_image(None, frame_index=k)[0], reference[k]), k
+        assert store.get_nearest_image(t0 + 0.265)[1][0] == 6  # 260 ms is nearest 265 ms
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written beside the video
+
+
+def test_tools_and_readers_take_a_plain_video(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    write_video(path, "libx264", "yuv420p", [40 * k for k in range(25)], options={"bf": "2", "g": "10"})
+    with imgstore.MultiStore([str(path), str(path)], names=["a", "b"]) as multi:
+        assert len(multi) == 25 and multi[7].frames[1].frame_index == 7
+    # the OpenCV-style reader over the file against OpenCV over the same file
+    ours, theirs = imgstore.VideoCapture(str(path)), cv2.VideoCapture(str(path))
+    for position in (0, 13, 5, 24):
+        ours.set(cv2.CAP_PROP_POS_FRAMES, position)
+        theirs.set(cv2.CAP_PROP_POS_FRAMES, position)
+        (ok_a, a), (ok_b, b) = ours.read(), theirs.read()
+        assert ok_a and ok_b and decode_grid(a) == decode_grid(b) == position
+    ours.release()
+    theirs.release()
+
+
+def test_a_plain_video_is_read_only_and_bad_files_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mkv"
+    write_video(path, "ffv1", "gray", [0, 40, 80], grey=True)
+    with pytest.raises(ImgStoreError, match="reading only"):
+        VideoFileStore(str(path), mode="w")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(FrameReadError, match=r"broken\.mp4: not a video FFmpeg can read"):
+        imgstore.new_for_filename(str(broken))
+    with pytest.raises(ImgStoreError, match="not an imgstore"):
+        imgstore.new_for_filename(str(tmp_path / "notes.txt"))
