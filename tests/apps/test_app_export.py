@@ -238,7 +238,7 @@ def test_mosaic_usage_errors(tmp_path: Path) -> None:
     results = run_all(
         [str(top), str(side), str(tmp_path / "a.mp4")],
         [str(top), str(side), str(tmp_path / "frames") + "/", "--mosaic"],
-        [str(top), str(tmp_path / "c.mp4"), "--overlay"],
+        [str(top), str(tmp_path / "c.mp4"), "--layout", "2x2"],
         [str(top), str(tmp_path / "d.mp4"), "--fill", "hold"],
     )
     for result, words in zip(results, (["--mosaic"], ["--mosaic", "video file"], ["--mosaic"], ["--mosaic"])):
