@@ -174,6 +174,9 @@ class PyAVChunkReader(ChunkReader):
             self._decoded.clear()
             self._packets = self._container.demux(self._stream)
             first = self._next_frame(skip_before=target)
+            if first is None and position >= 0:  # landed at the end (an MPEG-TS seek can): further back
+                position -= 1
+                continue
             if first is None or first.pts is None or first.pts <= target or position < 0:
                 if first is not None:
                     self._decoded.appendleft(first)

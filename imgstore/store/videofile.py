@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: file extensions opened as plain videos by ``new_for_filename``
 VIDEO_FILE_EXTENSIONS = (
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".mxf",
-    ".flv", ".wmv", ".ogv", ".3gp", ".h264", ".264", ".hevc", ".265", ".y4m",
+    ".flv", ".wmv", ".ogv", ".3gp", ".y4m",
 )  # fmt: skip
 
 
@@ -86,11 +86,45 @@ def _probe(path: str) -> _Probe:
     deep = max((c.bits for c in video_format.components), default=8) > 8
     grey = pix_fmt.startswith(("gray", "y400"))
     shape = (height, width) if grey else (height, width, 3)
-    if not index.pts:
-        raise FrameReadError(f"{path}: holds no frames")
+    problem = _not_frame_exact(index, pix_fmt, codec)
+    if problem:
+        raise FrameReadError(
+            f"{path}: {problem}, so its frames cannot be found by position in place; make a store of it "
+            f"(imgstore-save NEW --source {path}), which decodes it in order"
+        )
     pts = np.asarray(index.pts, dtype=np.float64)
     times = start + (pts - pts[0]) * float(time_base)
     return _Probe(shape, "uint16" if deep else "uint8", codec, times, start)
+
+
+def _not_frame_exact(index: Any, pix_fmt: str, codec: str) -> Optional[str]:
+    """Why the file's frames cannot be placed by their timestamps (None: they can)."""
+    pts = index.pts
+    name, container = codec.split("/", 1)
+    if not pts:
+        return "it holds no frames with timestamps (a raw stream?)"
+    if index.cut:
+        return f"a damaged packet follows frame {len(pts) - 1} (a file cut short, or files joined end to end?)"
+    if len(set(pts)) != len(pts):
+        return "frames share timestamps (recordings joined end to end?)"
+    if pts[0] < 0:
+        return "it starts with frames an edit list hides (a cut made by copying streams)"
+    if container == "avi" and name != "mpeg4" and _reorders(name):
+        # AVI stores no presentation times: FFmpeg guesses them, wrongly once frames are reordered
+        return f"AVI holds no presentation times for {name}, whose frames may be reordered (B-frames)"
+    if pix_fmt == "pal8" and name == "rawvideo":
+        return "its paletted frames keep their palette in the first packet only"
+    return None
+
+
+def _reorders(codec_name: str) -> bool:
+    """Whether FFmpeg's decoder of ``codec_name`` may output frames in another order than it takes them."""
+    from ..codecs.video_av_base import pyav
+
+    try:
+        return bool(pyav().Codec(codec_name, "r").reorder)
+    except Exception:  # an unknown decoder: assume the worst
+        return True
 
 
 def _start_time(container: Any, path: str) -> float:
@@ -204,6 +238,10 @@ class VideoFileStore(VideoImgStore):
         index = ImgStoreIndex.from_arrays([0], [numbers], [probe.times])
         super().__init__(basedir=location, mode="r", index=index, **kwargs)
         self._chunk_n_and_chunk_paths = [(0, location.path)]
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled as its path (for Dask and other processes): opened again where it is unpickled."""
+        return type(self), (self.filename,)
 
     def _kind(self) -> StoreKind:
         kind = super()._kind()  # read as a video store's chunk, by whatever FFmpeg decodes

@@ -112,3 +112,69 @@ def test_a_plain_video_is_read_only_and_bad_files_are_named(tmp_path: Path) -> N
         imgstore.new_for_filename(str(broken))
     with pytest.raises(ImgStoreError, match="not an imgstore"):
         imgstore.new_for_filename(str(tmp_path / "notes.txt"))
+
+
+# ----------------------------------------------------------------------------------------------
+# files from ffmpeg that an adversarial review found read wrongly: refused with a way out, or fixed
+# ----------------------------------------------------------------------------------------------
+FFMPEG = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+SOURCE = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=8"]
+
+
+@pytest.fixture(scope="module")
+def ffmpeg_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("ffmpeg is needed (apt-get install ffmpeg)", pytrace=False)
+        pytest.skip("ffmpeg is needed")
+    folder = tmp_path_factory.mktemp("ffmpeg")
+
+    def run(*args: str) -> None:
+        subprocess.run([*FFMPEG, *args], check=True, cwd=folder, timeout=120)
+
+    run(*SOURCE, "-c:v", "libx264", "-bf", "2", "-g", "25", "base.mp4")
+    run("-ss", "3.1", "-i", "base.mp4", "-c", "copy", "editlist.mp4")  # a stream-copied cut: an edit list
+    run(*SOURCE, "-c:v", "mpeg2video", "-bf", "2", "-g", "12", "mpeg2.ts")
+    run(*SOURCE, "-c:v", "libx264", "-bf", "2", "h264.avi")  # AVI: no presentation times
+    for name, pattern in (("a.ts", "testsrc2"), ("b.ts", "testsrc")):
+        run("-f", "lavfi", "-i", f"{pattern}=size=160x120:rate=25:duration=2", "-c:v", "libx264", name)
+    (folder / "joined.ts").write_bytes((folder / "a.ts").read_bytes() + (folder / "b.ts").read_bytes())
+    run(*SOURCE, "-c:v", "libx264", "-f", "h264", "raw.h264")
+    return folder
+
+
+def test_files_whose_frames_cannot_be_placed_are_refused_with_a_way_out(ffmpeg_files: Path) -> None:
+    for name, words in (
+        ("editlist.mp4", "an edit list hides"),
+        ("h264.avi", "AVI holds no presentation times for h264"),
+        ("joined.ts", "joined end to end"),
+    ):
+        with pytest.raises(FrameReadError, match=words) as err:
+            imgstore.new_for_filename(str(ffmpeg_files / name))
+        assert f"imgstore-save NEW --source {ffmpeg_files / name}" in str(err.value)
+    with pytest.raises(ImgStoreError, match="not an imgstore"):  # a raw stream has no timestamps: not a video file
+        imgstore.new_for_filename(str(ffmpeg_files / "raw.h264"))
+
+
+def test_the_last_gop_of_an_mpeg_ts_reads_by_position(ffmpeg_files: Path) -> None:
+    """An MPEG-TS seek to the last keyframe can land at the end of the file: one keyframe further back."""
+    path = ffmpeg_files / "mpeg2.ts"
+    reference = decoded(path, "bgr24")
+    for position in (199, 192, 150, 0):
+        with imgstore.new_for_filename(str(path)) as store:  # freshly opened: the seek is the first read
+            assert np.array_equal(store.get_image(None, frame_index=position)[0], reference[position]), position
+
+
+def test_a_plain_video_store_pickles_and_refuses_to_be_written(ffmpeg_files: Path) -> None:
+    import pickle
+
+    path = str(ffmpeg_files / "base.mp4")
+    with imgstore.new_for_filename(path) as store:
+        again = pickle.loads(pickle.dumps(store))
+        assert again.filename == path and again.frame_count == store.frame_count == 200
+        again.close()
+    with pytest.raises(ImgStoreError, match="opened for reading only"):
+        imgstore.new_for_filename(path, mode="w")
