@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import glob
 import logging
 import os
@@ -31,6 +30,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from ..constants import STORE_MD_FILENAME
+from ..store.videofile import container_start_time
 from ._cli import ToolError, error_reason
 from ._source_extra import ExtraRows, read_extra_rows
 from ._source_testsrc import render_testsrc
@@ -293,21 +293,6 @@ def open_images(spec: str, paths: List[str], timing: _Timing = _Timing()) -> Sou
 # ----------------------------------------------------------------------------------------------
 # video files and streams (PyAV)
 # ----------------------------------------------------------------------------------------------
-def _container_start_time(container: Any, path: str) -> float:
-    """The container's ``creation_time`` tag (seconds since the epoch), else the file's mtime."""
-    tag = (container.metadata or {}).get("creation_time")
-    if tag:
-        try:
-            created = datetime.datetime.fromisoformat(tag.replace("Z", "+00:00"))
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=datetime.timezone.utc)
-            if created.year > 1970:  # muxers write 1970-01-01 / 1904-01-01 for "unknown"
-                return created.timestamp()
-        except ValueError:
-            log.debug("%s: unreadable creation_time %r", path, tag)
-    return os.stat(path).st_mtime
-
-
 def _count_packets(path: str) -> Optional[int]:
     """Frames in a local video without decoding (its packets), for containers that do not say."""
     import av
@@ -347,7 +332,7 @@ def open_video(path: str, url: bool = False, timing: _Timing = _Timing()) -> Sou
         t0 = time.time()
         if not url:
             total = stream.frames or _count_packets(path)
-            t0 = _container_start_time(container, path)
+            t0 = container_start_time(container, path)
         rate = float(stream.average_rate or stream.guessed_rate or 25)
     except BaseException:
         container.close()

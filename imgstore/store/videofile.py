@@ -31,7 +31,7 @@ from .location import LocalLocation
 from .opening import StoreKind
 from .video import VideoImgStore
 
-__all__ = ["VIDEO_FILE_EXTENSIONS", "VideoFileStore", "is_video_file"]
+__all__ = ["VIDEO_FILE_EXTENSIONS", "VideoFileStore", "container_start_time", "is_video_file"]
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,12 @@ def _probe(path: str) -> _Probe:
             pix_fmt = context.pix_fmt or "yuv420p"
             video_format = av.VideoFormat(pix_fmt)
             time_base = Fraction(stream.time_base or Fraction(1, 1000))
-            start = _start_time(container, path)
+            start = container_start_time(container, path)
             codec = f"{context.name}/{(container.format.name or '').split(',')[0]}"
             width, height = context.width, context.height
         index = packet_index(path)
-    except av.error.FFmpegError as exc:
-        raise FrameReadError(f"{path}: not a video FFmpeg can read ({exc})") from None
+    except (av.error.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream
+        raise FrameReadError(f"{path}: not a video FFmpeg can read ({exc or 'no video stream'})") from None
     deep = max((c.bits for c in video_format.components), default=8) > 8
     grey = pix_fmt.startswith(("gray", "y400"))
     shape = (height, width) if grey else (height, width, 3)
@@ -127,7 +127,7 @@ def _reorders(codec_name: str) -> bool:
         return True
 
 
-def _start_time(container: Any, path: str) -> float:
+def container_start_time(container: Any, path: str) -> float:
     """The container's ``creation_time`` tag (seconds since the epoch), else the file's modification time."""
     tag = (container.metadata or {}).get("creation_time")
     if tag:
@@ -257,11 +257,3 @@ class VideoFileStore(VideoImgStore):
     def refresh(self) -> int:
         """A plain video gains no frames: nothing to take in."""
         return 0
-
-
-def video_file_probe(path: str) -> Optional[_Probe]:
-    """The probe of a video file, or None when it is not one (for callers that only ask)."""
-    try:
-        return _probe(path)
-    except (FrameReadError, OSError):
-        return None
