@@ -62,7 +62,12 @@ OPENCV_PROBLEM = None if OPENCV_IMPORT_ERROR is None else describe_import_error(
 
 def pytest_configure(config: pytest.Config) -> None:
     """When OpenCV cannot load, say so once and let each use of it skip its test: in the tests, through
-    a stand-in ``cv2``; in imgstore, which then works as on such a machine, through its own error."""
+    a stand-in ``cv2``; in imgstore, which then works as on such a machine, through its own error.
+
+    Index caches go to a folder of this run (and of the tools it starts), not the user's."""
+    import tempfile
+
+    os.environ.setdefault("IMGSTORE_CACHE_DIR", tempfile.mkdtemp(prefix="imgstore-test-cache-"))
     if OPENCV_PROBLEM is not None:
         sys.modules["cv2"] = _OpenCVSkips(OPENCV_PROBLEM)
         mark_unavailable(OPENCV_PROBLEM)

@@ -77,7 +77,6 @@ BYTE_MUTATIONS = ("flip", "cut", "swap", "values")
 #: files 'values' rewrites: metadata, chunk indexes, journals
 VALUE_SUFFIXES = ("metadata.yaml", ".npz", ".journal")
 #: the index cache a reader writes (``imgstore.index.cache``): it holds every chunk's frame list
-INDEX_CACHE = ".imgstore-index-cache"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,7 +148,7 @@ def prime_cache(path: Path) -> None:
         imgstore.new_for_filename(str(path)).close()
     finally:
         _indexcache.SETTLE_NS = settle
-    assert (path / _indexcache.CACHE_FILENAME).is_file(), "no index cache was written"
+    assert _index_cache_of(path).is_file(), "no index cache was written"
 
 
 @dataclasses.dataclass
@@ -566,7 +565,7 @@ class _FrameCheck:
         """Whether none of the files that list a chunk's frames changed: its index, its journal,
         or the index cache (which stands in for every chunk's index)."""
         base = f"{chunk_n:06d}/index" if self.ref.layout == "folder" else f"{chunk_n:06d}"
-        files = [base + suffix for suffix in (".npz", ".yaml", ".journal")] + [INDEX_CACHE]
+        files = [base + suffix for suffix in (".npz", ".yaml", ".journal")]
         return all(f not in self.origins for f in files)
 
 
@@ -587,6 +586,13 @@ def _write_store_block(path: Path, **changes: Any) -> None:
     md = yaml.safe_load((path / "metadata.yaml").read_text())
     md["__store"].update(changes)
     (path / "metadata.yaml").write_text(yaml.safe_dump(md))
+
+
+def _index_cache_of(store: Path) -> Path:
+    """Where a store's index cache is kept (the user's cache folder, not the store)."""
+    from imgstore.index.cachefile import cache_path
+
+    return Path(cache_path(str(store)))
 
 
 def _replace(path: Path, make: Callable[[Path], None]) -> None:
@@ -729,7 +735,7 @@ def _named() -> Dict[str, Named]:
         Named("fifo-video-to-recover", mp4_killed, lambda s, o: _replace(s / "000002.mp4", os.mkfifo),
               "a FIFO as the video of a chunk to recover: opening must not hang"),
         Named("fifo-index-cache", Base("npy", "cached"),
-              lambda s, o: _replace(s / ".imgstore-index-cache", os.mkfifo), "a FIFO as the index cache"),
+              lambda s, o: _replace(_index_cache_of(s), os.mkfifo), "a FIFO as the index cache"),
         Named("devzero-journal", npy_killed,
               lambda s, o: _replace(s / "000002" / "index.journal", lambda p: p.symlink_to("/dev/zero")),
               "a journal linked to /dev/zero: must not read until memory runs out"),

@@ -1,8 +1,9 @@
 """The frame index of a whole store cached in one file, so that a long recording opens at once.
 
 Opening a store reads every chunk's index file: 1,500 of them for a week recorded at 25 fps.
-The cache, ``.imgstore-index-cache`` in the store directory, holds all their frame numbers and
-times in one file that is mapped into memory, not read: opening then costs a ``stat`` per chunk.
+The cache holds all their frame numbers and times in one file that is mapped into memory, not
+read: opening then costs a ``stat`` per chunk. It lives in the user's cache folder
+(``index.cachefile.cache_dir``), never in the store: reading a store writes nothing into it.
 
 Never a stale answer: each chunk's entry is keyed on the ``os.stat`` of the index file it was
 loaded from (which file, inode, size, mtime_ns, ctime_ns) and is used only while that file is
@@ -13,7 +14,7 @@ with a journal (a writer may be adding frames to it) is always read afresh and n
 
 The cache only saves time. It is written (to a temporary file, then renamed over the old one)
 when missing or stale, for stores of at least ``MIN_CHUNKS`` chunks, when no writer holds the
-store and the directory is writable; otherwise, and whenever the file is damaged or foreign,
+store and the cache folder is writable; otherwise, and whenever the file is damaged or foreign,
 the chunk indexes are read as usual. Upstream imgstore never looks at it (it lists only chunk
 folders, or files with the video extension).
 

@@ -12,6 +12,7 @@ half-written ever takes the cache's name; a damaged or foreign file reads as no 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import mmap
@@ -72,9 +73,32 @@ class CacheFile(NamedTuple):
     times_sorted: Optional[bool]
 
 
+#: the environment variable naming the folder of index caches (default: the user's cache folder)
+CACHE_DIR_VARIABLE = "IMGSTORE_CACHE_DIR"
+
+
+def cache_dir() -> str:
+    """The folder of this user's index caches: ``$IMGSTORE_CACHE_DIR``, else ``$XDG_CACHE_HOME/imgstore``
+    (``~/.cache/imgstore``), so that reading a store never writes into it."""
+    chosen = os.environ.get(CACHE_DIR_VARIABLE)
+    if chosen:
+        return chosen
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "imgstore", "index")
+
+
 def cache_path(store_dir: str) -> str:
-    """Where a store keeps its index cache."""
-    return os.path.join(store_dir, CACHE_FILENAME)
+    """Where the index cache of the store at ``store_dir`` is kept: in ``cache_dir()``, named by the
+    store directory's identity (device and inode), so that the cache follows a store that is moved
+    or renamed. Each of its entries is checked against the chunk's own index file besides, so a
+    directory that reuses an inode never meets a stale answer."""
+    try:
+        st = os.stat(store_dir)
+        name = f"store-{st.st_dev:x}-{st.st_ino:x}"
+    except OSError:
+        real = os.path.realpath(store_dir)
+        name = "path-" + hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return os.path.join(cache_dir(), name + CACHE_FILENAME)
 
 
 def read_cache(path: str) -> Optional[CacheFile]:
@@ -145,7 +169,8 @@ class CacheWriter:
 
     def __init__(self, store_dir: str, capacity: int, number_dtype: type = np.int64) -> None:
         self.store_dir = store_dir
-        self._tmp = os.path.join(store_dir, f"{CACHE_FILENAME}.{uuid.uuid4().hex[:8]}.tmp")
+        self._path = cache_path(store_dir)
+        self._tmp = f"{self._path}.{uuid.uuid4().hex[:8]}.tmp"
         self._number_dtype = np.dtype(number_dtype).newbyteorder("<")
         self._capacity = capacity
         self._times_at = _DATA_OFFSET + 8 * capacity
@@ -155,6 +180,7 @@ class CacheWriter:
         self._order = (_SortCheck(), _SortCheck())
 
     def __enter__(self) -> CacheWriter:
+        os.makedirs(os.path.dirname(self._tmp), exist_ok=True)
         self._f = open(self._tmp, "xb", buffering=0)  # closed in commit() or __exit__
         return self
 
@@ -196,7 +222,7 @@ class CacheWriter:
         self._f.seek(0)
         self._f.write(_PREFIX.pack(_MAGIC, _VERSION, zlib.crc32(data), self._frames, self._times_at, len(data)))
         self._f.close()
-        path = cache_path(self.store_dir)
+        path = self._path
         os.replace(self._tmp, path)
         log.debug("%s: index cache of %d chunks written", self.store_dir, len(self._chunks))
         return read_cache(path)

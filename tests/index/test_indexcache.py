@@ -17,6 +17,7 @@ import yaml
 import imgstore
 from imgstore.index import ImgStoreIndex, cachefile
 from imgstore.index import cache as _indexcache
+from imgstore.index.cachefile import cache_path
 from imgstore.index.chunkfile import save_chunk_index
 
 from upstream_oracle import run_upstream
@@ -46,7 +47,8 @@ def index_base(store: Path, chunk_n: int) -> str:
 
 
 def cache_file(store: Path) -> Path:
-    return store / _indexcache.CACHE_FILENAME
+    """Where the store's index cache is kept: in the user's cache folder, not in the store."""
+    return Path(cache_path(str(store)))
 
 
 def reference(store: Path) -> ImgStoreIndex:
@@ -342,7 +344,7 @@ def test_read_only_directory(tmp_path: Path) -> None:
     store.chmod(0o555)
     try:
         assert_same(opened(store), expected)
-        assert not cache_file(store).exists()
+        assert cache_file(store).exists()  # in the user's cache folder: the store is not written to
     finally:
         store.chmod(0o755)
 
@@ -472,3 +474,27 @@ def test_upstream_reads_a_store_with_the_cache(tmp_path: Path, fmt: str) -> None
     assert result["chunks"] == list(ours.chunks)
     ours.close()
     assert cache_file(store).exists()
+
+
+def test_reading_a_store_leaves_its_directory_byte_identical(tmp_path: Path) -> None:
+    """Opening (which writes the index cache), reading every frame and refreshing change no file of
+    the store: the cache is in the user's cache folder."""
+    import hashlib
+
+    store = make_store(tmp_path / "s")
+
+    def tree() -> dict:
+        return {
+            str(p.relative_to(store)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(store.rglob("*"))
+            if p.is_file()
+        }
+
+    before = tree()
+    with imgstore.new_for_filename(str(store)) as s:
+        for _ in s:
+            pass
+        s.refresh()
+    assert cache_file(store).is_file()
+    assert tree() == before
+    assert str(cache_file(store)).startswith(os.environ["IMGSTORE_CACHE_DIR"])
