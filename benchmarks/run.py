@@ -56,8 +56,8 @@ from datasets import build_long_store, lookup_queries  # noqa: E402
 
 #: part of cached data's names: bump when camera.py or the read stores' settings change
 DATA_VERSION = 2
-#: the index cache file of our library (removed before each cold open)
-OUR_CACHE_FILE = ".imgstore-index-cache"
+#: where our library's workers keep their index caches (this run's folder: removed before each cold open)
+OUR_CACHE_DIR_NAME = "our-index-caches"
 WRITE_FORMATS = ("npy", "png", "jpg", "mjpeg/avi", "avc1/mp4", "ffv1/mkv")
 VIDEO_FORMATS = ("mjpeg/avi", "avc1/mp4", "ffv1/mkv")
 
@@ -319,6 +319,8 @@ def main() -> None:
     args = parser.parse_args()
     started, load_at_start = time.perf_counter(), os.getloadavg()
     os.makedirs(args.dir, exist_ok=True)
+    # our library keeps index caches in the user's cache folder: here, one of the benchmark's own
+    os.environ["IMGSTORE_CACHE_DIR"] = os.path.join(args.dir, OUR_CACHE_DIR_NAME)
     workdir = tempfile.mkdtemp(prefix="run-", dir=args.dir)
     try:
         workers = {"ours": Worker("ours", args.ours, workdir)}
@@ -481,9 +483,7 @@ def open_rows(cfg, workers, long_paths, table, notes) -> None:
         week = label == "1-week"
         frames = cfg["long"][label]
         chunks = -(-frames // cfg["long_chunksize"])
-        cache_file = os.path.join(path, OUR_CACHE_FILE)
-        if os.path.exists(cache_file):
-            os.unlink(cache_file)
+        shutil.rmtree(os.environ["IMGSTORE_CACHE_DIR"], ignore_errors=True)  # a cold open: no index cache
         cold = ours.one("open", path=path)
         cached = ours.one("open", path=path, queries=queries if week else None, metadata=week)
         u = up.one("open", path=path, queries=up_queries if week else None, metadata=week) if up else None
