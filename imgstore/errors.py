@@ -13,6 +13,7 @@ __all__ = [
     "FrameArgumentError",
     "FrameNotFoundError",
     "FrameReadError",
+    "RangeRequestsError",
     "ImageDtypeError",
     "ImageShapeError",
     "ImgStoreError",
@@ -82,6 +83,10 @@ class IndexFileError(ImgStoreError, OSError):
 
 class FrameNotFoundError(ImgStoreError, LookupError):
     """No frame with that number, index or time."""
+
+
+class RangeRequestsError(ImgStoreError, OSError):
+    """A server that does not answer HTTP range requests was asked for part of a file too large to send whole."""
 
 
 class FrameReadError(ImgStoreError, OSError):

@@ -125,3 +125,22 @@ def s3_server() -> Iterator[dict]:
         yield options
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """``(root directory, base URL)`` of Python's own file server, which ignores Range headers."""
+    root = tmp_path_factory.mktemp("plain-www")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = Server(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

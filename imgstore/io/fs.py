@@ -9,18 +9,23 @@ reader asks for (with a block cache), so one frame of a week-long recording cost
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import posixpath
 import stat
 from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..errors import MissingDependencyError, StoreNotFoundError
+from ..errors import MissingDependencyError, RangeRequestsError, StoreNotFoundError
 
 log = logging.getLogger(__name__)
 
 #: bytes fetched per request when reading a chunk from a URL, and blocks kept per open chunk
 REMOTE_BLOCK_SIZE = 1 << 18
+#: the largest file read whole from a server that does not answer range requests (bytes), and
+#: the storage option that changes it
+WHOLE_FILE_LIMIT = 64 << 20
+WHOLE_FILE_LIMIT_OPTION = "imgstore_whole_file_limit"
 REMOTE_CACHED_BLOCKS = 64
 #: small files (chunk indexes) fetched at the same time when a store at a URL opens
 REMOTE_CONCURRENT_REQUESTS = 32
@@ -191,8 +196,12 @@ class RemoteFileSystem(LocalFileSystem):
             raise MissingDependencyError(
                 f"reading a store from a URL ({url}) needs fsspec: pip install 'imgstore-ng[remote]'"
             ) from None
+        options = dict(storage_options or {})
+        #: files a server that does not answer range requests may send whole (bytes; see ``source``)
+        self.whole_file_limit = int(options.pop(WHOLE_FILE_LIMIT_OPTION, WHOLE_FILE_LIMIT))
+        self._serves_ranges: Optional[bool] = None
         try:
-            self._fs, _ = fsspec.core.url_to_fs(url, **(storage_options or {}))
+            self._fs, _ = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
             raise MissingDependencyError(
                 f"cannot read {url}: {exc} (pip install 'imgstore-ng[remote]' installs HTTP and S3 support)"
@@ -245,7 +254,26 @@ class RemoteFileSystem(LocalFileSystem):
         )
 
     def source(self, path: str) -> Any:
-        """At a URL, a seekable file object that fetches byte ranges as the library reads."""
+        """At a URL, a seekable file object that fetches byte ranges as the library reads.
+
+        Whether the server answers range requests is asked once, with the first file (one byte
+        of it). A server that does not (``python -m http.server``) sends whole files: one of at
+        most ``whole_file_limit`` bytes is then read from memory; a larger one is refused with
+        ``RangeRequestsError``, which says what to do.
+        """
+        if self._serves_ranges is None or not self._serves_ranges:
+            probe = self._fs.cat_file(path, start=0, end=1)
+            self._serves_ranges = len(probe) <= 1
+            if not self._serves_ranges:
+                if len(probe) > self.whole_file_limit:
+                    raise RangeRequestsError(
+                        f"{path}: the server does not answer HTTP range requests, and this file "
+                        f"({len(probe):,} bytes) is larger than the {self.whole_file_limit:,} bytes read whole "
+                        f"(storage option {WHOLE_FILE_LIMIT_OPTION!r}); serve the store with a server that "
+                        "answers them (nginx, Apache, S3...), or download it"
+                    )
+                log.info("%s: the server sends whole files (no range requests); read from memory", path)
+                return io.BytesIO(probe)
         return self.open(path)
 
     def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import imgstore
-from imgstore.errors import FrameNotFoundError, ImgStoreError, StoreNotFoundError
+from imgstore.errors import FrameNotFoundError, ImgStoreError, RangeRequestsError, StoreNotFoundError
 
 from framecodes import decode_grid, make_grid_frame
-from remote_servers import http_server, s3_server  # noqa: F401 - fixtures
+from remote_servers import http_server, plain_http_server, s3_server  # noqa: F401 - fixtures
 
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
@@ -209,3 +209,40 @@ def test_remote_benchmark_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "one frame of a" in proc.stdout and "open a store of 20 chunks" in proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# servers that do not answer range requests (python -m http.server)
+# ----------------------------------------------------------------------------------------------
+def test_a_server_without_range_requests_sends_small_chunks_whole_and_large_ones_are_refused(
+    plain_http_server,  # noqa: F811 - pytest fixture
+) -> None:
+    root, url = plain_http_server
+    _record(root / "video", "avc1/mp4", 60, 25)
+    with imgstore.new_for_filename(f"{url}/video") as store:  # chunk files are sent whole, read from memory
+        for i in (0, 31, 59, 7):
+            assert decode_grid(store.get_image(None, frame_index=i)[0]) == i
+    with pytest.raises(RangeRequestsError, match=r"does not answer HTTP range requests.*serve the store"):
+        with imgstore.new_for_filename(f"{url}/video", storage_options={"imgstore_whole_file_limit": 100}) as store:
+            store.get_image(None, frame_index=5)
+
+
+def test_range_requests_are_asked_about_once_per_store(served) -> None:
+    _root, url, _traffic = served
+    with imgstore.new_for_filename(f"{url}/video") as store:
+        remote_fs = store.view.location.fs._fs  # fsspec's: count the one-byte probes sent through it
+        probes = []
+        real_cat_file = remote_fs.cat_file
+
+        def counting(path, start=None, end=None, **kwargs):
+            if (start, end) == (0, 1):
+                probes.append(path)
+            return real_cat_file(path, start=start, end=end, **kwargs)
+
+        remote_fs.cat_file = counting
+        try:
+            for i in (3, 1200, 10, 1499):  # both chunks, back and forth
+                assert decode_grid(store.get_image(None, frame_index=i)[0]) == i
+        finally:
+            del remote_fs.cat_file
+    assert len(probes) == 1
