@@ -19,6 +19,7 @@ import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import ImgStoreError
+from ..mosaic import as_8bit
 from ._cli import ToolError, progress, run
 from ._save_parser import PROG, TESTSRC_FRAMES, build_parser
 from ._selection import to_epoch
@@ -321,7 +322,7 @@ def _depth_for(fmt: str, img: Any, description: str) -> Any:
     else cut to their top 8 bits with a warning."""
     from .. import codecs
 
-    if img.dtype.itemsize == 1:
+    if img.dtype.kind != "u" or img.dtype.itemsize == 1:  # other dtypes: the format says whether it holds them
         return lambda frame: frame
     try:
         codecs.get_codec(fmt).check_image_type(img.shape, img.dtype.name)
@@ -333,8 +334,7 @@ def _depth_for(fmt: str, img: Any, description: str) -> Any:
             img.dtype,
             fmt,
         )
-        shift = img.dtype.itemsize * 8 - 8
-        return lambda frame: (frame >> shift).astype("uint8")
+        return as_8bit
 
 
 def _frames_in_order(first: Frame, reader: _Reader, source: Source, signals: _Signals) -> Iterator[Frame]:
