@@ -17,6 +17,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from .index.frametable import median_frame_interval
 from .mosaic import as_8bit
 from .store.factory import open_for_reading
 
@@ -200,9 +201,8 @@ class VideoCapture:
 
 def _frame_rate(times: np.ndarray) -> float:
     """Frames per second from the median interval between frames (``DEFAULT_FPS`` without one)."""
-    steps = np.diff(times[np.isfinite(times)])
-    steps = steps[steps > 0]
-    return float(1.0 / np.median(steps)) if len(steps) else DEFAULT_FPS
+    interval = median_frame_interval(times)
+    return DEFAULT_FPS if math.isnan(interval) else 1.0 / interval
 
 
 def _whole(value: float) -> int:

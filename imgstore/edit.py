@@ -26,6 +26,7 @@ import numpy as np
 
 from . import codecs
 from .errors import ImgStoreError
+from .index.frametable import median_frame_interval
 from .io.metadata import read_metadata, write_metadata
 from .store.extradata import records_by_position
 from .store.factory import new_for_filename, new_for_format, open_for_reading
@@ -165,8 +166,8 @@ def join(sources: Sequence[Any], dest: str, allow_overlap: bool = False, progres
                     f"join: {stores[b].filename} starts at {describe_time(start_b)}, before "
                     f"{stores[a].filename} ends at {describe_time(end_a)} (allow_overlap=True joins them anyway)"
                 )
-            step = _frame_interval(stores[a])
-            if start_b - end_a > 2 * step:
+            step = median_frame_interval(stores[a].view.table.frame_time)
+            if start_b - end_a > 2 * (0.0 if math.isnan(step) else step):
                 gaps.append((end_a, start_b))
         parts = [(stores[i], np.arange(stores[i].frame_count)) for i in order]
         report = write_store(dest, parts, progress)
@@ -258,48 +259,44 @@ def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditRep
     table = store.view.table
     records = records_by_position(store.view.layout)
     chunk_of = np.searchsorted(table.chunk_starts, positions, side="right") - 1
-    for group in np.split(positions, np.flatnonzero(np.diff(chunk_of)) + 1):
-        if not len(group):
-            continue
-        for copy, piece in _pieces(store, group, target, records, report, progress):
-            if not copy or not _copy(store, piece, target, records, report, progress):
-                with _raw_frames(store, encoding) as frames:
-                    _reencode(frames, piece, target, records, report, progress)
+    with _raw_frames(store, encoding) as frames:
+
+        def copied(piece: np.ndarray) -> bool:
+            return len(piece) > 0 and _copy(store, piece, target, records, report, progress)
+
+        def reencode(piece: np.ndarray) -> None:
+            _reencode(frames, piece, target, records, report, progress)
+
+        for group in np.split(positions, np.flatnonzero(np.diff(chunk_of)) + 1):
+            if not len(group) or copied(group):  # the whole group, when its format copies it
+                continue
+            # a run of a video chunk: the part between keyframes decodes on its own; the frames
+            # before the first keyframe, and after the last if the run cannot end where it ends,
+            # are encoded again
+            first_key, last_key = _keyframes_within(store, group)
+            if first_key is None:
+                reencode(group)
+                continue
+            reencode(group[group < first_key])
+            rest = group[group >= first_key]
+            if copied(rest):
+                continue
+            if copied(rest[rest < last_key]):
+                reencode(rest[rest >= last_key])
+            else:
+                reencode(rest)
 
 
-def _pieces(store: Any, group: np.ndarray, *copy_args: Any) -> List[Tuple[bool, np.ndarray]]:
-    """A chunk's frames to copy as ``(copy?, positions)``: the whole group when its format copies it
-    (done here); else, for a run of a video chunk, the part between keyframes that decodes on its
-    own, with the frames before and after it to encode again."""
-    if _copy(store, group, *copy_args):
-        return []
-    table = store.view.table
-    chunk_n, first_idx = table.locate(int(group[0]))
+def _keyframes_within(store: Any, group: np.ndarray) -> Tuple[Optional[int], Optional[int]]:
+    """The positions of the first and the last keyframe within a run of one chunk's frames
+    (None, None: none, the run is not contiguous, or the chunk's keyframes are unknown)."""
+    if int(group[-1]) - int(group[0]) != len(group) - 1:
+        return None, None
+    chunk_n, first_idx = store.view.table.locate(int(group[0]))
     start = int(group[0]) - first_idx  # the chunk's first position
-    contiguous = int(group[-1]) - int(group[0]) == len(group) - 1
-    keyframes = store.view.source.keyframes(store.view.layout.chunk_path(chunk_n)) if contiguous else None
-    if not keyframes:
-        return [(False, group)]
+    keyframes = store.view.source.keyframes(store.view.layout.chunk_path(chunk_n)) or []
     inside = [start + k for k in keyframes if group[0] <= start + k <= group[-1]]
-    if not inside:
-        return [(False, group)]
-    head, rest = group[group < inside[0]], group[group >= inside[0]]
-    pieces = [(False, head)] if len(head) else []
-    last_key = inside[-1]
-    if last_key > inside[0] and not _can_copy_to_the_end(store, rest):
-        return [*pieces, (True, rest[rest < last_key]), (False, rest[rest >= last_key])]
-    return [*pieces, (True, rest)]
-
-
-def _can_copy_to_the_end(store: Any, positions: np.ndarray) -> bool:
-    """Whether a run that starts at a keyframe may end where it ends (see ``video_av_copy``)."""
-    table = store.view.table
-    chunk_n, first_idx = table.locate(int(positions[0]))
-    chunk = table.chunk_slice(chunk_n)
-    idxs = [first_idx + k for k in range(len(positions))]
-    return store.view.source.codec.can_copy_frames(
-        store.view.layout.chunk_path(chunk_n), idxs, chunk.stop - chunk.start
-    )
+    return (inside[0], inside[-1]) if inside else (None, None)
 
 
 def _copy(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
@@ -391,13 +388,6 @@ def _format(md: Any) -> str:
 
 def _kind(md: Any) -> str:
     return f"{'x'.join(str(v) for v in md.imgshape)} {md.imgdtype}"
-
-
-def _frame_interval(store: Any) -> float:
-    times = np.asarray(store.view.table.frame_time, dtype=np.float64)
-    steps = np.diff(times[np.isfinite(times)])
-    steps = steps[steps > 0]
-    return float(np.median(steps)) if len(steps) else 0.0
 
 
 def describe_time(t: float) -> str:

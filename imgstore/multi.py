@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import FrameNotFoundError, ImgStoreError
-from .index.frametable import as_frame_number, as_query_time
+from .index.frametable import as_frame_number, as_query_time, median_frame_interval
 from .mosaic import mosaic_of
 from .store.companions import COMPANIONS_KEY, companion_paths
 from .store.factory import new_for_filename, open_for_reading
@@ -213,9 +213,9 @@ class MultiStore:
             return 0.5 / self.rate
         # half the reference's frame interval; a reference with one frame time has none: then the
         # longest of the other cameras' (a single frame matches whatever is that near)
-        intervals = [_median_interval(self._reference_times)]
+        intervals = [median_frame_interval(self._reference_times)]
         if math.isnan(intervals[0]):
-            intervals = [_median_interval(table.frame_time) for table in self._tables]
+            intervals = [median_frame_interval(table.frame_time) for table in self._tables]
         known = [i for i in intervals if not math.isnan(i)]
         return max(known) / 2 if known else math.inf
 
@@ -381,10 +381,3 @@ def _when(t: float) -> str:
 def _is_number(value: Any) -> bool:
     """A real number (numpy's too), not a boolean."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _median_interval(times: np.ndarray) -> float:
-    """The median time between a camera's frames (NaN with fewer than two frame times)."""
-    steps = np.diff(np.asarray(times, dtype=np.float64)[np.isfinite(times)])
-    steps = steps[steps > 0]
-    return float(np.median(steps)) if len(steps) else math.nan

@@ -78,6 +78,15 @@ def as_query_time(value: object) -> float:
     return time
 
 
+def median_frame_interval(times: np.ndarray) -> float:
+    """The median of the positive steps between a store's frame times, in store order, frames
+    without a time left out (NaN with no such step): a recording's typical frame interval."""
+    times = np.asarray(times, dtype=np.float64)
+    steps = np.diff(times[np.isfinite(times)])
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else math.nan
+
+
 def is_sorted(values: np.ndarray) -> bool:
     """True when ``values`` never decrease and hold no NaN (then store order is sorted order)."""
     if len(values) and values.dtype.kind == "f" and math.isnan(values[0]):

@@ -261,7 +261,7 @@ class RemoteFileSystem(LocalFileSystem):
         most ``whole_file_limit`` bytes is then read from memory; a larger one is refused with
         ``RangeRequestsError``, which says what to do.
         """
-        if self._serves_ranges is None or not self._serves_ranges:
+        if not self._serves_ranges:  # not asked yet (None), or known not to (False)
             probe = self._fs.cat_file(path, start=0, end=1)
             self._serves_ranges = len(probe) <= 1
             if not self._serves_ranges:

@@ -10,7 +10,6 @@ never written to: no index, cache or lock is made beside it.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 import logging
@@ -181,7 +180,7 @@ class VideoFileLocation(LocalLocation):
             extension=os.path.splitext(self.path)[1],
             other={},
         )
-        return smd, copy.deepcopy({})
+        return smd, {}
 
     def has_index_file(self, index_base: str) -> bool:
         return True  # the file is whole: its frames are known from the file itself
