@@ -421,3 +421,12 @@ def test_deep_video_stays_16_bit_where_the_format_holds_it(tmp_path):
     assert len(np.unique(img[24, :, 1] >> 6)) > 60  # more than 8 bits of levels survive
     assert cut.returncode == 0 and "uint16 frames cut to 8 bits (format avc1/mp4" in cut.stderr, cut.stderr
     assert read_all(tmp_path / "cut-avc1")[0][0].dtype == np.uint8
+
+
+def test_only_deep_unsigned_frames_are_cut_to_8_bits(tmp_path):
+    """Float frames are not 'deeper' frames: a format that cannot hold them refuses them in words."""
+    with imgstore.new_for_format("npy", path=str(tmp_path / "f32"), imgshape=(8, 8), imgdtype=np.float32,
+                                 chunksize=5) as store:  # fmt: skip
+        store.add_image(np.full((8, 8), 0.5, np.float32), 0, 1_700_000_000.0)
+    proc = save(tmp_path / "out", "--source", tmp_path / "f32", "--format", "mjpeg/avi")
+    assert proc.returncode == 1 and "cannot hold float32 images" in proc.stderr and "TypeError" not in proc.stderr
