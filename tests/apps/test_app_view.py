@@ -8,6 +8,7 @@ the status bar under it must equal what the viewer's own (pure) renderer draws f
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterator, Sequence, Union
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -85,24 +86,30 @@ def xdisplay(tmp_path_factory: pytest.TempPathFactory):
         _skip_or_fail(f"the viewer test needs {', '.join(missing)}: apt-get install {packages}")
     if not view.opencv_has_gui():
         _skip_or_fail(f"the viewer test needs OpenCV with windows: {view.NO_GUI_HINT}")
-    log_path = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
+    with running_xvfb(tmp_path_factory.mktemp("xvfb"), "1024x768x24") as display:
+        env = dict(os.environ, DISPLAY=display)
+        out = subprocess.run(["xdotool", "getdisplaygeometry"], env=env, capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0, f"Xvfb {display} does not answer: {out.stderr.strip()}"
+        yield display
+
+
+@contextlib.contextmanager
+def running_xvfb(log_dir: Path, geometry: str) -> Iterator[str]:
+    """An ``Xvfb`` of ``geometry`` (``WxHxDEPTH``) on a display number it picks itself, its log in
+    ``log_dir``; yields ``':N'`` and stops it afterwards."""
+    log_path = log_dir / "xvfb.log"
     read_fd, write_fd = os.pipe()
     with open(log_path, "wb") as log:
         # -displayfd: Xvfb takes a free display number and writes it once it accepts connections
         proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-noreset", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+            ["Xvfb", "-displayfd", str(write_fd), "-noreset", "-screen", "0", geometry, "-nolisten", "tcp"],
             pass_fds=(write_fd,),
             stdout=log,
             stderr=log,
         )
     os.close(write_fd)
     try:
-        number = _read_display_number(read_fd, proc, log_path)
-        display = f":{number}"
-        env = dict(os.environ, DISPLAY=display)
-        out = subprocess.run(["xdotool", "getdisplaygeometry"], env=env, capture_output=True, text=True, timeout=10)
-        assert out.returncode == 0, f"Xvfb {display} does not answer: {out.stderr.strip()}"
-        yield display
+        yield f":{_read_display_number(read_fd, proc, log_path)}"
     finally:
         os.close(read_fd)
         proc.terminate()

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_app_view import GUI_TOOLS, _read_display_number, _skip_or_fail
+from test_app_view import GUI_TOOLS, _skip_or_fail, running_xvfb
 
 import imgstore.ui as ui
 
@@ -49,27 +49,8 @@ def screen(tmp_path_factory: pytest.TempPathFactory):
     missing = [f"{tool} ({pkg})" for tool, pkg in GUI_TOOLS.items() if shutil.which(tool) is None]
     if missing:
         _skip_or_fail(f"the window test needs {', '.join(missing)}: apt-get install {' '.join(GUI_TOOLS.values())}")
-    log_path = tmp_path_factory.mktemp("xvfb-ui") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    geometry = f"{SCREEN[0]}x{SCREEN[1]}x24"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-noreset", "-screen", "0", geometry, "-nolisten", "tcp"],
-            pass_fds=(write_fd,),
-            stdout=log,
-            stderr=log,
-        )
-    os.close(write_fd)
-    try:
-        yield f":{_read_display_number(read_fd, proc, log_path)}"
-    finally:
-        os.close(read_fd)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_xvfb(tmp_path_factory.mktemp("xvfb-ui"), f"{SCREEN[0]}x{SCREEN[1]}x24") as display:
+        yield display
 
 
 # ----------------------------------------------------------------------------------------------
