@@ -198,11 +198,13 @@ def write_store(
         _refuse_inside(dest, store)
     first = parts[0][0]
     md = first.view.metadata
-    if md.format not in codecs.all_formats():
+    try:  # (asks about this format only: listing every writable one probes every encoder)
+        codecs.get_codec(md.format, store_class=md.class_name)
+    except ImgStoreError:
         raise ImgStoreError(
             f"{first.filename}: its frames ({md.format}) are not in a format stores are written in; "
             "make a store of it first (imgstore-save --source ... --format ...)"
-        )
+        ) from None
     report = EditReport(dest)
     transform = transform or Pipeline()
     try:

@@ -99,6 +99,10 @@ def test_tools_and_readers_take_a_plain_video(tmp_path: Path) -> None:
         assert ok_a and ok_b and decode_grid(a) == decode_grid(b) == position
     ours.release()
     theirs.release()
+    from imgstore import edit
+
+    with pytest.raises(ImgStoreError, match=r"not in a format stores are written in; make a store of it first"):
+        edit.trim(str(path), str(path.parent / "cut"), 1, 5)
 
 
 def test_a_plain_video_is_read_only_and_bad_files_are_named(tmp_path: Path) -> None:
