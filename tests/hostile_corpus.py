@@ -135,6 +135,9 @@ def write_base(base: Base, path: Path) -> None:
     os.replace(snapshot or path.with_suffix(".writing"), path)
     shutil.rmtree(path.with_suffix(".writing"), ignore_errors=True)
     if base.variant == "cached":
+        from imgstore.index.sealedfile import SEALED_INDEX_FILENAME
+
+        (path / SEALED_INDEX_FILENAME).unlink()  # a sealed store needs no cache: this one is as upstream's
         prime_cache(path)
 
 

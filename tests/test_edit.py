@@ -283,7 +283,7 @@ def test_destinations_that_end_in_a_slash_or_lie_inside_the_source(tmp_path: Pat
     assert contents(tmp_path / "out")["numbers"] == list(range(500, 506))
     with pytest.raises(ImgStoreError, match=r"inside the store .* it is made from"):
         edit.trim(src, src / "000009", 500, 505)
-    assert sorted(os.listdir(src)) == ["000000", "000001", "metadata.yaml"]
+    assert sorted(os.listdir(src)) == ["000000", "000001", "imgstore-sealed-index", "metadata.yaml"]
 
 
 def test_split_by_duration_puts_boundary_frames_in_the_next_piece(tmp_path: Path) -> None:

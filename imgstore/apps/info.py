@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(what had to be guessed is listed); refused while the writer is still alive; a store that needs "
         "nothing is left untouched",
     )
+    parser.add_argument(
+        "--seal",
+        action="store_true",
+        help="write the store's sealed index (every chunk's frame numbers and times in one file) before "
+        "uploading it: a store at a URL then opens in three requests however many chunks it has; for "
+        "stores recorded by upstream imgstore, Motif or older versions (this library's writer seals the "
+        "stores it closes); refused for a store being written or with unfinished chunks (add --repair)",
+    )
     add_common_arguments(parser, quiet=None)  # a report has nothing to leave out
     return parser
 
@@ -136,9 +144,11 @@ def _body(args: argparse.Namespace) -> int:
         return _group_body(args)
     from ..durability.repair import repair_store
     from ..store.factory import new_for_filename
+    from ..store.seal import seal_store
 
     path = args.paths[0]
     report = repair_store(path) if args.repair else None
+    sealed = seal_store(path) if args.seal else None
     with new_for_filename(path) as store:
         facts = StoreFacts(store, args.stall_factor)
         doc = facts.as_dict()
@@ -153,9 +163,14 @@ def _body(args: argparse.Namespace) -> int:
                 "temporary_files_removed": report.temporary_files_removed,
                 "metadata_rebuilt": report.metadata_rebuilt,
                 "guessed": report.guessed,
+                "sealed": report.sealed,
             }
             if not args.json:
                 sys.stdout.write(_row("repair", str(report).split(": ", 1)[1]) + "\n")
+        if sealed is not None:
+            doc["seal"] = {"chunks": sealed.chunks, "frames": sealed.frames, "bytes": sealed.bytes}
+            if not args.json:
+                sys.stdout.write(_row("seal", str(sealed).split(": ", 1)[1]) + "\n")
         if args.json:
             sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         else:
@@ -172,8 +187,8 @@ def _group_body(args: argparse.Namespace) -> int:
     from ..store.factory import new_for_filename
     from ._info_group import format_group, group_facts
 
-    if args.plot or args.repair:
-        raise ToolError("--plot and --repair take one store")
+    if args.plot or args.repair or args.seal:
+        raise ToolError("--plot, --repair and --seal take one store")
     stores = []
     try:
         for path in args.paths:

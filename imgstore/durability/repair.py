@@ -26,7 +26,9 @@ from ..io.fs import is_url
 from ..io.metadata import write_file_atomic
 from ..io.paths import parse_chunk_name
 from ..store.factory import new_for_filename
+from ..store.layout import ChunkLayout
 from ..store.loader import IndexLoader
+from ..store.seal import write_seal
 from .commit import commit_chunk
 from .journal import journal_path
 from .lock import describe_owner, read_owner, writer_state
@@ -58,6 +60,8 @@ class RepairReport:
     metadata_rebuilt: bool = False
     #: what the rebuilt metadata.yaml had to guess, and from what
     guessed: List[str] = field(default_factory=list)
+    #: whether the sealed index was written (after repairing anything)
+    sealed: bool = False
 
     @property
     def changed(self) -> bool:
@@ -90,6 +94,8 @@ class RepairReport:
             parts.append("removed the stale lock file")
         if self.temporary_files_removed:
             parts.append(f"removed {len(self.temporary_files_removed)} temporary file(s) of killed writes")
+        if self.sealed:
+            parts.append("sealed its index")
         return f"{self.path}: " + "; ".join(parts)
 
 
@@ -137,8 +143,19 @@ def repair_store(path: str) -> RepairReport:
         if os.path.exists(lock):
             os.unlink(lock)
             report.lock_removed = True
+        if report.changed:
+            _seal(layout, report)
     log.info("%s", report)
     return report
+
+
+def _seal(layout: ChunkLayout, report: RepairReport) -> None:
+    """Seal the store repair finished (as its writer would have on close); a failure is only logged."""
+    try:
+        write_seal(layout)
+        report.sealed = True
+    except (OSError, ImgStoreError) as exc:
+        log.warning("%s: repaired, but its index was not sealed (%s)", layout.basedir, exc)
 
 
 def _refuse_live_writer(basedir: str) -> None:

@@ -29,7 +29,7 @@ import logging
 import os
 import stat
 import time
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -68,23 +68,32 @@ READ_AHEAD = 256
 VOLATILE = "volatile"
 
 
-def load_index(store_dir: str, chunks: Sequence[Tuple[int, str]]) -> ImgStoreIndex:
+def load_index(
+    store_dir: str,
+    chunks: Sequence[Tuple[int, str]],
+    fallback: Optional[Callable[[], Optional[ImgStoreIndex]]] = None,
+) -> ImgStoreIndex:
     """The index of a store's chunks (``(chunk_n, index path without extension)``), through its cache.
 
     Answers exactly as ``ImgStoreIndex.new_from_chunks(chunks)`` does (chunks whose index is
     missing or unreadable are skipped with a warning), only faster. ``chunks`` must list every
-    chunk of the store: the cache is rewritten to hold just these.
+    chunk of the store: the cache is rewritten to hold just these. When the cache cannot answer,
+    ``fallback`` (the store's sealed index) is asked before the chunk files are read; its answer
+    is not cached.
     """
     chunks = sorted((int(n), base) for n, base in chunks)
     path = cache_path(store_dir)
     if len(chunks) < MIN_CHUNKS and not os.path.exists(path):
-        return ImgStoreIndex.new_from_chunks(chunks)
+        return _from_fallback(fallback) or ImgStoreIndex.new_from_chunks(chunks)
     cache = read_cache(path)
     now = time.time_ns()
     keys = _chunk_keys(store_dir, chunks)
     if cache is not None and _all_cached(cache, chunks, keys):
         log.debug("%s: frame index of %d chunks from %s", store_dir, len(cache.entries), CACHE_FILENAME)
         return _index_from_cache(cache, chunks)
+    index = _from_fallback(fallback)
+    if index is not None:
+        return index
 
     sources = [_Source(n, base, key, cache, now) for (n, base), key in zip(chunks, keys)]
     keep = [s for s in sources if s.cacheable]
@@ -99,6 +108,10 @@ def load_index(store_dir: str, chunks: Sequence[Tuple[int, str]]) -> ImgStoreInd
     if writable and entries:
         _write_from_table(store_dir, entries, index.table)
     return index
+
+
+def _from_fallback(fallback: Optional[Callable[[], Optional[ImgStoreIndex]]]) -> Optional[ImgStoreIndex]:
+    return fallback() if fallback is not None else None
 
 
 # -- where each chunk's frames come from ---------------------------------------------------------

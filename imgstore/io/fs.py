@@ -235,7 +235,21 @@ class RemoteFileSystem(LocalFileSystem):
         return self._listing(parent).get(name)
 
     def exists(self, path: str) -> bool:
-        return self._info(path) is not None or bool(self._listing(path))
+        if self._info(path) is not None:
+            return True
+        parent = self.dirname(path).rstrip("/")
+        if self._listings.get(parent):  # its folder's listing holds everything in it: not there
+            return False
+        return bool(self._listing(path))  # a folder its parent's listing cannot show (a bucket's root)
+
+    def listed(self, path: str) -> Optional[Dict[str, Any]]:
+        """What the listing of ``path``'s folder fetched so far says of it: its details, ``{}``
+        when the listing does not hold it, None when that folder has not been listed."""
+        parent, _, name = path.rstrip("/").rpartition("/")
+        listing = self._listings.get(parent.rstrip("/"))
+        if not listing:
+            return None
+        return listing.get(name, {})
 
     def isfile(self, path: str) -> bool:
         info = self._info(path)

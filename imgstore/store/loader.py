@@ -8,6 +8,7 @@ written, or left by a writer that died) are recovered from their journals and fi
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import List, Optional, Sequence, Tuple
 
@@ -23,6 +24,7 @@ from ..durability.recovery import (
 from ..index.storeindex import ImgStoreIndex
 from ..io.metadata import StoreMetadata
 from .layout import ChunkLayout
+from .seal import sealed_index
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,9 @@ class IndexLoader:
         writer is still at work or died without closing the store.
         """
         unfinished, finished = self.layout.scan()
-        index = self.layout.location.load_index(finished)
+        # a store with unfinished chunks is being written, or its writer died: its seal (if any) is stale
+        sealed = None if unfinished else functools.partial(sealed_index, self.layout, finished)
+        index = self.layout.location.load_index(finished, sealed=sealed)
         # only chunks whose frames were loaded count as known: a chunk listed between a writer
         # making it and journaling it, or whose index failed to load, is looked at again
         self.finished = tuple(index.chunks)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..codecs.base import ChunkCodec, ChunkReader, Shape
 from ..constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
@@ -36,6 +36,16 @@ __all__ = ["LocalLocation", "RemoteLocation", "StoreLocation", "location_for"]
 
 #: chunks as the index loaders take them: ``(chunk number, index path without extension)``
 Chunks = Sequence[Tuple[int, str]]
+#: where a loader may take a whole store's index from when the index cache cannot answer (a seal)
+Fallback = Optional[Callable[[], Optional[ImgStoreIndex]]]
+
+
+class FileFacts(NamedTuple):
+    """What a location can tell about a file of the store without a request of its own."""
+
+    missing: bool
+    size: Optional[int]  # None: not known
+    changed_ns: Optional[int]  # last modification (ns since the epoch); None: not known
 
 
 class _Location:
@@ -123,11 +133,25 @@ class LocalLocation(_Location):
         except ChunkIndexError:
             return True
 
-    def load_index(self, chunks: Chunks, every_chunk: bool = True) -> ImgStoreIndex:
-        """The index of finished ``chunks``; through the store's index cache when they are all of them."""
+    def load_index(self, chunks: Chunks, every_chunk: bool = True, sealed: Fallback = None) -> ImgStoreIndex:
+        """The index of finished ``chunks``: through the index cache when they are all of them, else
+        from ``sealed`` (the store's sealed index, if it fits), else from the chunk files."""
         if every_chunk:
-            return load_index(self.basedir, chunks)
+            return load_index(self.basedir, chunks, fallback=sealed)
         return ImgStoreIndex.new_from_chunks(chunks)
+
+    def file_facts(self, path: str) -> Optional[FileFacts]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return FileFacts(True, None, None)
+        except OSError:
+            return None
+        return FileFacts(False, st.st_size if os.path.isfile(path) else None, st.st_mtime_ns)
+
+    def sealed_at(self, path: str) -> Optional[int]:
+        """When the sealed index at ``path`` was written (files changed since do not fit it)."""
+        return os.stat(path).st_mtime_ns
 
     def open_reader(self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int) -> ChunkReader:
         return codec.open_reader(path, shape, dtype, count)
@@ -169,8 +193,20 @@ class RemoteLocation(_Location):
     def index_lists_frames(self, index_base: str) -> Optional[bool]:
         return None  # not worth a request: the chunk is skipped either way
 
-    def load_index(self, chunks: Chunks, every_chunk: bool = True) -> ImgStoreIndex:
-        return load_remote_index(self.fs, chunks)
+    def load_index(self, chunks: Chunks, every_chunk: bool = True, sealed: Fallback = None) -> ImgStoreIndex:
+        """The index of finished ``chunks``: from ``sealed`` (one request) if it fits, else one request per chunk."""
+        index = sealed() if sealed is not None and every_chunk else None
+        return index if index is not None else load_remote_index(self.fs, chunks)
+
+    def file_facts(self, path: str) -> Optional[FileFacts]:
+        """What the directory listings fetched so far say (never a request of its own)."""
+        listed = self.fs.listed(path)
+        if listed is None:
+            return None
+        return FileFacts(False, listed.get("size"), None) if listed else FileFacts(True, None, None)
+
+    def sealed_at(self, path: str) -> Optional[int]:
+        return None  # servers' times say when a file was uploaded, not when it was written
 
     def open_reader(self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int) -> ChunkReader:
         return codec.open_remote_reader(path, shape, dtype, count, self.fs)

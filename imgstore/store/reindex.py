@@ -11,6 +11,7 @@ from ..constants import STORE_INDEX_FILENAME
 from ..errors import ImgStoreError
 from ..index.chunkfile import save_chunk_index
 from .extradata import renumber_extra_data
+from .seal import remove_seal, write_seal
 from .view import StoreView
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def reindex_view(view: StoreView) -> None:
     log.info("reindexing %s about frame_number=0 at index=%d", basedir, zero_idx)
     new_numbers = numbers.copy()
     new_numbers[:zero_idx] = np.arange(-zero_idx, 0)
+    sealed = remove_seal(basedir)  # first: a seal of the old numbers must never outlive them
 
     for chunk_n in view.index.chunks:
         sel = table.chunk_slice(chunk_n)
@@ -46,3 +48,5 @@ def reindex_view(view: StoreView) -> None:
     saved = os.path.join(basedir, STORE_INDEX_FILENAME)
     if os.path.exists(saved):
         os.unlink(saved)  # it holds the old numbers
+    if sealed:
+        write_seal(view.layout)

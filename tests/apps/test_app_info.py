@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import imgstore
+from imgstore.index.sealedfile import SEALED_INDEX_FILENAME
 from imgstore.util import motif_get_recording_timezone
 
 from framecodes import make_grid_frame
@@ -322,6 +323,29 @@ def test_repair_a_store_whose_writer_was_killed(tmp_path: Path) -> None:
     (again,) = run_all([path, "--repair"])
     assert again.returncode == 0 and "imgstore-info:" not in again.stderr
     assert "nothing to repair" in again.stdout
+
+
+def test_seal_a_store_recorded_without_one(tmp_path: Path) -> None:
+    """--seal writes the sealed index of a store that has none (upstream's, Motif's, older ones)."""
+    from crashkill import write_and_kill
+
+    path = _camera(tmp_path / "cam", T0, 120, 25.0)
+    (path / SEALED_INDEX_FILENAME).unlink()
+    (sealed,) = run_all([path, "--seal", "--json"])
+    assert sealed.returncode == 0, sealed.stderr
+    seal = json.loads(sealed.stdout)["seal"]
+    assert (seal["chunks"], seal["frames"]) == (3, 120)
+    assert (path / SEALED_INDEX_FILENAME).stat().st_size == seal["bytes"] > 0
+    (text,) = run_all([path, "--seal"])
+    assert "sealed the index of 3 chunks, 120 frames" in text.stdout
+
+    killed = tmp_path / "killed"
+    write_and_kill(str(killed), "npy", 63)
+    (refused,) = run_all([killed, "--seal"])
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(err) == 1 and str(killed) in err[0] and "repair" in err[0], refused.stderr
+    (both,) = run_all([killed, "--repair", "--seal", "--json"])
+    assert both.returncode == 0 and json.loads(both.stdout)["seal"]["frames"] == json.loads(both.stdout)["frames"]
 
 
 def test_repair_refuses_a_store_being_written(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 import imgstore
+from imgstore.index.sealedfile import SEALED_INDEX_FILENAME
 
 from upstream_oracle import SCRIPTS_DIR, run_script
 
@@ -149,7 +150,8 @@ def test_a_store_ending_on_a_full_chunk_has_upstreams_files(tmp_path, count):
     result = run_script("write_store.py", [specs["theirs"]])[specs["theirs"]["path"]]
     assert "error" not in result, result.get("error")
     WRITER.write_store(imgstore, specs["ours"])
-    assert sorted(os.listdir(tmp_path / "ours")) == sorted(os.listdir(tmp_path / "theirs"))
+    # the same files, and our sealed index, which upstream never looks at
+    assert sorted(os.listdir(tmp_path / "ours")) == sorted([*os.listdir(tmp_path / "theirs"), SEALED_INDEX_FILENAME])
     dump = run_script("read_store.py", [specs["ours"]["path"]])[specs["ours"]["path"]]
     assert "error" not in dump, dump.get("error")
     assert dump["props"]["frame_count"] == count

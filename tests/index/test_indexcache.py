@@ -19,6 +19,7 @@ from imgstore.index import ImgStoreIndex, cachefile
 from imgstore.index import cache as _indexcache
 from imgstore.index.cachefile import cache_path
 from imgstore.index.chunkfile import save_chunk_index
+from imgstore.index.sealedfile import SEALED_INDEX_FILENAME
 
 from upstream_oracle import run_upstream
 
@@ -33,12 +34,20 @@ def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_indexcache, "SETTLE_NS", -(10**12))
 
 
-def make_store(path: Path, chunks: int = CHUNKS, per_chunk: int = PER_CHUNK, fmt: str = "npy") -> Path:
-    """A store of ``chunks`` full chunks; frame i has number 100 + i and time T0 + i / 25."""
+def make_store(
+    path: Path, chunks: int = CHUNKS, per_chunk: int = PER_CHUNK, fmt: str = "npy", sealed: bool = False
+) -> Path:
+    """A store of ``chunks`` full chunks; frame i has number 100 + i and time T0 + i / 25.
+
+    Unsealed unless asked, as upstream and older versions write stores: a sealed index is read
+    instead of the cache (see test_sealed_index.py).
+    """
     shape = (4, 6)
     with imgstore.new_for_format(fmt, path=str(path), imgshape=shape, imgdtype=np.uint8, chunksize=per_chunk) as s:
         for i in range(chunks * per_chunk):
             s.add_image(np.full(shape, i % 256, np.uint8), 100 + i, T0 + i / 25)
+    if not sealed:
+        (path / SEALED_INDEX_FILENAME).unlink()
     return path
 
 
@@ -476,12 +485,13 @@ def test_upstream_reads_a_store_with_the_cache(tmp_path: Path, fmt: str) -> None
     assert cache_file(store).exists()
 
 
-def test_reading_a_store_leaves_its_directory_byte_identical(tmp_path: Path) -> None:
-    """Opening (which writes the index cache), reading every frame and refreshing change no file of
-    the store: the cache is in the user's cache folder."""
+@pytest.mark.parametrize("sealed", [False, True], ids=["unsealed", "sealed"])
+def test_reading_a_store_leaves_its_directory_byte_identical(tmp_path: Path, sealed: bool) -> None:
+    """Opening (which writes the index cache, or reads the seal), reading every frame and
+    refreshing change no file of the store: the cache is in the user's cache folder."""
     import hashlib
 
-    store = make_store(tmp_path / "s")
+    store = make_store(tmp_path / "s", sealed=sealed)
 
     def tree() -> dict:
         return {
@@ -495,6 +505,6 @@ def test_reading_a_store_leaves_its_directory_byte_identical(tmp_path: Path) -> 
         for _ in s:
             pass
         s.refresh()
-    assert cache_file(store).is_file()
+    assert cache_file(store).is_file() != sealed  # a sealed store needs no cache
     assert tree() == before
     assert str(cache_file(store)).startswith(os.environ["IMGSTORE_CACHE_DIR"])

@@ -93,7 +93,7 @@ def test_read_properties_and_types(tmp_path):
 
 def test_empty_trailing_chunk_like_upstream(tmp_path):
     path = _store(tmp_path / "s", n=8, chunksize=4)
-    assert sorted(os.listdir(path)) == ["000000", "000001", "000002", "metadata.yaml"]
+    assert sorted(os.listdir(path)) == ["000000", "000001", "000002", "imgstore-sealed-index", "metadata.yaml"]
     assert os.listdir(os.path.join(path, "000002")) == ["index.npz"]
     store = imgstore.new_for_filename(path)
     assert store.chunks == [0, 1] and store.frame_count == 8

@@ -1,0 +1,187 @@
+"""The sealed index file's format: a finished store's whole frame index in one file, checked on reading.
+
+A store at a URL otherwise opens with one request per chunk index (1,500 for a week). The
+writer, ``repair_store`` and ``imgstore-info --seal`` write ``SEALED_INDEX_FILENAME`` into the
+store directory once every chunk is finished: every chunk's frame numbers and times, and what
+the chunk's files looked like then (names and sizes), so that a reader can tell a stale file
+from a current one (``store.seal`` decides that; this module only reads and writes the bytes).
+
+Layout: a fixed prefix (signature, version, header length, SHA-256 of everything after the
+prefix), a JSON header (store identity, chunk list, column encodings), then the two columns,
+each as zlib-compressed deltas of its 64-bit patterns in the narrowest integer type that holds
+them, so that every value (NaN times included) comes back bit for bit. Upstream imgstore never
+looks at the file: it lists only chunk folders, or files with the video extension.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ChunkIndexError
+
+SEALED_INDEX_FILENAME = "imgstore-sealed-index"
+
+_MAGIC = b"IMGSTORE-SEALED-INDEX\n\x00\x00"
+_VERSION = 1
+#: signature, version, header length, SHA-256 of header and columns
+_PREFIX = struct.Struct("<24sIQ32s")
+#: the largest sealed index read: room for years of frames
+MAX_SEALED_BYTES = 1 << 31
+_MAX_HEADER_BYTES = 1 << 26
+_DELTA_DTYPES = ("<i1", "<i2", "<i4", "<i8")
+
+
+class SealedIndexError(ChunkIndexError):
+    """A sealed index that cannot be read: cut, damaged, or not one at all."""
+
+
+class SealedChunk(NamedTuple):
+    """One finished chunk as it was sealed: its files (names relative to the store) and frames."""
+
+    chunk_n: int
+    index_name: str  # its index file, e.g. ``000000.npz`` or ``000000/index.npz``
+    index_size: int
+    data_name: str  # its video file, or its folder of frame files
+    data_size: int  # bytes of the video file; -1 for a folder
+    frames: int
+
+
+class SealedIndex(NamedTuple):
+    """A sealed index, read and checked: whose store it is, its chunks, and their frames in store order."""
+
+    store_digest: str
+    chunks: Tuple[SealedChunk, ...]
+    frame_number: np.ndarray  # int64, or float64 when some are not whole
+    frame_time: np.ndarray
+
+    def chunk_columns(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(chunk ids, chunk starts)`` of the chunks that hold frames, as ``FrameTable.from_columns`` takes them."""
+        ids = [c.chunk_n for c in self.chunks if c.frames]
+        starts = np.cumsum([0] + [c.frames for c in self.chunks if c.frames], dtype=np.int64)
+        return np.asarray(ids, dtype=np.int64), starts
+
+
+def store_digest(store_metadata: Dict[str, Any]) -> str:
+    """What ties a sealed index to its store: a hash of the store's own metadata (uuid, shape,
+    format, creation time...), not of the user metadata, which may be edited after sealing."""
+    text = json.dumps(store_metadata, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode_sealed_index(
+    digest: str, chunks: Sequence[SealedChunk], frame_number: np.ndarray, frame_time: np.ndarray
+) -> bytes:
+    """The bytes of a sealed index; ``frame_number``/``frame_time`` hold every chunk's frames in store order."""
+    if sum(c.frames for c in chunks) != len(frame_number) or len(frame_number) != len(frame_time):
+        raise ValueError("the chunks' frame counts do not add up to the columns")
+    numbers = np.asarray(frame_number)
+    numbers = numbers.astype("<i8") if numbers.dtype.kind in "iub" else numbers.astype("<f8")
+    columns, blobs = {}, []
+    for name, values in (("frame_number", numbers), ("frame_time", np.asarray(frame_time, dtype="<f8"))):
+        description, blob = _pack(values)
+        columns[name] = description
+        blobs.append(blob)
+    header = {
+        "store_digest": digest,
+        "chunks": [list(c) for c in chunks],
+        "columns": columns,
+    }
+    body = json.dumps(header, separators=(",", ":")).encode("utf-8") + b"".join(blobs)
+    header_len = len(body) - sum(len(b) for b in blobs)
+    return _PREFIX.pack(_MAGIC, _VERSION, header_len, hashlib.sha256(body).digest()) + body
+
+
+def decode_sealed_index(data: bytes, path: str) -> SealedIndex:
+    """A sealed index from its bytes, fully checked (``SealedIndexError`` naming ``path`` if anything is off)."""
+    try:
+        return _decode(memoryview(data))
+    except SealedIndexError as exc:
+        raise SealedIndexError(f"{path}: {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, zlib.error) as exc:
+        raise SealedIndexError(f"{path}: not a sealed index ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(data: memoryview) -> SealedIndex:
+    if len(data) < _PREFIX.size:
+        raise SealedIndexError("cut short (no header)")
+    magic, version, header_len, digest = _PREFIX.unpack_from(data)
+    if magic != _MAGIC:
+        raise SealedIndexError("not a sealed index (wrong signature)")
+    if version != _VERSION:
+        raise SealedIndexError(f"version {version}, this library reads version {_VERSION}")
+    body = data[_PREFIX.size :]
+    if header_len > min(len(body), _MAX_HEADER_BYTES):
+        raise SealedIndexError("cut short (header)")
+    if hashlib.sha256(body).digest() != digest:
+        raise SealedIndexError("damaged or cut (its checksum does not match)")
+    header = json.loads(bytes(body[:header_len]))
+    chunks = tuple(_chunk(entry) for entry in header["chunks"])
+    numbers_in = [c.chunk_n for c in chunks]
+    if numbers_in != sorted(set(numbers_in)):
+        raise SealedIndexError("chunks listed twice or out of order")
+    frames = sum(c.frames for c in chunks)
+    at = header_len
+    columns: List[np.ndarray] = []
+    for name, kinds in (("frame_number", ("<i8", "<f8")), ("frame_time", ("<f8",))):
+        description = header["columns"][name]
+        column, at = _unpack(body, at, description, frames, kinds)
+        columns.append(column)
+    if at != len(body):
+        raise SealedIndexError("bytes left over after the columns")
+    return SealedIndex(str(header["store_digest"]), chunks, columns[0], columns[1])
+
+
+def _chunk(entry: Any) -> SealedChunk:
+    chunk_n, index_name, index_size, data_name, data_size, frames = entry
+    values = (chunk_n, index_size, data_size, frames)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise SealedIndexError(f"chunk entry {entry!r} is not whole numbers")
+    if chunk_n < 0 or index_size < 0 or data_size < -1 or frames < 0:
+        raise SealedIndexError(f"chunk entry {entry!r} holds a negative size")
+    if not isinstance(index_name, str) or not isinstance(data_name, str):
+        raise SealedIndexError(f"chunk entry {entry!r} has no file names")
+    return SealedChunk(chunk_n, index_name, index_size, data_name, data_size, frames)
+
+
+# -- columns ------------------------------------------------------------------------------------
+def _pack(values: np.ndarray) -> Tuple[Dict[str, Any], bytes]:
+    """A column as zlib-compressed deltas of its 64-bit patterns (exact, whatever the values)."""
+    bits = values.view("<i8")
+    deltas = np.diff(bits, prepend=np.int64(0))  # wraps around in int64: the sums below undo it exactly
+    for dtype in _DELTA_DTYPES:
+        info = np.iinfo(dtype)
+        if not len(deltas) or (deltas.min() >= info.min and deltas.max() <= info.max):
+            break
+    blob = zlib.compress(deltas.astype(dtype).tobytes(), 6)
+    return {"kind": values.dtype.str, "deltas": dtype, "bytes": len(blob)}, blob
+
+
+def _unpack(
+    body: memoryview, at: int, description: Dict[str, Any], frames: int, kinds: Tuple[str, ...]
+) -> Tuple[np.ndarray, int]:
+    kind, delta_dtype, size = description["kind"], description["deltas"], description["bytes"]
+    if kind not in kinds or delta_dtype not in _DELTA_DTYPES or not isinstance(size, int) or size < 0:
+        raise SealedIndexError(f"unknown column encoding {description!r}")
+    if at + size > len(body):
+        raise SealedIndexError("cut short (columns)")
+    expected = frames * np.dtype(delta_dtype).itemsize
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(body[at : at + size], expected + 1)  # never inflates past what is expected
+    if len(raw) != expected or not inflater.eof or inflater.unused_data:
+        raise SealedIndexError("a column does not hold one value per frame")
+    deltas = np.frombuffer(raw, dtype=delta_dtype).astype(np.int64)
+    column = np.cumsum(deltas, dtype=np.int64)  # wraps around as the deltas did: exact
+    return column.view(kind).astype(kind[1:], copy=False), at + size
+
+
+def columns_digest(frame_number: np.ndarray, frame_time: np.ndarray) -> Optional[str]:
+    """A short digest of the columns (for tests and reports comparing indexes)."""
+    h = hashlib.sha256(np.ascontiguousarray(frame_number).tobytes())
+    h.update(np.ascontiguousarray(frame_time, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,184 @@
+"""Sealing a finished store (its whole frame index in one file) and opening from that file when it fits.
+
+A URL store opens from ``metadata.yaml``, one listing of its directory and the sealed index: three
+requests, however many chunks it has. The file is trusted only while it fits the store: it must
+belong to this store (a hash of the store's own metadata), list exactly the chunks the directory
+holds, and each chunk's files must have the sizes they had when it was sealed (as far as the
+location can tell without a request per chunk; on this disk also no newer than the seal). Anything
+else, and any damage to the file, is a warning and the chunk indexes are read as without it.
+
+The writer seals a store when it closes it, ``repair_store`` when it finished something, and
+``seal_store`` (``imgstore-info --seal``) any finished store: recorded by upstream imgstore,
+Motif or older versions of this library. A writer that opens a store removes its seal first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..constants import STORE_LOCK_FILENAME
+from ..durability.journal import JOURNAL_EXTENSION
+from ..durability.lock import writer_state
+from ..errors import ChunkIndexError, ImgStoreError, StoreLockedError
+from ..index.chunkfile import find_chunk_index, load_chunk_index
+from ..index.frametable import FrameTable
+from ..index.sealedfile import (
+    MAX_SEALED_BYTES,
+    SEALED_INDEX_FILENAME,
+    SealedChunk,
+    SealedIndex,
+    SealedIndexError,
+    decode_sealed_index,
+    encode_sealed_index,
+    store_digest,
+)
+from ..index.storeindex import ImgStoreIndex
+from ..io.fs import is_url
+from ..io.metadata import write_file_atomic
+from .layout import ChunkLayout
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SEALED_INDEX_FILENAME", "SealReport", "seal_store"]
+
+
+@dataclass
+class SealReport:
+    """What ``seal_store`` wrote."""
+
+    path: str
+    chunks: int
+    frames: int
+    bytes: int
+
+    def __str__(self) -> str:
+        return f"{self.path}: sealed the index of {self.chunks} chunks, {self.frames} frames ({self.bytes:,} bytes)"
+
+
+def seal_store(path: str) -> SealReport:
+    """Write the sealed index of the finished store at ``path`` (replacing any), so that it opens
+    from a URL in three requests. Refuses a store being written, one with unfinished chunks
+    (``repair_store`` finishes them) and one whose chunk indexes cannot all be read."""
+    from .factory import new_for_filename  # the factory opens stores, which read seals: imported when used
+
+    if is_url(path):
+        raise ImgStoreError(f"{path}: stores at a URL are read-only; seal a local copy before uploading it")
+    with new_for_filename(path, index=ImgStoreIndex()) as store:
+        layout = store.view.layout
+    basedir = layout.basedir
+    if writer_state(os.path.join(basedir, STORE_LOCK_FILENAME)) != "none":
+        raise StoreLockedError(f"{basedir} has a writer's lock file: close the store, or repair it, before sealing")
+    return write_seal(layout)
+
+
+def write_seal(layout: ChunkLayout) -> SealReport:
+    """Seal the finished store laid out by ``layout`` (for the writer on close, repair and ``seal_store``)."""
+    unfinished, finished = layout.scan()
+    if unfinished:
+        raise ImgStoreError(
+            f"{layout.basedir}: chunk(s) {', '.join(map(str, unfinished))} are unfinished; repair the store first"
+        )
+    chunks: List[SealedChunk] = []
+    numbers, times = [], []
+    for chunk_n, base in finished:
+        index_path = find_chunk_index(base)
+        if index_path is None:
+            continue  # a chunk without an index is skipped by readers too
+        try:
+            chunk_numbers, chunk_times = load_chunk_index(base)
+        except ChunkIndexError as exc:
+            raise ImgStoreError(f"{layout.basedir}: cannot seal: {exc}") from None
+        data_path = layout.chunk_path(chunk_n)
+        chunks.append(
+            SealedChunk(
+                chunk_n,
+                _relative(layout.basedir, index_path),
+                os.path.getsize(index_path),
+                _relative(layout.basedir, data_path),
+                os.path.getsize(data_path) if os.path.isfile(data_path) else -1,
+                len(chunk_numbers),
+            )
+        )
+        numbers.append(chunk_numbers)
+        times.append(chunk_times)
+    if any(n.dtype.kind == "f" for n in numbers):
+        numbers = [n.astype(np.float64) for n in numbers]
+    number_column = np.concatenate(numbers) if numbers else np.zeros(0, np.int64)
+    time_column = np.concatenate(times) if times else np.zeros(0, np.float64)
+    digest = store_digest(layout.location.read_metadata()[0].to_dict())
+    data = encode_sealed_index(digest, chunks, number_column, time_column)
+    path = os.path.join(layout.basedir, SEALED_INDEX_FILENAME)
+    write_file_atomic(path, data)
+    report = SealReport(layout.basedir, len(chunks), len(number_column), len(data))
+    log.info("%s", report)
+    return report
+
+
+def remove_seal(basedir: str) -> bool:
+    """Remove a store's sealed index before its chunks change (a writer opening it); True if it had one."""
+    try:
+        os.unlink(os.path.join(basedir, SEALED_INDEX_FILENAME))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _relative(basedir: str, path: str) -> str:
+    return os.path.relpath(path, basedir).replace(os.sep, "/")
+
+
+# -- reading ------------------------------------------------------------------------------------
+def sealed_index(layout: ChunkLayout, chunks: Sequence[Tuple[int, str]]) -> Optional[ImgStoreIndex]:
+    """The index of a store's finished ``chunks`` from its sealed index, if it has one that fits;
+    None (with a warning saying why, unless there is none) otherwise."""
+    location, fs = layout.location, layout.fs
+    path = fs.join(layout.basedir, SEALED_INDEX_FILENAME)
+    if not fs.exists(path):
+        return None
+    try:
+        sealed = decode_sealed_index(fs.read_bytes(path, limit=MAX_SEALED_BYTES), path)
+        problem = _misfit(layout, sealed, chunks, location.sealed_at(path))
+    except (SealedIndexError, OSError) as exc:
+        log.warning("%s: sealed index ignored (%s); reading the chunk indexes instead", layout.basedir, exc)
+        return None
+    if problem:
+        log.warning("%s: sealed index ignored: %s; reading the chunk indexes instead", layout.basedir, problem)
+        return None
+    ids, starts = sealed.chunk_columns()
+    # the sorted flags are left to the table to find: a damaged file must never make a lookup lie
+    table = FrameTable.from_columns(ids, starts, sealed.frame_number, sealed.frame_time)
+    log.debug("%s: frame index of %d chunks from %s", layout.basedir, len(sealed.chunks), SEALED_INDEX_FILENAME)
+    return ImgStoreIndex(table=table, chunk_paths={int(n): layout.index_base(int(n)) for n in ids})
+
+
+def _misfit(
+    layout: ChunkLayout, sealed: SealedIndex, chunks: Sequence[Tuple[int, str]], sealed_at: Optional[int]
+) -> str:
+    """Why ``sealed`` does not describe the store as it is now ('' when it does)."""
+    if sealed.store_digest != store_digest(layout.location.read_metadata()[0].to_dict()):
+        return "it belongs to another store, or the store's metadata changed since it was sealed"
+    listed = sorted(n for n, _ in chunks)
+    held = [c.chunk_n for c in sealed.chunks]
+    if listed != held:
+        added, gone = sorted(set(listed) - set(held)), sorted(set(held) - set(listed))
+        return f"chunks changed since it was sealed (new: {added or 'none'}, gone: {gone or 'none'})"
+    location = layout.location
+    for chunk in sealed.chunks:
+        for name, size in ((chunk.index_name, chunk.index_size), (chunk.data_name, chunk.data_size)):
+            found = location.file_facts(layout.fs.join(layout.basedir, name))
+            if found is None:
+                continue  # not known without a request of its own
+            if found.missing:
+                return f"{name} is missing"
+            if size >= 0 and found.size is not None and found.size != size:
+                return f"{name} has {found.size} bytes, {size} when sealed"
+            if sealed_at is not None and found.changed_ns is not None and found.changed_ns > sealed_at:
+                return f"{name} changed after it was sealed"
+        if location.sees_writers and os.path.exists(layout.index_base(chunk.chunk_n) + JOURNAL_EXTENSION):
+            return f"chunk {chunk.chunk_n} has a journal"
+    return ""
