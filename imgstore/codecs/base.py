@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import os
 import shutil
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -151,6 +151,14 @@ class ChunkCodec(abc.ABC):
     def count_frames(self, chunk_path: str) -> Optional[int]:
         """Frames in an existing chunk file, or None when the codec cannot tell cheaply."""
         return None
+
+    #: whether the codec's readers take ``notes``: what ``index_notes`` kept in the chunk's index file
+    reads_index_notes: bool = False
+
+    def index_notes(self, chunk_path: str) -> Dict[str, np.ndarray]:
+        """What to keep in a finished chunk's index file beside its frames (arrays upstream never
+        reads), for this codec's readers: e.g. where each frame's bytes are. Nothing by default."""
+        return {}
 
     @abc.abstractmethod
     def open_reader(

@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..errors import FrameReadError
-from ..io.fs import LocalFileSystem
+from ..io.fs import LOCAL, LocalFileSystem
 from .base import ChunkReader, ChunkWriter, Shape
 from .video import VideoCodec, VideoFormat, resolve_settings
 from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, close_quietly, crash_safe_muxer_options, pyav
 from .video_av_copy import can_copy_run, copy_run
 from .video_av_index import PacketIndex, keyframe_positions, packet_index
+from .video_av_packets import (
+    PACKETS_KEY,
+    PacketTable,
+    PacketTableReader,
+    build_packet_table,
+    decode_packet_table,
+    encode_packet_table,
+)
 from .video_av_read import PyAVChunkReader
 from .video_av_write import MuxerFlush, PyAVChunkWriter, check_frames_written
 
@@ -63,14 +71,42 @@ class PyAVVideoCodec(VideoCodec):
     ) -> ChunkWriter:
         return PyAVChunkWriter(chunk_path, self.format, imgshape, imgdtype, options)
 
+    reads_index_notes = True
+
+    def index_notes(self, chunk_path: str) -> Dict[str, np.ndarray]:
+        """The chunk's packet table (``video_av_packets``); nothing when it cannot be made, which
+        only costs its readers a demux pass."""
+        try:
+            table = build_packet_table(chunk_path)
+        except Exception as exc:  # any failure to index only loses the shortcut
+            log.warning("%s: no packet table (%s); readers demux the chunk instead", chunk_path, exc)
+            return {}
+        return {} if table is None or not len(table.pts) else {PACKETS_KEY: encode_packet_table(table)}
+
     def open_reader(
-        self, chunk_path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None
+        self,
+        chunk_path: str,
+        imgshape: Shape,
+        imgdtype: str,
+        frame_count: Optional[int] = None,
+        notes: Optional[Mapping[str, Any]] = None,
     ) -> ChunkReader:
-        return PyAVChunkReader(chunk_path, imgshape, imgdtype, frame_count)
+        table = _packet_table(notes, chunk_path, LOCAL)
+        known = table.packet_index() if table is not None else None  # no demux pass
+        return PyAVChunkReader(chunk_path, imgshape, imgdtype, frame_count, known_index=known)
 
     def open_remote_reader(
-        self, chunk_url: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: LocalFileSystem
+        self,
+        chunk_url: str,
+        imgshape: Shape,
+        imgdtype: str,
+        frame_count: Optional[int],
+        fs: LocalFileSystem,
+        notes: Optional[Mapping[str, Any]] = None,
     ) -> ChunkReader:
+        table = _packet_table(notes, chunk_url, fs)
+        if table is not None:  # only the bytes of the GOPs decoded, and no container to demux
+            return PacketTableReader(chunk_url, imgshape, imgdtype, frame_count, fs, table)
         # PyAV reads through the file object: FFmpeg asks only for the byte ranges it demuxes
         return PyAVChunkReader(chunk_url, imgshape, imgdtype, frame_count, fs=fs)
 
@@ -97,6 +133,23 @@ class PyAVVideoCodec(VideoCodec):
             return len(packet_index(chunk_path).pts)
         except (pyav().FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream at all
             raise FrameReadError(f"{chunk_path} is not a readable video ({exc or 'no video stream'})") from None
+
+
+def _packet_table(notes: Optional[Mapping[str, Any]], path: str, fs: LocalFileSystem) -> Optional[PacketTable]:
+    """The chunk's packet table from its index notes, if it has one and it fits the file as it is.
+
+    A table of another version of the file (its size differs) is ignored: the chunk is demuxed
+    as without one. A table that cannot be read is an error (``FrameReadError``), not ignored.
+    """
+    blob = (notes or {}).get(PACKETS_KEY)
+    if blob is None:
+        return None
+    table = decode_packet_table(blob, path)
+    size = fs.size_if_known(path)
+    if size is not None and size != table.file_size:
+        log.warning("%s: packet table of a %d-byte file, the file has %d bytes: ignored", path, table.file_size, size)
+        return None
+    return table
 
 
 def can_encode(fmt: VideoFormat, writer_class: Optional[type] = None) -> bool:

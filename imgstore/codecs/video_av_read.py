@@ -30,16 +30,19 @@ class PyAVChunkReader(ChunkReader):
     """
 
     def __init__(
-        self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int] = None, fs: LocalFileSystem = LOCAL
+        self,
+        path: str,
+        imgshape: Shape,
+        imgdtype: str,
+        frame_count: Optional[int] = None,
+        fs: LocalFileSystem = LOCAL,
+        known_index: Optional[PacketIndex] = None,
     ) -> None:
+        """``known_index``: the chunk's packet index as its packet table gives it (no demux pass)."""
         av = pyav()
-        self._fs = fs
+        self._init_state(path, imgshape, imgdtype, frame_count, fs)
         if not fs.isfile(path):
             raise FrameReadError(f"video chunk {path} is missing")
-        self._path = path
-        self._ndarray_format = NDARRAY_FORMATS[frame_kind(imgshape, imgdtype)]
-        #: frames come back at most this size: a picture padded for its encoder is cropped back
-        self._height, self._width = int(imgshape[0]), int(imgshape[1])
         try:
             self._container = av.open(fs.source(path))
             self._stream = self._container.streams.video[0]
@@ -49,10 +52,22 @@ class PyAVChunkReader(ChunkReader):
         if self._codec is None:  # FFmpeg has no decoder for the stream's codec (a tag such as 'zzzz')
             self._container.close()
             raise FrameReadError(f"video chunk {path} cannot be opened (no decoder for its video stream)")
-        self._reformatter = av.video.reformatter.VideoReformatter()  # one swscale context, reused
         # FFmpeg's own H.264/HEVC decoders read skip_frame for every packet; others (libdav1d)
         # only when opened, so skipping there would drop frames for good
         self._can_skip = self._codec.name in ("h264", "hevc")
+        if known_index is not None:
+            self._use_index(known_index)
+
+    def _init_state(
+        self, path: str, imgshape: Shape, imgdtype: str, frame_count: Optional[int], fs: LocalFileSystem
+    ) -> None:
+        """What every reader of a chunk keeps, however its packets reach the decoder."""
+        self._fs = fs
+        self._path = path
+        self._ndarray_format = NDARRAY_FORMATS[frame_kind(imgshape, imgdtype)]
+        #: frames come back at most this size: a picture padded for its encoder is cropped back
+        self._height, self._width = int(imgshape[0]), int(imgshape[1])
+        self._reformatter = pyav().video.reformatter.VideoReformatter()  # one swscale context, reused
         self._expected = frame_count
         self._usable: Optional[int] = None
         self._index: Optional[PacketIndex] = None
@@ -62,13 +77,16 @@ class PyAVChunkReader(ChunkReader):
 
     @property
     def index(self) -> PacketIndex:
-        """The chunk's packet index, learnt on first use."""
+        """The chunk's packet index, learnt on first use (unless its packet table gave it)."""
         if self._index is None:
-            self._index = packet_index(self._path, self._fs, self._expected)
-            # before the decoder opens: slices of one frame in parallel (much faster for random
-            # access than frame threads, which must fill up after every seek), else frame threads
-            self._stream.thread_type = "SLICE" if self._index.sliced else "AUTO"
+            self._use_index(packet_index(self._path, self._fs, self._expected))
         return self._index
+
+    def _use_index(self, index: PacketIndex) -> None:
+        self._index = index
+        # before the decoder opens: slices of one frame in parallel (much faster for random
+        # access than frame threads, which must fill up after every seek), else frame threads
+        self._stream.thread_type = "SLICE" if index.sliced else "AUTO"
 
     @property
     def usable(self) -> int:

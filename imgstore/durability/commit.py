@@ -30,14 +30,20 @@ def commit_chunk(
     store_metadata: Dict[str, Any],
     journal: Optional[ChunkJournal] = None,
     extra_data: Optional[ExtraDataWriter] = None,
+    notes: Optional[Dict[str, Any]] = None,
 ) -> None:
     """Write a chunk's index, remove its journal (``journal``, or the file) and close its extra data.
+
+    ``notes`` are what the codec keeps in the index beside the frames (``ChunkCodec.index_notes``).
 
     An ``OSError`` writing the index leaves the journal, so nothing is lost; one closing the extra
     data is only logged (its closing ``]`` is missing, which readers accept).
     """
     save_chunk_index(
-        index_base, np.asarray(frame_numbers), np.asarray(frame_times, dtype=np.float64), extra=store_metadata
+        index_base,
+        np.asarray(frame_numbers),
+        np.asarray(frame_times, dtype=np.float64),
+        extra={**store_metadata, **(notes or {})},
     )
     close_committed_chunk(index_base, journal, extra_data)
 

@@ -12,7 +12,7 @@ import re
 import struct
 import zipfile
 import zlib
-from typing import BinaryIO, Dict, Mapping, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -107,12 +107,21 @@ _NPZ_ERRORS = (
 )
 
 
-def _npz_arrays(data: bytes, path: str) -> Dict[str, object]:
-    """The frame arrays of an npz file's bytes, member by member, never unpickling."""
+#: the prefix of the arrays codecs keep in a chunk's index file (``ChunkCodec.index_notes``)
+NOTES_PREFIX = "imgstore_"
+
+
+def index_notes(data: bytes, path: str) -> Dict[str, object]:
+    """The codec's notes (arrays named ``NOTES_PREFIX...``) of an npz index file's bytes, never unpickling."""
+    return _npz_arrays(data, path, lambda key: key.startswith(NOTES_PREFIX))
+
+
+def _npz_arrays(data: bytes, path: str, wanted: Callable[[str], bool] = FRAME_MD.__contains__) -> Dict[str, object]:
+    """The ``wanted`` arrays (default: the frame arrays) of an npz file's bytes, member by member, never unpickling."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = {info.filename: info for info in archive.infolist()}
-            names = {key: key + ".npy" for key in FRAME_MD}
+            names = {info[:-4]: info for info in members if info.endswith(".npy") and wanted(info[:-4])}
             return {key: _member_array(archive, members[name], path) for key, name in names.items() if name in members}
     except ChunkIndexError:
         raise

@@ -161,6 +161,12 @@ class LocalFileSystem:
         with open_regular(path) as f:
             return f.read()
 
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of a file (fewer at its end)."""
+        with open_regular(path) as f:
+            f.seek(start)
+            return f.read(max(0, end - start))
+
     def read_many(self, paths: Sequence[str], limit: Optional[int] = None) -> Dict[str, Any]:
         """The content of each file, or the exception reading it raised."""
         out: Dict[str, Any] = {}
@@ -170,6 +176,13 @@ class LocalFileSystem:
             except OSError as exc:
                 out[path] = exc
         return out
+
+    def size_if_known(self, path: str) -> Optional[int]:
+        """A file's size, if it can be had without a request of its own (None: not known)."""
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return None
 
     def modified(self, path: str) -> float:
         """Modification time, seconds since the epoch."""
@@ -242,6 +255,10 @@ class RemoteFileSystem(LocalFileSystem):
             return False
         return bool(self._listing(path))  # a folder its parent's listing cannot show (a bucket's root)
 
+    def size_if_known(self, path: str) -> Optional[int]:
+        size = (self.listed(path) or {}).get("size")
+        return size if isinstance(size, int) else None
+
     def listed(self, path: str) -> Optional[Dict[str, Any]]:
         """What the listing of ``path``'s folder fetched so far says of it: its details, ``{}``
         when the listing does not hold it, None when that folder has not been listed."""
@@ -293,6 +310,21 @@ class RemoteFileSystem(LocalFileSystem):
     def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
         # the server says how large the file is only by sending it: the limit is checked after
         return _within(path, self._fs.cat_file(path), limit)
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of a file, in one range request; a server that sends whole files
+        instead is answered from a file of at most ``whole_file_limit`` bytes (see ``source``)."""
+        data = self._fs.cat_file(path, start=start, end=end)
+        if len(data) <= end - start:
+            return data
+        self._serves_ranges = False  # it sent the whole file
+        if len(data) > self.whole_file_limit:
+            raise RangeRequestsError(
+                f"{path}: the server does not answer HTTP range requests, and this file ({len(data):,} bytes) is "
+                f"larger than the {self.whole_file_limit:,} bytes read whole (storage option "
+                f"{WHOLE_FILE_LIMIT_OPTION!r}); serve the store with a server that answers them, or download it"
+            )
+        return data[start:end]
 
     def read_many(self, paths: Sequence[str], limit: Optional[int] = None) -> Dict[str, Any]:
         if not paths:

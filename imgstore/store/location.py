@@ -26,7 +26,7 @@ from ..constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
 from ..durability.lock import describe_owner, read_owner, writer_state
 from ..errors import ChunkIndexError
 from ..index.cache import load_index
-from ..index.chunkfile import INDEX_EXTENSIONS, find_chunk_index, load_chunk_index
+from ..index.chunkfile import INDEX_EXTENSIONS, MAX_INDEX_BYTES, find_chunk_index, index_notes, load_chunk_index
 from ..index.remote import load_remote_index
 from ..index.storeindex import ImgStoreIndex
 from ..io.fs import LOCAL, LocalFileSystem, RemoteFileSystem, is_url
@@ -81,6 +81,18 @@ class _Location:
         if is_url(path) or os.path.isabs(path):
             return path
         return self.fs.join(self.basedir, path)
+
+    def index_notes(self, index_base: str) -> Dict[str, Any]:
+        """What a codec kept in a chunk's npz index file (``ChunkCodec.index_notes``); nothing when
+        there is no such file. One that cannot be read is a ``ChunkIndexError``."""
+        path = index_base + ".npz"
+        try:
+            data = self.fs.read_bytes(path, limit=MAX_INDEX_BYTES)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise ChunkIndexError(f"{path}: cannot read index ({exc})") from None
+        return index_notes(data, path)
 
     def read_metadata(self) -> Tuple[StoreMetadata, Dict[str, Any]]:
         """``(store metadata, user metadata)``; a copy the caller may change, read from the file once."""
@@ -153,7 +165,12 @@ class LocalLocation(_Location):
         """When the sealed index at ``path`` was written (files changed since do not fit it)."""
         return os.stat(path).st_mtime_ns
 
-    def open_reader(self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int) -> ChunkReader:
+    def open_reader(
+        self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int, index_base: Optional[str] = None
+    ) -> ChunkReader:
+        """A reader of one chunk; with ``index_base``, given the notes the codec keeps in its index file."""
+        if index_base is not None and codec.reads_index_notes:
+            return codec.open_reader(path, shape, dtype, count, notes=self.index_notes(index_base))
         return codec.open_reader(path, shape, dtype, count)
 
     def writer_state(self) -> Tuple[str, str]:
@@ -208,7 +225,13 @@ class RemoteLocation(_Location):
     def sealed_at(self, path: str) -> Optional[int]:
         return None  # servers' times say when a file was uploaded, not when it was written
 
-    def open_reader(self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int) -> ChunkReader:
+    def open_reader(
+        self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int, index_base: Optional[str] = None
+    ) -> ChunkReader:
+        """A reader of one chunk at the URL; with ``index_base``, given the notes the codec keeps in
+        its index file (one request: its packet table saves fetching the chunk's own index)."""
+        if index_base is not None and codec.reads_index_notes:
+            return codec.open_remote_reader(path, shape, dtype, count, self.fs, notes=self.index_notes(index_base))
         return codec.open_remote_reader(path, shape, dtype, count, self.fs)
 
     def writer_state(self) -> Tuple[str, str]:

@@ -62,9 +62,12 @@ class ChunkSource:
     def codec(self) -> codecs.ChunkCodec:
         return codecs.get_reader_codec(self.format, self.store_class, backend=self.backend)
 
-    def open_reader(self, chunk_path: str, frame_count: int) -> ChunkReader:
-        """A reader of one chunk file that its index says holds ``frame_count`` frames."""
-        return self.location.open_reader(self.codec, chunk_path, self.stored_shape, self.dtype, frame_count)
+    def open_reader(self, chunk_path: str, frame_count: int, index_base: Optional[str] = None) -> ChunkReader:
+        """A reader of one chunk file that its index says holds ``frame_count`` frames (``index_base``:
+        where its index file is, for what the codec keeps there)."""
+        return self.location.open_reader(
+            self.codec, chunk_path, self.stored_shape, self.dtype, frame_count, index_base=index_base
+        )
 
     def read(self, reader: ChunkReader, chunk_path: str, frame_idx: int, chunk_n: Optional[int] = None) -> np.ndarray:
         """Frame ``frame_idx`` of an open chunk, checked to be one of this store's frames, then decoded."""
@@ -153,7 +156,9 @@ class StoreView:
     def open_chunk(self, chunk_n: int) -> ChunkReader:
         """A reader of chunk ``chunk_n``, told how many frames the index lists for it."""
         frames = self.index.table.chunk_slice(chunk_n)
-        return self.source.open_reader(self.layout.chunk_path(chunk_n), frames.stop - frames.start)
+        return self.source.open_reader(
+            self.layout.chunk_path(chunk_n), frames.stop - frames.start, index_base=self.layout.index_base(chunk_n)
+        )
 
     def chunk_spans(self) -> List[ChunkSpan]:
         """The non-empty chunks in store order, with where their frames lie."""

@@ -404,6 +404,7 @@ class StoreWriter:
         self._commit(self._numbers, self._times)
 
     def _commit(self, numbers: Any, times: Any) -> None:
+        notes = self.codec.index_notes(self.layout.chunk_path(self._chunk_n)) if len(numbers) else {}
         commit_chunk(
             self.layout.index_base(self._chunk_n),
             numbers,
@@ -411,6 +412,7 @@ class StoreWriter:
             self.metadata.to_dict(),
             journal=self._journal,
             extra_data=self._extra,
+            notes=notes,
         )
         self._chunk_state = "closed"
 
