@@ -10,8 +10,9 @@ import numpy as np
 
 from ..constants import EXTRA_DATA_FILE_EXTENSIONS
 from ..errors import ExtraDataError, ImgStoreError
-from ..io.extra import motif_extra_data_h5_attrs, motif_h5_frame, motif_json_frame, read_records
+from ..io.extra import motif_json_frame, read_records
 from ..io.metadata import write_file_atomic
+from ..io.motif_h5 import motif_extra_data_h5_attrs, motif_h5_frame
 from .layout import OWN_EXTRA_EXTENSIONS, ChunkLayout
 
 if TYPE_CHECKING:
