@@ -5,7 +5,9 @@ Frames are copied without decoding wherever the format allows (``store.copy_fram
 frame files of image-folder stores, whole chunks of video stores; only frames of a video chunk
 that is cut are decoded and encoded again. The new store keeps the frames' numbers and times,
 the source's user metadata and creation time and zone, and the extra-data records written with
-the kept frames (with ``frame_index`` counted in the new store). It is written under
+the kept frames (with ``frame_index`` counted in the new store); a piece that starts at the
+source's first frame also keeps the records written before it. Motif's extra-data files are
+carried by ``edit_motif``, once the frames are written. The new store is written under
 ``DEST.partial`` and renamed to ``DEST`` only when complete: an interrupted edit leaves no store
 at ``DEST``.
 """
@@ -20,15 +22,16 @@ import math
 import numbers
 import os
 import shutil
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import codecs
+from .edit_motif import carry_motif_extra_data, find_motif_extra_data
 from .errors import ImgStoreError
 from .index.frametable import median_frame_interval
 from .io.metadata import read_metadata, write_metadata
-from .store.extradata import records_by_position
+from .store.extradata import OwnRecords, own_records
 from .store.factory import new_for_filename, new_for_format, open_for_reading
 from .transforms import Pipeline
 
@@ -60,7 +63,10 @@ class EditReport:
     copied: int = 0
     #: frames decoded and encoded again (the cut ends of video chunks, or formats that cannot copy)
     reencoded: int = 0
+    #: our own extra-data records written
     extra_records: int = 0
+    #: rows of Motif's extra-data files written (JSON rows and HDF5 samples)
+    motif_rows: int = 0
     #: for joins: ``(end of one source, start of the next)`` in epoch seconds, where time jumps ahead
     gaps: List[Tuple[float, float]] = dataclasses.field(default_factory=list)
 
@@ -196,6 +202,7 @@ def write_store(
         raise ImgStoreError(f"{partial}: an unfinished edit is there; remove it first")
     for store, _ in parts:
         _refuse_inside(dest, store)
+    motif = find_motif_extra_data(parts)
     first = parts[0][0]
     md = first.view.metadata
     try:  # (asks about this format only: listing every writable one probes every encoder)
@@ -220,16 +227,19 @@ def write_store(
         try:
             for store, positions in parts:
                 chosen = np.asarray(positions, dtype=np.int64)
+                records = own_records(store.view.layout)
+                if (chosen == 0).any():  # it starts where the recording did: it takes what came before
+                    _add_before_first_frame(target, records, report)
                 if copy and not transform:
-                    _copy_frames(store, chosen, target, report, progress, encoding)
+                    _copy_frames(store, chosen, target, records, report, progress, encoding)
                 else:
-                    records = records_by_position(store.view.layout)
                     with _raw_frames(store, encoding) as frames:
                         _reencode(frames, chosen, target, records, report, progress, transform)
         except BaseException:
             _close_abandoned(target)  # what was interrupted or failed is raised, not a failure to finish
             raise
         target.close()
+        report.motif_rows = carry_motif_extra_data(parts, motif, partial)
         _keep_creation(partial, md)
         os.replace(partial, dest)
     except BaseException:
@@ -254,12 +264,20 @@ def _refuse_inside(dest: str, store: Any) -> None:
         raise ImgStoreError(f"{dest}: inside the store {store.filename} it is made from; choose a place outside it")
 
 
-def _copy_frames(store: Any, positions: np.ndarray, target: Any, report: EditReport, progress: Progress,
-                 encoding: Optional[str]) -> None:  # fmt: skip
-    """Add ``store``'s frames at ``positions`` to ``target``: chunk by chunk, copied where possible
-    (``encoding``: the target's sensor encoding, in which frames encoded again are read)."""
+def _add_before_first_frame(target: Any, records: OwnRecords, report: EditReport) -> None:
+    """The records a source had before its first frame, added to ``target`` before that frame: as
+    the source's writer did, tagged with the frame ``target`` holds last (none, at its start)."""
+    for record in records.before_first_frame:
+        target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
+        report.extra_records += 1
+
+
+def _copy_frames(store: Any, positions: np.ndarray, target: Any, records: OwnRecords, report: EditReport,
+                 progress: Progress, encoding: Optional[str]) -> None:  # fmt: skip
+    """Add ``store``'s frames at ``positions`` to ``target`` with their extra-data ``records``:
+    chunk by chunk, copied where possible (``encoding``: the target's sensor encoding, in which
+    frames encoded again are read)."""
     table = store.view.table
-    records = records_by_position(store.view.layout)
     chunk_of = np.searchsorted(table.chunk_starts, positions, side="right") - 1
     with _raw_frames(store, encoding) as frames:
 
@@ -301,11 +319,14 @@ def _keyframes_within(store: Any, group: np.ndarray) -> Tuple[Optional[int], Opt
     return (inside[0], inside[-1]) if inside else (None, None)
 
 
-def _copy(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
-          report: EditReport, progress: Progress) -> bool:  # fmt: skip
+def _copy(store: Any, positions: np.ndarray, target: Any, records: OwnRecords, report: EditReport,
+          progress: Progress) -> bool:  # fmt: skip
     """Copy the frames at ``positions`` (of one chunk) into ``target`` as a chunk; False when they cannot be."""
     first_new = report.frames
-    kept = [dict(r, frame_index=first_new + k) for k, p in enumerate(positions.tolist()) for r in records.get(p, ())]
+    by_position = records.by_position
+    kept = [
+        dict(r, frame_index=first_new + k) for k, p in enumerate(positions.tolist()) for r in by_position.get(p, ())
+    ]
     if not target.copy_frames_from(store, positions.tolist(), kept):
         return False
     report.copied += len(positions)
@@ -331,14 +352,14 @@ def _raw_frames(store: Any, encoding: Optional[str]) -> Iterator[Any]:
         raw.close()
 
 
-def _reencode(store: Any, positions: np.ndarray, target: Any, records: Dict[int, List[Dict[str, Any]]],
-              report: EditReport, progress: Progress, transform: Optional[Pipeline] = None) -> None:  # fmt: skip
+def _reencode(store: Any, positions: np.ndarray, target: Any, records: OwnRecords, report: EditReport,
+              progress: Progress, transform: Optional[Pipeline] = None) -> None:  # fmt: skip
     """Decode the frames at ``positions`` (through ``transform``, if any) and add them to ``target``
     with their extra-data records."""
     for position in positions.tolist():
         img, (number, when) = store.get_image(None, frame_index=position)
         target.add_image(transform(img, number, when) if transform else img, number, when)
-        for record in records.get(position, ()):
+        for record in records.by_position.get(position, ()):
             target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
             report.extra_records += 1
         report.reencoded += 1

@@ -15,7 +15,8 @@ from .constants import (
     STORE_MD_KEY,
 )
 from .index.storeindex import ImgStoreIndex
-from .io.extra import motif_extra_data_h5_attrs, motif_extra_data_h5_to_df, motif_extra_data_json_to_df
+from .io.extra import motif_extra_data_json_to_df
+from .io.motif_h5 import motif_extra_data_h5_attrs, motif_extra_data_h5_to_df
 from .store.base import _ImgStore
 from .store.directory import DirectoryImgStore
 from .store.factory import STORE_CLASSES, extract_only_frame, get_supported_formats, new_for_filename, new_for_format

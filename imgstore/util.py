@@ -12,12 +12,11 @@ from .codecs import sensor as _sensor
 from .codecs.color import ensure_color, ensure_grayscale
 from .io.extra import (
     JsonCustomEncoder,
-    motif_extra_data_h5_attrs,
-    motif_extra_data_h5_to_df,
     motif_extra_data_json_to_df,
     motif_get_parse_true_fps,
     motif_get_recording_timezone,
 )
+from .io.motif_h5 import motif_extra_data_h5_attrs, motif_extra_data_h5_to_df
 from .io.timezone import get_local_timezone, get_local_timezone_zoneinfo
 
 __all__ = [

@@ -130,7 +130,8 @@ def _join(args: argparse.Namespace) -> str:
 
 def _summary(report: Any) -> str:
     how = f"{report.copied} copied, {report.reencoded} encoded again" if report.reencoded else "all copied"
-    return f"wrote {report.path}: {report.frames} frames ({how}), {report.extra_records} extra-data records"
+    motif = f", {report.motif_rows} rows of Motif's extra data" if report.motif_rows else ""
+    return f"wrote {report.path}: {report.frames} frames ({how}), {report.extra_records} extra-data records{motif}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

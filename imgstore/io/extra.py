@@ -1,4 +1,5 @@
-"""Extra data: per-chunk JSON records written beside frames, and readers for ours and Motif's files."""
+"""Extra data: per-chunk JSON records written beside frames, and readers for ours and Motif's JSON files
+(Motif's HDF5 files: ``motif_h5``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from ..errors import ExtraDataError, MissingDependencyError
-from .fs import LOCAL, WRITE_FLAGS, LocalFileSystem, is_regular_file, write_all
+from ..errors import ExtraDataError
+from .fs import LOCAL, WRITE_FLAGS, LocalFileSystem, write_all
 from .timezone import zone_or_none
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def _recover_unterminated(text: str) -> Optional[list]:
         pos += 1
 
 
-def _files_of(store: Any) -> LocalFileSystem:
+def files_of(store: Any) -> LocalFileSystem:
     """The file system a store's files are read through (for the functions upstream gives a store)."""
     view = getattr(store, "view", None)
     return view.layout.fs if view is not None else LOCAL
@@ -171,7 +172,7 @@ def _files_of(store: Any) -> LocalFileSystem:
 
 def motif_extra_data_json_to_df(store: Any, path: str) -> Optional[pd.DataFrame]:
     """Motif's ``NNNNNN.extra_data.json``: rows of recorded frames only, sorted by frame index."""
-    return motif_json_frame(path, _files_of(store))
+    return motif_json_frame(path, files_of(store))
 
 
 def motif_json_frame(path: str, fs: LocalFileSystem = LOCAL) -> Optional[pd.DataFrame]:
@@ -190,94 +191,6 @@ def motif_json_frame(path: str, fs: LocalFileSystem = LOCAL) -> Optional[pd.Data
         return df.sort_values(by=by).reset_index(drop=True) if by else df.reset_index(drop=True)
     except (TypeError, ValueError) as exc:
         raise ExtraDataError(f"{path}: Motif extra data with values that are not numbers ({exc})") from None
-
-
-def _import_h5py() -> Any:
-    try:
-        import h5py
-    except ImportError:
-        raise MissingDependencyError("reading Motif .extra_data.h5 files needs h5py: pip install h5py") from None
-    return h5py
-
-
-def _attr_text(value: Any) -> str:
-    """h5py 2 returns bytes attributes, h5py 3 returns str: accept both."""
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("ascii")
-    return str(value)
-
-
-def _split_names(value: Any) -> List[str]:
-    return [s.strip() for s in _attr_text(value).split(",") if s.strip()]
-
-
-#: what h5py raises for a damaged or foreign HDF5 file, or one whose layout is not Motif's
-_H5_ERRORS = (KeyError, OSError, ValueError, TypeError, IndexError, AttributeError, RuntimeError)
-
-
-def _h5_source(path: str, fs: LocalFileSystem) -> Any:
-    """What ``h5py.File`` opens: a file object for a URL, else the path of a regular file."""
-    source = fs.source(path)
-    if isinstance(source, str) and not is_regular_file(source):  # HDF5 would wait on a FIFO, read a device
-        raise ExtraDataError(f"{path}: not a regular file; refusing to read it as extra data")
-    return source
-
-
-def _h5_array(dataset: Any, path: str) -> np.ndarray:
-    """A dataset's values, once its declared size is known to fit what extra data may hold."""
-    nbytes = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
-    if nbytes > MAX_EXTRA_DATA_BYTES:
-        raise ExtraDataError(f"{path}: dataset {dataset.name} declares {nbytes} bytes, more than extra data may hold")
-    return np.asarray(dataset)
-
-
-def motif_extra_data_h5_attrs(path: str, fs: LocalFileSystem = LOCAL) -> Dict[str, Any]:
-    """The attributes of a Motif HDF5 extra-data file: ``_datasets`` plus each group's attributes."""
-    h5py = _import_h5py()
-    try:
-        with h5py.File(_h5_source(path, fs), "r") as f:
-            attrs: Dict[str, Any] = {"_datasets": _split_names(f.attrs["datasets"])}
-            for name in f.keys():
-                attrs[name] = dict(f[name].attrs)
-    except ExtraDataError:
-        raise
-    except _H5_ERRORS as exc:
-        raise ExtraDataError(f"{path}: not a Motif extra-data file ({exc})") from None
-    return attrs
-
-
-def motif_extra_data_h5_to_df(store: Any, path: str) -> pd.DataFrame:
-    """Motif's ``NNNNNN.extra_data.h5``: its datasets' columns plus camera sync data, one row per frame."""
-    return motif_h5_frame(path, _files_of(store))
-
-
-def motif_h5_frame(path: str, fs: LocalFileSystem = LOCAL) -> pd.DataFrame:
-    """Motif's ``NNNNNN.extra_data.h5`` read through ``fs`` (see ``motif_extra_data_h5_to_df``)."""
-    import pandas as pd
-
-    h5py = _import_h5py()
-    try:
-        with h5py.File(_h5_source(path, fs), "r") as f:
-            camera = _h5_array(f["camera"], path)
-            recorded = camera["frame_number"] >= 0  # Motif pre-allocates rows; unused ones have -1
-            columns: Dict[str, Any] = {}
-            for dsname in _split_names(f.attrs["datasets"]):
-                dataset = f[dsname]
-                names = _split_names(dataset.attrs["column_names"])
-                values = _h5_array(dataset, path)[..., recorded]
-                if len(names) != values.shape[0]:
-                    raise ExtraDataError(
-                        f"{path}: dataset {dsname} has {values.shape[0]} rows for {len(names)} column names"
-                    )
-                columns.update(zip(names, values))
-            for name in camera.dtype.names:
-                columns[name] = camera[name][recorded]
-            columns["sample_delay"] = _h5_array(f["sample_delay"], path)[recorded]
-        return pd.DataFrame(columns)
-    except ExtraDataError:
-        raise
-    except _H5_ERRORS as exc:
-        raise ExtraDataError(f"{path}: not a Motif extra-data file ({exc})") from None
 
 
 def motif_get_parse_true_fps(store: Any, default: Optional[float] = 25.0, hwardware_only: bool = False) -> float:

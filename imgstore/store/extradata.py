@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
@@ -10,8 +11,9 @@ import numpy as np
 
 from ..constants import EXTRA_DATA_FILE_EXTENSIONS
 from ..errors import ExtraDataError, ImgStoreError
-from ..io.extra import motif_extra_data_h5_attrs, motif_h5_frame, motif_json_frame, read_records
+from ..io.extra import motif_json_frame, read_records
 from ..io.metadata import write_file_atomic
+from ..io.motif_h5 import motif_extra_data_h5_attrs, motif_h5_frame
 from .layout import OWN_EXTRA_EXTENSIONS, ChunkLayout
 
 if TYPE_CHECKING:
@@ -87,23 +89,31 @@ def renumber_extra_data(layout: ChunkLayout, new_numbers: np.ndarray) -> None:
             write_file_atomic(path, json.dumps(records).encode("utf-8"))
 
 
-def records_by_position(layout: ChunkLayout) -> Dict[int, List[Dict[str, Any]]]:
-    """Our own extra-data records by the store position of the frame they were written with
-    (their ``frame_index``), in the order written: for edits that carry them to a new store.
+@dataclasses.dataclass
+class OwnRecords:
+    """Our own extra-data records of a store, for edits that carry them into a new store."""
 
-    Records without a valid ``frame_index`` (written before any frame) and Motif's extra-data
-    files are not included; a warning says so.
-    """
-    found: Dict[int, List[Dict[str, Any]]] = {}
+    #: by the store position of the frame each was written with (its ``frame_index``), in the order written
+    by_position: Dict[int, List[Dict[str, Any]]]
+    #: those written before the first frame (``frame_index`` -1), in the order written
+    before_first_frame: List[Dict[str, Any]]
+
+
+def own_records(layout: ChunkLayout) -> OwnRecords:
+    """Our own extra-data records of the store at ``layout`` (Motif's files are not among them:
+    ``imgstore.edit_motif`` carries those). A record whose ``frame_index`` is no position at all
+    is left out, with a warning."""
+    found = OwnRecords({}, [])
     for chunk_n in layout.chunk_numbers():
         for path in layout.extra_data_paths(chunk_n):
             if path.endswith(".extra_data.h5") or layout.is_motif_extra_data(path):
-                log.warning("%s: Motif's extra data is not carried into edited stores", path)
                 continue
             for record in read_records(path, fs=layout.fs):
                 index = record.get("frame_index")
-                if isinstance(index, int) and index >= 0:
-                    found.setdefault(index, []).append(record)
-                else:
+                if isinstance(index, bool) or not isinstance(index, int):
                     log.warning("%s: a record without a frame is not carried into edited stores: %r", path, record)
+                elif index >= 0:
+                    found.by_position.setdefault(index, []).append(record)
+                else:  # -1: the writer had no frame yet
+                    found.before_first_frame.append(record)
     return found
