@@ -2,6 +2,7 @@
 
     python benchmarks/peer_readers.py [--upstream PYTHON] [--peers PYTHON] [--quick] [--dir DIR]
                                       [--stores x264,motif,...] [--frames 1000] [--random 60]
+                                      [--rounds N] [--baseline CHECKOUT]
 
 Third-party files, made once (cached in ``DIR``, default ``$TMPDIR/imgstore-bench``) by FFmpeg
 itself, never by our writer, from the synthetic camera's frames (``camera.py``) with a frame
@@ -29,8 +30,10 @@ a limited-range file; BGR for colour), raw ``cv2.VideoCapture``, and torchcodec 
 is the first ``--frames`` frames in order, timed from the open; random is ``--random`` seeded
 positions over the whole store, median and p95 of ``get_image(frame_index=i)`` or the peer's
 own way to one frame. The tables print ours as a ratio to each reader (how many times faster
-ours is) and how many frames each returned exactly. ``--quick`` makes small files and runs
-every reader once: a smoke test whose figures mean nothing.
+ours is) and how many frames each returned exactly; ``--rounds`` runs every reader several
+times in turn and prints medians and ranges, with ratios taken within each round.
+``--baseline`` adds the imgstore of another checkout, to measure a change in the same run.
+``--quick`` makes small files and runs every reader once: a smoke test whose figures mean nothing.
 """
 
 from __future__ import annotations
@@ -243,6 +246,8 @@ def readers(args: argparse.Namespace, colour: bool) -> List[Dict[str, Any]]:
     """(label, interpreter, reader, options, modes) of every reader this run has."""
     me = sys.executable
     out = [{"label": "ours", "python": me, "reader": "ours", "options": {"checkout": args.checkout}}]
+    if args.baseline:
+        out.append({"label": "ours, baseline", "python": me, "reader": "ours", "options": {"checkout": args.baseline}})
     if args.upstream:
         out.append({"label": "upstream 0.4.0", "python": args.upstream, "reader": "upstream"})
     out.append({"label": "cv2.VideoCapture", "python": me, "reader": "cv2"})
@@ -318,7 +323,7 @@ def bench_store(args, key, store, workdir, notes) -> None:
         fps = [s["fps"] for s, _ in results if "fps" in s]
         medians = [r["median_ms"] for _, r in results if r and "median_ms" in r]
         seq_ratios, rnd_ratios = [], []
-        if reader["reader"] != "ours":
+        if reader is not chosen[0]:
             for (s, r), (os_, or_) in zip(results, runs[0]):
                 if "fps" in s and "fps" in os_:
                     seq_ratios.append(os_["fps"] / s["fps"])
@@ -350,6 +355,9 @@ def main() -> None:
     parser.add_argument("--peers", metavar="PYTHON", help="interpreter with torchcodec and decord (a venv of its own)")
     parser.add_argument(
         "--checkout", default=CHECKOUT, help="where ours' imgstore is imported from (default: this checkout)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="CHECKOUT", help="also time the imgstore of this checkout, as 'ours, baseline'"
     )
     parser.add_argument("--quick", action="store_true", help="small files: a smoke test; figures mean nothing")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "imgstore-bench"))

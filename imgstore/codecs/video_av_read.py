@@ -232,8 +232,9 @@ def luma_lut(fmt: str, colorspace: int, color_range: int, width: int, height: in
     this kind go through swscale as before.
     """
     av = pyav()
-    ys, xs = np.mgrid[0:height, 0:width]
-    values = ((xs + 3 * ys) % 256).astype(np.uint8)
+    values = ((np.arange(width, dtype=np.uint32) + 3 * np.arange(height, dtype=np.uint32)[:, None]) % 256).astype(
+        np.uint8
+    )
     if np.count_nonzero(np.bincount(values.ravel(), minlength=256)) < 256:
         return None
     try:
