@@ -82,3 +82,17 @@ def test_edit_trim_benchmark_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trim, copying" in proc.stdout and "trim, encoding again" in proc.stdout, proc.stdout
+
+
+def test_peer_readers_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/peer_readers.py --quick`` makes the third-party files and reads them frame-exact."""
+    script = RUN.parent / "peer_readers.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tables = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert [t.split(":")[0] for t in tables] == ["[x264", "[motif", "[ffmpeg", "[colour"], proc.stdout
+    ours = [line for line in proc.stdout.splitlines() if line.split("  ")[0] == "ours"]
+    assert len(ours) == 4 and all(line.endswith("60/60 / 5/5") for line in ours), proc.stdout
+    assert "raw PyAV: luma through range LUT" in proc.stdout and "cv2.VideoCapture" in proc.stdout
