@@ -3,7 +3,9 @@
 Builds (deterministically, in --dir) an MJPEG store with 1000-frame chunks and a 300-chunk
 directory store, serves them with a Range-capable HTTP server that counts every request and
 byte, and reports: opening the store, one frame from the middle of a chunk, the next ten frames,
-and opening a store of many chunks (one request per chunk index).
+opening a store of many chunks (sealed: three requests, whatever its length), a week-long sealed
+store (1,512 chunk indexes, as ``datasets.py`` builds it, sealed with ``seal_store``) and one
+random frame of our own fragmented-MP4 chunk (1280x1024, GOP 50) against the bytes of its GOP.
 
     python benchmarks/remote_reads.py [--dir DIR] [--quick]
 """
@@ -23,8 +25,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from datasets import build_long_store
 
 import imgstore
+from imgstore.codecs.video_av_packets import PACKETS_KEY, decode_packet_table
+from imgstore.store.seal import seal_store
 
 from framecodes import decode_grid, make_grid_frame
 from remote_servers import RangeRequestHandler, Server, Traffic
@@ -49,6 +56,46 @@ def build(root: Path, frames: int, chunks: int) -> None:
     (root / "done").touch()
 
 
+def build_fmp4(root: Path, frames: int) -> Path:
+    """One chunk of our crash-safe (fragmented) MP4, 1280x1024 grey, GOP 50."""
+    path = root / "fmp4"
+    if not (path / "done").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        shape = (1024, 1280)
+        with imgstore.new_for_format(
+            "avc1/mp4", mode="w", basedir=str(path), imgshape=shape, imgdtype="uint8", chunksize=frames, gop=50
+        ) as store:
+            for i in range(frames):
+                store.add_image(make_grid_frame(i % 4096, shape), i, 1e9 + i / 25)
+        (path / "done").touch()
+    return path
+
+
+def build_week(root: Path, frames: int) -> Path:
+    """The week-long store of ``datasets.py`` (real chunk indexes, one shared video), sealed."""
+    path = root / "week"
+    if not (path / "imgstore-sealed-index").exists():
+        video = root / "short.mp4"
+        if not video.exists():
+            build_fmp4(root, 100)  # any short chunk of ours serves as every chunk's video
+            shutil.copyfile(root / "fmp4" / "000000.mp4", video)
+        shutil.rmtree(path, ignore_errors=True)
+        build_long_store(str(path), frames, str(video))
+        seal_store(str(path))
+    return path
+
+
+def gop_bytes(store: Path, frame: int) -> int:
+    """Bytes of the GOP (decode order) holding ``frame`` of chunk 0, from its packet table."""
+    with np.load(store / "000000.npz") as index:
+        table = decode_packet_table(index[PACKETS_KEY], "bench")
+    at = table.pts.tolist().index(sorted(table.pts.tolist())[frame])
+    keys = np.flatnonzero(table.key)
+    start, later = keys[keys <= at].max(), keys[keys > at]
+    stop = int(later.min()) if len(later) else len(table.pts)
+    return int(table.pos[stop - 1] + table.size[stop - 1] - table.pos[start])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "imgstore-bench-remote"))
@@ -57,6 +104,8 @@ def main() -> None:
     frames, chunks = (200, 20) if args.quick else (2000, 300)
     root = Path(args.dir) / ("quick" if args.quick else "full")
     build(root, frames, chunks)
+    fmp4 = build_fmp4(root, 100 if args.quick else 500)
+    build_week(root, 20_000 if args.quick else 15_120_000)
 
     traffic = Traffic()
     handler = type("Handler", (RangeRequestHandler,), {"traffic": traffic})
@@ -78,13 +127,25 @@ def main() -> None:
     img = measure(f"one frame of a {chunk_size / 1e6:.0f} MB chunk", lambda: store.get_image(None, frame_index=middle))
     assert decode_grid(img[0]) == middle % 4096
     measure("the next 10 frames", lambda: [store.get_image(None, frame_index=middle + k) for k in range(1, 11)])
-    many = measure(f"open a store of {chunks} chunks", lambda: imgstore.new_for_filename(f"{url}/many"))
+    many = measure(f"open a sealed store of {chunks} chunks", lambda: imgstore.new_for_filename(f"{url}/many"))
     assert len(many.chunks) == chunks
+    weekly = measure("open the sealed week store", lambda: imgstore.new_for_filename(f"{url}/week"))
+    week_chunks = len(weekly.chunks)
+    remote = imgstore.new_for_filename(f"{url}/fmp4")
+    count = remote.frame_count
+    measure("fMP4 chunk: its index (once)", lambda: remote.get_image(None, frame_index=count - 1))
+    ratios = []
+    for i in np.random.default_rng(3).choice(count - 1, 10, replace=False).tolist():
+        img = measure(f"fMP4 1280x1024 frame {i}", lambda i=i: remote.get_image(None, frame_index=i))
+        assert decode_grid(img[0]) == i
+        ratios.append(rows[-1][3] / gop_bytes(fmp4, i))
     server.shutdown()
 
     print(f"{'workload':<34} {'seconds':>8} {'requests':>9} {'bytes':>12}")
     for label, seconds, requests, nbytes in rows:
         print(f"{label:<34} {seconds:>8.3f} {requests:>9} {nbytes:>12,}")
+    print(f"week store: {week_chunks} chunks, {weekly.frame_count:,} frames")
+    print(f"fMP4 random frames: bytes / GOP bytes = {min(ratios):.2f}..{max(ratios):.2f} (target <= 1.5)")
 
 
 if __name__ == "__main__":

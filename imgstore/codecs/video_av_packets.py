@@ -89,9 +89,13 @@ def build_packet_table(path: str) -> Optional[PacketTable]:
                 payload = bytes(packet)
                 pos = packet.pos
                 if pos is None or pos < 0 or data[pos : pos + len(payload)] != payload or packet.is_corrupt:
-                    log.debug("%s: packet at pts %s is not stored whole at its position: no packet table", path, packet.pts)
+                    log.debug(
+                        "%s: packet at pts %s is not stored whole at its position: no packet table", path, packet.pts
+                    )
                     return None
-                for column, value in zip(columns, (pos, len(payload), packet.pts, packet.is_keyframe, zlib.crc32(payload))):
+                for column, value in zip(
+                    columns, (pos, len(payload), packet.pts, packet.is_keyframe, zlib.crc32(payload))
+                ):
                     column.append(int(value))
                 if packet.duration:
                     durations.add(int(packet.duration))
@@ -248,3 +252,7 @@ class PacketTableReader(PyAVChunkReader):
     def close(self) -> None:
         self._packets = None
         self._decoded.clear()
+        try:
+            self._codec.flush_buffers()  # a decoder freed with frames in flight can wait on its threads for good
+        except pyav().FFmpegError:
+            pass

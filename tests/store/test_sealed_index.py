@@ -119,9 +119,10 @@ def test_the_file_gives_back_every_value_bit_for_bit(chunks) -> None:
     assert sealed.frame_time.view(np.int64).tolist() == times_in.view(np.int64).tolist()
     floats = numbers_in.astype(np.float64) + 0.5
     again = decode_sealed_index(encode_sealed_index("d" * 64, listed, floats, times_in), "x")
-    assert again.frame_number.dtype == np.float64 and again.frame_number.view(np.int64).tolist() == floats.view(
-        np.int64
-    ).tolist()
+    assert (
+        again.frame_number.dtype == np.float64
+        and again.frame_number.view(np.int64).tolist() == floats.view(np.int64).tolist()
+    )
 
 
 def test_every_damaged_byte_is_detected(tmp_path: Path) -> None:
@@ -200,7 +201,11 @@ LOCAL_ONLY = {"index-rewritten-same-size", "index-rewritten"}
 @pytest.mark.parametrize("where", ["local", "url"])
 @pytest.mark.parametrize("misfit", sorted(MISFITS))
 def test_a_seal_that_does_not_fit_is_ignored_with_a_warning(
-    tmp_path: Path, http_server, caplog, misfit: str, where: str  # noqa: F811 - fixture
+    tmp_path: Path,
+    http_server,  # noqa: F811 - fixture
+    caplog,
+    misfit: str,
+    where: str,
 ) -> None:
     if where == "url" and misfit in LOCAL_ONLY:
         pytest.skip("a server lists no times: the same-size rewrite is caught on this disk only")
@@ -229,9 +234,10 @@ def test_s3_listing_sizes_catch_a_rewritten_video_chunk_index(tmp_path: Path, s3
         expected = answers(plain)
     s3fs.S3FileSystem(**s3_server).put(str(store), "recordings/sealed/s", recursive=True)
     caplog.clear()
-    with caplog.at_level(logging.WARNING), imgstore.new_for_filename(
-        "s3://recordings/sealed/s", storage_options=s3_server
-    ) as remote:
+    with (
+        caplog.at_level(logging.WARNING),
+        imgstore.new_for_filename("s3://recordings/sealed/s", storage_options=s3_server) as remote,
+    ):
         got = answers(remote)
     assert IGNORED in caplog.text and "000003.npz has" in caplog.text
     assert got == expected

@@ -32,7 +32,15 @@ def test_extra_data_of_the_empty_last_chunk_is_read(tmp_path):
     store.add_extra_data(after_last=True)
     store.close()
     names = sorted(os.listdir(tmp_path / "s"))
-    assert names == ["000000.mp4", "000000.npz", "000001.extra.json", "000001.mp4", "000001.npz", "imgstore-sealed-index", "metadata.yaml"]
+    assert names == [
+        "000000.mp4",
+        "000000.npz",
+        "000001.extra.json",
+        "000001.mp4",
+        "000001.npz",
+        "imgstore-sealed-index",
+        "metadata.yaml",
+    ]
     with av.open(str(tmp_path / "s" / "000001.mp4")) as empty:  # a valid file, with no frame
         assert len(empty.streams.video) == 1 and not any(p.size for p in empty.demux(video=0))
     reader = imgstore.new_for_filename(str(tmp_path / "s"))
