@@ -31,7 +31,7 @@ from datasets import build_long_store
 
 import imgstore
 from imgstore.codecs.video_av_packets import PACKETS_KEY, decode_packet_table
-from imgstore.store.seal import seal_store
+from imgstore.store.sealing import seal_store
 
 from framecodes import decode_grid, make_grid_frame
 from remote_servers import RangeRequestHandler, Server, Traffic

@@ -144,7 +144,7 @@ def _body(args: argparse.Namespace) -> int:
         return _group_body(args)
     from ..durability.repair import repair_store
     from ..store.factory import new_for_filename
-    from ..store.seal import seal_store
+    from ..store.sealing import seal_store
 
     path = args.paths[0]
     report = repair_store(path) if args.repair else None

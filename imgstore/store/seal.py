@@ -8,7 +8,7 @@ location can tell without a request per chunk; on this disk also no newer than t
 else, and any damage to the file, is a warning and the chunk indexes are read as without it.
 
 The writer seals a store when it closes it, ``repair_store`` when it finished something, and
-``seal_store`` (``imgstore-info --seal``) any finished store: recorded by upstream imgstore,
+``store.sealing.seal_store`` (``imgstore-info --seal``) any finished store: recorded by upstream imgstore,
 Motif or older versions of this library. A writer that opens a store removes its seal first.
 """
 
@@ -21,10 +21,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..constants import STORE_LOCK_FILENAME
 from ..durability.journal import JOURNAL_EXTENSION
-from ..durability.lock import writer_state
-from ..errors import ChunkIndexError, ImgStoreError, StoreLockedError
+from ..errors import ChunkIndexError, ImgStoreError
 from ..index.chunkfile import find_chunk_index, load_chunk_index
 from ..index.frametable import FrameTable
 from ..index.sealedfile import (
@@ -38,13 +36,12 @@ from ..index.sealedfile import (
     store_digest,
 )
 from ..index.storeindex import ImgStoreIndex
-from ..io.fs import is_url
 from ..io.metadata import write_file_atomic
 from .layout import ChunkLayout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEALED_INDEX_FILENAME", "SealReport", "seal_store"]
+__all__ = ["SEALED_INDEX_FILENAME", "SealReport", "write_seal"]
 
 
 @dataclass
@@ -58,22 +55,6 @@ class SealReport:
 
     def __str__(self) -> str:
         return f"{self.path}: sealed the index of {self.chunks} chunks, {self.frames} frames ({self.bytes:,} bytes)"
-
-
-def seal_store(path: str) -> SealReport:
-    """Write the sealed index of the finished store at ``path`` (replacing any), so that it opens
-    from a URL in three requests. Refuses a store being written, one with unfinished chunks
-    (``repair_store`` finishes them) and one whose chunk indexes cannot all be read."""
-    from .factory import new_for_filename  # the factory opens stores, which read seals: imported when used
-
-    if is_url(path):
-        raise ImgStoreError(f"{path}: stores at a URL are read-only; seal a local copy before uploading it")
-    with new_for_filename(path, index=ImgStoreIndex()) as store:
-        layout = store.view.layout
-    basedir = layout.basedir
-    if writer_state(os.path.join(basedir, STORE_LOCK_FILENAME)) != "none":
-        raise StoreLockedError(f"{basedir} has a writer's lock file: close the store, or repair it, before sealing")
-    return write_seal(layout)
 
 
 def write_seal(layout: ChunkLayout) -> SealReport:
@@ -117,6 +98,14 @@ def write_seal(layout: ChunkLayout) -> SealReport:
     report = SealReport(layout.basedir, len(chunks), len(number_column), len(data))
     log.info("%s", report)
     return report
+
+
+def seal_quietly(layout: ChunkLayout) -> None:
+    """Seal a store its writer closes; unsealed, it still opens from its chunk indexes: a failure is only logged."""
+    try:
+        write_seal(layout)
+    except (OSError, ImgStoreError) as exc:
+        log.warning("store %s: its index was not sealed (%s); it opens from its chunk indexes", layout.basedir, exc)
 
 
 def remove_seal(basedir: str) -> bool:

@@ -34,7 +34,7 @@ from ..io.extra import ExtraDataWriter, encode_record
 from ..io.metadata import StoreMetadata
 from .failures import os_reason, write_error
 from .layout import ChunkLayout
-from .seal import remove_seal, write_seal
+from .seal import remove_seal, seal_quietly
 from .stats import RunningStats
 
 log = logging.getLogger(__name__)
@@ -317,19 +317,11 @@ class StoreWriter:
                 except OSError as exc:
                     raise self._write_failed(exc, "finish the chunk") from exc
             self._finish_abandoned_chunks()
-            self._seal()
+            seal_quietly(self.layout)
         except BaseException:
             self.release_lock(remove=False)
             raise
         self.release_lock(remove=True)
-
-    def _seal(self) -> None:
-        """Seal the finished store (see ``store.seal``); a store that cannot be sealed loses nothing,
-        it opens from its chunk indexes, so a failure is only logged."""
-        try:
-            write_seal(self.layout)
-        except (OSError, ImgStoreError) as exc:
-            log.warning("store %s: its index was not sealed (%s); it opens from its chunk indexes", self.basedir, exc)
 
     def release_lock(self, remove: bool) -> None:
         """Let go of the writer's lock; a failure to close its file loses nothing, so it is only logged."""

@@ -208,7 +208,7 @@ def test_remote_benchmark_runs(tmp_path):
         [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "one frame of a" in proc.stdout and "open a store of 20 chunks" in proc.stdout
+    assert "one frame of a" in proc.stdout and "open a sealed store of 20 chunks" in proc.stdout
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,4 +245,5 @@ def test_range_requests_are_asked_about_once_per_store(served) -> None:
                 assert decode_grid(store.get_image(None, frame_index=i)[0]) == i
         finally:
             del remote_fs.cat_file
-    assert len(probes) == 1
+    # at most once; chunks with a packet table need none: a range answered with the whole file says so
+    assert len(probes) <= 1

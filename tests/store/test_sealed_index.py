@@ -27,7 +27,7 @@ from imgstore.index.sealedfile import (
     decode_sealed_index,
     encode_sealed_index,
 )
-from imgstore.store.seal import seal_store
+from imgstore.store.sealing import seal_store
 
 from framecodes import decode_grid, make_grid_frame
 from remote_servers import http_server, s3_server  # noqa: F401 - fixtures
