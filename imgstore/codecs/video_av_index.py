@@ -69,10 +69,17 @@ def _packet_index(
                 durations.add(int(packet.duration))
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
+    return index_from_decode_order(decode_order, keyframes, cut, sliced, min(durations, default=None))
+
+
+def index_from_decode_order(
+    decode_order: List[int], keyframes: List[int], cut: bool, sliced: bool, step: Optional[int]
+) -> PacketIndex:
+    """The packet index of packets whose timestamps come in ``decode_order`` (``keyframes``: theirs)."""
     pts = sorted(decode_order)
     rank = {value: position for position, value in enumerate(pts)}
     reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
-    return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced, min(durations, default=None))
+    return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced, step)
 
 
 def packet_index(path: str, fs: LocalFileSystem = LOCAL, expected: Optional[int] = None) -> PacketIndex:

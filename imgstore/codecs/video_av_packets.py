@@ -29,7 +29,7 @@ from ..errors import FrameReadError
 from ..io.fs import LocalFileSystem
 from .base import Shape
 from .video_av_base import pyav
-from .video_av_index import PacketIndex
+from .video_av_index import PacketIndex, index_from_decode_order
 from .video_av_read import PyAVChunkReader
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,8 @@ class PacketTable(NamedTuple):
 
     def packet_index(self) -> PacketIndex:
         """The reader's packet index, as demuxing the file would give it."""
-        decode_order = self.pts.tolist()
-        pts = sorted(decode_order)
-        rank = {value: position for position, value in enumerate(pts)}
-        reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
-        keyframes = sorted(self.pts[self.key.astype(bool)].tolist())
-        return PacketIndex(pts, keyframes, reorder, False, self.sliced, self.step)
+        keyframes = self.pts[self.key.astype(bool)].tolist()
+        return index_from_decode_order(self.pts.tolist(), keyframes, False, self.sliced, self.step)
 
 
 # -- building (our writer, when it finishes a chunk) ---------------------------------------------

@@ -296,13 +296,7 @@ class RemoteFileSystem(LocalFileSystem):
             probe = self._fs.cat_file(path, start=0, end=1)
             self._serves_ranges = len(probe) <= 1
             if not self._serves_ranges:
-                if len(probe) > self.whole_file_limit:
-                    raise RangeRequestsError(
-                        f"{path}: the server does not answer HTTP range requests, and this file "
-                        f"({len(probe):,} bytes) is larger than the {self.whole_file_limit:,} bytes read whole "
-                        f"(storage option {WHOLE_FILE_LIMIT_OPTION!r}); serve the store with a server that "
-                        "answers them (nginx, Apache, S3...), or download it"
-                    )
+                self._refuse_if_too_large(path, probe)
                 log.info("%s: the server sends whole files (no range requests); read from memory", path)
                 return io.BytesIO(probe)
         return self.open(path)
@@ -318,13 +312,18 @@ class RemoteFileSystem(LocalFileSystem):
         if len(data) <= end - start:
             return data
         self._serves_ranges = False  # it sent the whole file
-        if len(data) > self.whole_file_limit:
-            raise RangeRequestsError(
-                f"{path}: the server does not answer HTTP range requests, and this file ({len(data):,} bytes) is "
-                f"larger than the {self.whole_file_limit:,} bytes read whole (storage option "
-                f"{WHOLE_FILE_LIMIT_OPTION!r}); serve the store with a server that answers them, or download it"
-            )
+        self._refuse_if_too_large(path, data)
         return data[start:end]
+
+    def _refuse_if_too_large(self, path: str, whole: bytes) -> None:
+        """``RangeRequestsError`` when a server that sends whole files sent more than may be read whole."""
+        if len(whole) > self.whole_file_limit:
+            raise RangeRequestsError(
+                f"{path}: the server does not answer HTTP range requests, and this file "
+                f"({len(whole):,} bytes) is larger than the {self.whole_file_limit:,} bytes read whole "
+                f"(storage option {WHOLE_FILE_LIMIT_OPTION!r}); serve the store with a server that "
+                "answers them (nginx, Apache, S3...), or download it"
+            )
 
     def read_many(self, paths: Sequence[str], limit: Optional[int] = None) -> Dict[str, Any]:
         if not paths:
