@@ -30,6 +30,9 @@ DESELECTED: Dict[str, str] = {}
 #: upstream 0.4.0 ships 124 tests when a store lists upstream's own formats; ours adds more
 UPSTREAM_TEST_COUNT = 124
 SUITE_TIMEOUT_S = 1200
+#: a test of upstream's running longer than this dumps every thread's stack into the child's stderr
+#: (pytest's faulthandler), so that a hang is reported with where it waits
+TEST_STACK_DUMP_S = 300
 DIFFERENCES = Path(__file__).resolve().parents[2] / "docs" / "differences.md"
 
 
@@ -72,16 +75,29 @@ def upstream_suite(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Outcom
     command = [
         sys.executable, "-m", "pytest", "-p", "upstream_suite_plugin", "-p", "no:cacheprovider",
         "--import-mode=importlib", "-c", str(ini), "--rootdir", str(tests), f"--junitxml={junit}",
-        "-q", "-n", "2", "-o", "junit_family=xunit1",
+        "-q", "-n", "2", "-o", "junit_family=xunit1", "-o", f"faulthandler_timeout={TEST_STACK_DUMP_S}",
         *(arg for test_id in DESELECTED for arg in ("--deselect", test_id)),
         str(tests),
     ]  # fmt: skip
-    proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S)
+    try:
+        proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"upstream's suite did not finish in {SUITE_TIMEOUT_S} s; its output:\n"
+            f"{_text(exc.stdout)[-6000:]}\n{_text(exc.stderr)[-20000:]}"
+        )
     if not junit.exists():
         pytest.fail(
             f"upstream's suite did not run (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return _outcomes(junit)
+
+
+def _text(output: object) -> str:
+    """What a timed-out child wrote: ``TimeoutExpired`` carries bytes even for a text-mode run."""
+    if isinstance(output, bytes):
+        return output.decode("utf-8", "replace")
+    return output or ""
 
 
 def test_upstream_suite_passes(upstream_suite: Dict[str, Outcome]) -> None:
