@@ -124,10 +124,17 @@ def repair_store(path: str) -> RepairReport:
         if rebuilt is not None:
             report.metadata_rebuilt, report.guessed = True, rebuilt
         report.temporary_files_removed = _remove_killed_writes(basedir)
-        loader = IndexLoader(layout, view.source.codec, view.metadata)
+        codec = view.source.codec
+        loader = IndexLoader(layout, codec, view.metadata)
         for chunk in loader.recover():
+            # what the writer would have kept beside the frames (a video chunk's packet table)
+            notes = codec.index_notes(layout.chunk_path(chunk.chunk_n)) if len(chunk.frame_number) else {}
             commit_chunk(
-                layout.index_base(chunk.chunk_n), chunk.frame_number, chunk.frame_time, view.metadata.to_dict()
+                layout.index_base(chunk.chunk_n),
+                chunk.frame_number,
+                chunk.frame_time,
+                view.metadata.to_dict(),
+                notes=notes,
             )
             report.chunks_indexed.append(chunk.chunk_n)
             report.frames_recovered += len(chunk.frame_number)

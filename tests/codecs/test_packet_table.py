@@ -239,3 +239,27 @@ def test_the_table_survives_its_encoding(tmp_path: Path) -> None:
     assert again._replace(pos=0, size=0, pts=0, key=0, crc=0) == table._replace(pos=0, size=0, pts=0, key=0, crc=0)
     for name in ("pos", "size", "pts", "key", "crc"):
         assert np.array_equal(getattr(again, name), getattr(table, name))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_chunks_repair_finishes_get_a_table(http_server, fmt: str) -> None:  # noqa: F811
+    """A writer killed mid-chunk: ``repair_store`` writes the chunk's index with the table its
+    writer would have written, and the chunk then reads frame-exact through it, here and at a URL."""
+    from crashkill import flush_and_kill, frame_number
+
+    root, url, traffic = http_server
+    name = f"killed-{fmt.replace('/', '-')}"
+    flush_and_kill(str(root / name), fmt, 70, chunksize=1000)
+    report = imgstore.repair_store(str(root / name))
+    assert report.chunks_indexed == [0] and report.frames_recovered > 0
+    count = report.frames_recovered
+    table = table_of(root / name)
+    assert len(table.pts) >= count
+    with imgstore.new_for_filename(str(root / name)) as local:
+        assert [decode_grid(local.get_image(None, frame_index=i)[0]) for i in range(count)] == list(range(count))
+    with imgstore.new_for_filename(f"{url}/{name}") as remote:
+        remote.get_image(None, frame_index=0)
+        traffic.reset()
+        img, (number, _) = remote.get_image(None, frame_index=count - 1)
+        assert decode_grid(img) == count - 1 and number == frame_number(count - 1)
+        assert len(traffic.requests) == 1, traffic.requests  # one range request: the table's GOP
