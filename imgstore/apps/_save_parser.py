@@ -22,7 +22,8 @@ sources:
                         (--size, --fps, --color, --realtime; {TESTSRC_FRAMES} frames unless --frames)
   0, 1, ...             a camera (OpenCV); runs until Ctrl-C or --frames
   VIDEO                 a video file (PyAV); frames numbered 0, 1, ...; times = the container's
-                        creation_time tag, else the file's modification time, plus each
+                        creation_time tag, else a date and time in its name (20161113T000000Z),
+                        else the file's modification time, plus each
                         frame's timestamp relative to the first frame (or --start-time, --fps);
                         video deeper than 8 bits is kept 16-bit where the format holds it
   STORE                 a store (its directory or metadata.yaml): frame numbers, frame times,

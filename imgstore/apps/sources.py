@@ -10,7 +10,8 @@ source when it has them (a store, a video's timestamps), else from a counter and
 - a folder of images, or a glob pattern: sorted by name (numbers in names compare as numbers),
   numbered from 0, timed by each file's modification time.
 - a video file: numbered from 0 by position; time = the container's ``creation_time`` tag (else
-  the file's modification time) + the frame's timestamp relative to the first frame.
+  a time in the file's name, else its modification time; ``store.videostart``) + the frame's
+  timestamp relative to the first frame.
 - a camera index (``0``, ``1``...) or a device path: numbered from 0, timed by the clock.
 - a URL (``rtsp://``, ``http://``...): read with PyAV; time = when it was opened + timestamps.
 """

@@ -8,7 +8,9 @@ reader asks for (with a block cache), so one frame of a week-long recording cost
 
 from __future__ import annotations
 
+import email.utils
 import errno
+import functools
 import io
 import logging
 import os
@@ -17,6 +19,7 @@ import stat
 from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import MissingDependencyError, RangeRequestsError, StoreNotFoundError
+from .rangefile import RangeFile, SharedBlocks
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +223,10 @@ class RemoteFileSystem(LocalFileSystem):
                 f"cannot read {url}: {exc} (pip install 'imgstore-ng[remote]' installs HTTP and S3 support)"
             ) from None
         self._listings: Dict[str, Dict[str, Dict[str, Any]]] = {}
+        #: files asked about one by one (``remember_file``): a lone file's folder is not listed
+        self._files: Dict[str, Dict[str, Any]] = {}
+        #: files whose openings share the blocks fetched (``remember_file``)
+        self._shared: Dict[str, SharedBlocks] = {}
 
     def join(self, *parts: str) -> str:
         head, *rest = parts
@@ -244,8 +251,20 @@ class RemoteFileSystem(LocalFileSystem):
         return self._listings[key]
 
     def _info(self, path: str) -> Optional[Dict[str, Any]]:
+        if path in self._files:
+            return self._files[path]
         parent, _, name = path.rstrip("/").rpartition("/")
         return self._listing(parent).get(name)
+
+    def remember_file(self, path: str) -> None:
+        """Ask the server about one file (one request: its size, version and time), so that it is
+        known without listing its folder, which for a lone file may be huge or not allowed; every
+        opening of it (``source``) then shares the blocks fetched (``io.rangefile``)."""
+        info = self._files[path] = dict(self._fs.info(path))
+        size = info.get("size")
+        if isinstance(size, int):
+            fetch = functools.partial(self.read_range, path)
+            self._shared[path] = SharedBlocks(fetch, size, REMOTE_BLOCK_SIZE, REMOTE_CACHED_BLOCKS)
 
     def exists(self, path: str) -> bool:
         if self._info(path) is not None:
@@ -262,6 +281,8 @@ class RemoteFileSystem(LocalFileSystem):
     def listed(self, path: str) -> Optional[Dict[str, Any]]:
         """What the listing of ``path``'s folder fetched so far says of it: its details, ``{}``
         when the listing does not hold it, None when that folder has not been listed."""
+        if path in self._files:
+            return self._files[path]
         parent, _, name = path.rstrip("/").rpartition("/")
         listing = self._listings.get(parent.rstrip("/"))
         if not listing:
@@ -299,7 +320,8 @@ class RemoteFileSystem(LocalFileSystem):
                 self._refuse_if_too_large(path, probe)
                 log.info("%s: the server sends whole files (no range requests); read from memory", path)
                 return io.BytesIO(probe)
-        return self.open(path)
+        shared = self._shared.get(path)
+        return RangeFile(shared, path) if shared is not None else self.open(path)
 
     def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
         # the server says how large the file is only by sending it: the limit is checked after
@@ -342,20 +364,27 @@ class RemoteFileSystem(LocalFileSystem):
 
     def modified(self, path: str) -> float:
         info = self._info(path) or {}
-        for key in ("mtime", "LastModified", "last_modified", "created"):
+        for key in ("mtime", "LastModified", "Last-Modified", "last_modified", "created"):
             value = info.get(key)
             if hasattr(value, "timestamp"):
                 return float(value.timestamp())
             if isinstance(value, (int, float)):
                 return float(value)
+            if isinstance(value, str) and value:  # an HTTP date (Last-Modified)
+                try:
+                    return email.utils.parsedate_to_datetime(value).timestamp()
+                except (TypeError, ValueError):
+                    pass
         raise OSError(f"{path}: the server gives no modification time")
 
     def version(self, path: str) -> Tuple[Any, ...]:
         info = self._info(path) or {}
-        return (info.get("size"), info.get("ETag") or info.get("etag"), str(info.get("LastModified", "")))
+        modified = info.get("LastModified", info.get("Last-Modified", ""))
+        return (info.get("size"), info.get("ETag") or info.get("etag"), str(modified))
 
     def forget(self) -> None:
         self._listings.clear()
+        self._files.clear()
 
 
 def _within(path: str, data: bytes, limit: Optional[int]) -> bytes:

@@ -38,7 +38,7 @@ def _class_for_metadata(location: StoreLocation) -> Type[_ImgStore]:
 def new_for_filename(path: Any, **kwargs: Any) -> _ImgStore:
     """Open an existing store (its directory or its metadata.yaml) for reading; a plain video file
     (``run.mp4``) opens as a read-only store of one chunk (see ``store.videofile``)."""
-    if "basedir" not in kwargs and is_video_file(path):
+    if "basedir" not in kwargs and is_video_file(path, kwargs.get("storage_options")):
         return VideoFileStore(path, **kwargs)  # (which refuses to write)
     kwargs.setdefault("mode", "r")
     basedir, _ = parse_store_path(path, kwargs.pop("basedir", None), for_reading=kwargs["mode"] == "r")

@@ -3,9 +3,15 @@
 ``new_for_filename('run.mp4')`` opens it read-only as one chunk: frames numbered 0..n-1 in
 presentation order, read frame-exactly like a store's own chunks (each frame is the n-th
 presentation timestamp). Frame ``n``'s time is the recording's start plus its timestamp from the
-first frame; the start is the container's ``creation_time`` tag, else the file's modification
-time. Grey video reads as grey frames and video deeper than 8 bits as 16-bit frames. The file is
-never written to: no index, cache or lock is made beside it.
+first frame; the start is found as ``store.videostart`` says (the caller's ``start_time``, the
+creation tag, a time in the file's name, the modification time). Grey video reads as grey frames
+and video deeper than 8 bits as 16-bit frames. The file is never written to: no index, cache or
+lock is made beside it.
+
+A file at a URL (``https://.../run.mp4``, ``s3://...``) opens the same way, fetching only what
+it reads: the container's header and, per frame, about its GOP. An MP4 or MOV lists every frame
+in its header, so nothing more is read to open it; a file whose container does not (Matroska,
+MPEG-TS) is read through once to find its frames.
 """
 
 from __future__ import annotations
@@ -15,20 +21,23 @@ import datetime
 import logging
 import os
 from fractions import Fraction
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Pattern, Tuple, Union
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from .. import codecs
 from ..constants import STORE_VERSION
-from ..errors import FrameReadError, ImgStoreError
+from ..errors import FrameReadError, ImgStoreError, StoreNotFoundError
 from ..index.storeindex import ImgStoreIndex
+from ..io.fs import LocalFileSystem
 from ..io.metadata import StoreMetadata
 from ..io.timezone import get_local_timezone
 from .layout import ChunkLayout, ChunkScan
-from .location import LocalLocation
+from .location import LocalLocation, RemoteLocation, location_for
 from .opening import StoreKind
 from .video import VideoImgStore
+from .videostart import NAME_TIME_PATTERN, video_start_time
 
 __all__ = ["VIDEO_FILE_EXTENSIONS", "VideoFileStore", "container_start_time", "is_video_file"]
 
@@ -41,13 +50,19 @@ VIDEO_FILE_EXTENSIONS = (
 )  # fmt: skip
 
 
-def is_video_file(path: Any) -> bool:
-    """Whether ``path`` names an existing file with a video extension (opened as a plain video)."""
+def is_video_file(path: Any, storage_options: Optional[Dict[str, Any]] = None) -> bool:
+    """Whether ``path`` names a video file (opened as a plain video): an existing file with a video
+    extension on this disk; at a URL, a name with a video extension (asking would cost a request)."""
     try:
         text = os.fspath(path)
     except TypeError:
         return False
-    return isinstance(text, str) and text.lower().endswith(VIDEO_FILE_EXTENSIONS) and os.path.isfile(text)
+    if not isinstance(text, str):
+        return False
+    where = location_for(text, storage_options)
+    if isinstance(where, RemoteLocation):
+        return urlsplit(text).path.lower().endswith(VIDEO_FILE_EXTENSIONS)
+    return text.lower().endswith(VIDEO_FILE_EXTENSIONS) and os.path.isfile(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +76,23 @@ class _Probe:
     start: float
 
 
-def _probe(path: str) -> _Probe:
-    """Demux the file once (no decoding): its stream's geometry, pixel depth and frame times."""
+@dataclasses.dataclass(frozen=True)
+class StartTime:
+    """How a plain video's start is found (``store.videostart``): given, or the name pattern to try."""
+
+    given: Optional[Any] = None
+    name_pattern: Union[str, Pattern[str], None] = NAME_TIME_PATTERN
+
+
+def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
+    """Read the file's header (and demux it, when the header does not list every frame; no
+    decoding): its stream's geometry, pixel depth, frame times and start time."""
     from ..codecs.video_av_base import pyav
     from ..codecs.video_av_index import packet_index
 
     av = pyav()
     try:
-        with av.open(path) as container:
+        with av.open(fs.source(path)) as container:
             if not container.streams.video:
                 raise FrameReadError(f"{path}: holds no video stream")
             stream = container.streams.video[0]
@@ -76,12 +100,17 @@ def _probe(path: str) -> _Probe:
             pix_fmt = context.pix_fmt or "yuv420p"
             video_format = av.VideoFormat(pix_fmt)
             time_base = Fraction(stream.time_base or Fraction(1, 1000))
-            start = container_start_time(container, path)
+            start = video_start_time(
+                container, path, start_time.given, start_time.name_pattern, lambda: fs.modified(path)
+            )
             codec = f"{context.name}/{(container.format.name or '').split(',')[0]}"
             width, height = context.width, context.height
-        index = packet_index(path)
+            listed = stream.frames or None  # what the header says (MP4's sample table), if anything
+        index = packet_index(path, fs, expected=listed)
     except (av.error.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream
         raise FrameReadError(f"{path}: not a video FFmpeg can read ({exc or 'no video stream'})") from None
+    except OSError as exc:
+        raise FrameReadError(f"{path}: cannot be read ({exc})") from None
     deep = max((c.bits for c in video_format.components), default=8) > 8
     grey = pix_fmt.startswith(("gray", "y400"))
     shape = (height, width) if grey else (height, width, 3)
@@ -127,36 +156,19 @@ def _reorders(codec_name: str) -> bool:
 
 
 def container_start_time(container: Any, path: str) -> float:
-    """The container's ``creation_time`` tag (seconds since the epoch), else the file's modification time."""
-    tag = (container.metadata or {}).get("creation_time")
-    if tag:
-        try:
-            created = datetime.datetime.fromisoformat(tag.replace("Z", "+00:00"))
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=datetime.timezone.utc)
-            if created.year > 1970:  # muxers write 1970-01-01 / 1904-01-01 for "unknown"
-                return created.timestamp()
-        except ValueError:
-            log.debug("%s: unreadable creation_time %r", path, tag)
-    return os.stat(path).st_mtime
+    """A local video's start (seconds since the epoch): its creation tag, a time in its name, or its
+    modification time (``store.videostart``)."""
+    return video_start_time(container, path)
 
 
-class VideoFileLocation(LocalLocation):
-    """A video file on this machine: its directory is the store's; nothing is ever written there."""
+class _PlainVideo:
+    """What a plain video's location answers alike on this disk and at a URL: its metadata is made
+    up from the file, it has no index files, and nobody writes it."""
 
     writable = False
     sees_writers = False
-
-    def __init__(self, path: str) -> None:
-        self.path = os.path.abspath(os.fspath(path))
-        super().__init__(os.path.dirname(self.path))
-        self.probe = _probe(self.path)
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return type(self), (self.path,)
-
-    def portable(self) -> VideoFileLocation:
-        return self
+    path: str
+    probe: _Probe
 
     @property
     def metadata_path(self) -> str:
@@ -177,7 +189,7 @@ class VideoFileLocation(LocalLocation):
             created_utc=created.isoformat(),
             timezone_local=get_local_timezone(),
             uuid=None,
-            extension=os.path.splitext(self.path)[1],
+            extension=os.path.splitext(urlsplit(self.path).path)[1],
             other={},
         )
         return smd, {}
@@ -185,11 +197,61 @@ class VideoFileLocation(LocalLocation):
     def has_index_file(self, index_base: str) -> bool:
         return True  # the file is whole: its frames are known from the file itself
 
-    def contains(self, path: str) -> bool:
-        return os.path.abspath(path) == self.path
+    def index_notes(self, index_base: str) -> Dict[str, Any]:
+        return {}  # no index file beside it: nothing to fetch
 
     def writer_state(self) -> Tuple[str, str]:
         return "none", ""
+
+
+class VideoFileLocation(_PlainVideo, LocalLocation):
+    """A video file on this machine: its directory is the store's; nothing is ever written there."""
+
+    def __init__(self, path: str, start_time: StartTime = StartTime()) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        super().__init__(os.path.dirname(self.path))
+        self.start_time = start_time
+        self.probe = _probe(self.path, self.fs, start_time)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.path, self.start_time)
+
+    def portable(self) -> VideoFileLocation:
+        return self
+
+    def contains(self, path: str) -> bool:
+        return os.path.abspath(path) == self.path
+
+
+class RemoteVideoFileLocation(_PlainVideo, RemoteLocation):
+    """A video file behind a URL: read through byte ranges, its folder never listed."""
+
+    def __init__(
+        self, url: str, storage_options: Optional[Dict[str, Any]] = None, start_time: StartTime = StartTime()
+    ) -> None:
+        self.path = url
+        super().__init__(url.rsplit("/", 1)[0], storage_options)
+        self.start_time = start_time
+        try:  # its size and version, from the server (one request), not a listing of its folder
+            self.fs.remember_file(url)
+        except FileNotFoundError:
+            raise StoreNotFoundError(f"{url}: no such file at this URL") from None
+        except OSError as exc:
+            raise FrameReadError(f"{url}: cannot be fetched ({exc})") from None
+        self.probe = _probe(url, self.fs, start_time)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.path, self.storage_options, self.start_time)
+
+    def portable(self) -> RemoteVideoFileLocation:
+        return self
+
+
+def _video_location(path: Any, storage_options: Optional[Dict[str, Any]], start_time: StartTime) -> _PlainVideo:
+    text = os.fspath(path)
+    if isinstance(location_for(text, storage_options), RemoteLocation):
+        return RemoteVideoFileLocation(text, storage_options, start_time)
+    return VideoFileLocation(text, start_time)
 
 
 class VideoFileLayout(ChunkLayout):
@@ -225,13 +287,28 @@ class VideoFileLayout(ChunkLayout):
 
 
 class VideoFileStore(VideoImgStore):
-    """A plain video file read as a one-chunk, read-only store (see the module's description)."""
+    """A plain video file read as a one-chunk, read-only store (see the module's description).
 
-    def __init__(self, path: Any, **kwargs: Any) -> None:
+    ``start_time`` (seconds since the epoch, or a ``datetime``) says when its first frame was
+    taken; without it the start is read from the file (``store.videostart``), where
+    ``start_time_pattern`` (a regular expression, see ``NAME_TIME_PATTERN``; None: never) finds a
+    time in the file's name. ``storage_options`` are fsspec's, for a file at a URL.
+    """
+
+    def __init__(
+        self,
+        path: Any,
+        start_time: Optional[Any] = None,
+        start_time_pattern: Union[str, Pattern[str], None] = NAME_TIME_PATTERN,
+        **kwargs: Any,
+    ) -> None:
         if kwargs.get("mode", "r") != "r":
             raise ImgStoreError(f"{os.fspath(path)}: a plain video is opened for reading only")
         kwargs.pop("mode", None)
-        location = VideoFileLocation(path)
+        self._reopen = {"start_time": start_time, "start_time_pattern": start_time_pattern}
+        if kwargs.get("storage_options"):
+            self._reopen["storage_options"] = kwargs["storage_options"]
+        location = _video_location(path, kwargs.get("storage_options"), StartTime(start_time, start_time_pattern))
         probe = location.probe
         numbers = np.arange(len(probe.times), dtype=np.int64)
         index = ImgStoreIndex.from_arrays([0], [numbers], [probe.times])
@@ -239,8 +316,9 @@ class VideoFileStore(VideoImgStore):
         self._chunk_n_and_chunk_paths = [(0, location.path)]
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        """Pickled as its path (for Dask and other processes): opened again where it is unpickled."""
-        return type(self), (self.filename,)
+        """Pickled as its path and how it was opened (for Dask and other processes): opened again
+        where it is unpickled."""
+        return _reopened, (type(self), self.filename, self._reopen)
 
     def _kind(self) -> StoreKind:
         kind = super()._kind()  # read as a video store's chunk, by whatever FFmpeg decodes
@@ -256,3 +334,7 @@ class VideoFileStore(VideoImgStore):
     def refresh(self) -> int:
         """A plain video gains no frames: nothing to take in."""
         return 0
+
+
+def _reopened(cls: type, path: str, options: Dict[str, Any]) -> VideoFileStore:
+    return cls(path, **options)

@@ -21,16 +21,19 @@ from imgstore.errors import FrameReadError, ImgStoreError
 from imgstore.store.videofile import VideoFileStore
 
 from framecodes import decode_grid, make_grid_frame
+from remote_servers import http_server  # noqa: F401 - fixture
 
 SIZE = (96, 128)  # height, width
 CREATED = "2024-06-01T10:00:00.000000Z"
 
 
 def write_video(path: Path, codec: str, pix_fmt: str, pts: list, grey: bool = False, deep: bool = False,
-                options: dict | None = None) -> None:  # fmt: skip
-    """Frames that draw their own index, at the given timestamps (in 1/1000 s)."""
+                options: dict | None = None, created: str | None = CREATED) -> None:  # fmt: skip
+    """Frames that draw their own index, at the given timestamps (in 1/1000 s); ``created``: the
+    creation_time tag (None: none)."""
     with av.open(str(path), "w") as container:
-        container.metadata["creation_time"] = CREATED
+        if created is not None:
+            container.metadata["creation_time"] = created
         stream = container.add_stream(codec, rate=25, options=options or {})
         stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], pix_fmt
         stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
@@ -182,3 +185,121 @@ def test_a_plain_video_store_pickles_and_refuses_to_be_written(ffmpeg_files: Pat
         again.close()
     with pytest.raises(ImgStoreError, match="opened for reading only"):
         imgstore.new_for_filename(path, mode="w")
+
+
+# ----------------------------------------------------------------------------------------------
+# when the first frame was taken: the caller, the creation tag, a time in the name, the file's time
+# ----------------------------------------------------------------------------------------------
+STAMPED = "CAMHDA301-20161113T000000Z.mp4"
+T_NAME = 1478995200.0  # 2016-11-13T00:00:00Z
+
+
+def first_time(path: Path, **kwargs) -> float:
+    with imgstore.new_for_filename(str(path), **kwargs) as store:
+        return store.get_frame_metadata()["frame_time"][0]
+
+
+def test_the_start_is_given_tagged_named_or_the_files_time(tmp_path: Path) -> None:
+    import datetime
+
+    tagged, named, plain = tmp_path / "tagged-20161113T000000Z.mp4", tmp_path / STAMPED, tmp_path / "plain.mp4"
+    for path, created in ((tagged, CREATED), (named, None), (plain, None)):
+        write_video(path, "libx264", "yuv420p", [40 * k for k in range(5)], created=created)
+    os.utime(plain, (1_600_000_000, 1_600_000_000))
+    assert first_time(tagged) == 1717236000.0  # the tag wins over the name
+    assert first_time(named) == T_NAME
+    assert first_time(plain) == 1_600_000_000  # nothing else: the file's modification time
+    assert first_time(named, start_time=123.5) == 123.5  # the caller wins
+    utc = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    assert first_time(tagged, start_time=utc) == utc.timestamp()
+    assert first_time(named, start_time_pattern=None) == os.stat(named).st_mtime  # names not looked at
+
+
+def test_a_name_pattern_can_be_changed_and_its_zone_is_kept(tmp_path: Path) -> None:
+    import datetime
+
+    from imgstore.store.videostart import time_in_name
+
+    assert time_in_name("x/run_2016-11-13_01-02-03.250+02:00.mp4") == T_NAME - 7200 + 3723.25
+    naive = datetime.datetime(2016, 11, 13, 1, 2, 3).timestamp()  # no zone: this machine's local time
+    assert time_in_name("20161113_010203.mov") == naive
+    assert time_in_name("trial-20161399T000000Z-20161113T000000Z.mov") == T_NAME  # no 99th month: the next
+    assert time_in_name("no-time-here.mp4") is None
+    path = tmp_path / "13.11.2016 00h00m00s.mp4"
+    write_video(path, "libx264", "yuv420p", [0, 40], created=None)
+    pattern = r"(?P<d>\d\d)\.(?P<m>\d\d)\.(?P<Y>\d{4}) (?P<H>\d\d)h(?P<M>\d\d)m(?P<S>\d\d)s"
+    assert first_time(path, start_time_pattern=pattern) == datetime.datetime(2016, 11, 13).timestamp()
+    assert first_time(path) == os.stat(path).st_mtime  # the default pattern finds no time in that name
+    with pytest.raises(ImgStoreError, match="lacks the group"):
+        first_time(path, start_time_pattern=r"(?P<Y>\d{4})")
+    with pytest.raises(ImgStoreError, match="is neither seconds"):
+        first_time(path, start_time="yesterday")
+
+
+# ----------------------------------------------------------------------------------------------
+# a plain video at a URL: the same frames, for about the bytes of the GOPs decoded
+# ----------------------------------------------------------------------------------------------
+def gop_bytes(path: Path) -> list:
+    """Per frame (presentation order), the bytes of the packets from the keyframe before it to the
+    next keyframe: what decoding that frame needs."""
+    with av.open(str(path)) as container:
+        packets = [(p.pts, p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
+    keys = [i for i, (_, key, _) in enumerate(packets) if key] + [len(packets)]
+    needs = {}
+    for start, end in zip(keys, keys[1:]):
+        for pts, _, _ in packets[start:end]:
+            needs[pts] = sum(size for _, _, size in packets[start:end])
+    return [needs[pts] for pts in sorted(needs)]
+
+
+def test_a_plain_video_at_a_url_reads_as_on_disk_for_about_its_gops(http_server) -> None:  # noqa: F811
+    from imgstore.io.fs import REMOTE_BLOCK_SIZE
+
+    root, url, traffic = http_server
+    path = root / STAMPED
+    size = (480, 640)
+    with av.open(str(path), "w") as container:  # a camera's file: B-frames, GOPs of 50 frames, 2.5 MB
+        options = {"bf": "2", "g": "50", "crf": "10", "preset": "ultrafast"}
+        stream = container.add_stream("libx264", rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = size[1], size[0], "yuv420p"
+        for i in range(150):
+            frame = av.VideoFrame.from_ndarray(np.dstack([make_grid_frame(i, size)] * 3), format="bgr24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    traffic.reset()
+    with imgstore.new_for_filename(f"{url}/{STAMPED}") as remote, imgstore.new_for_filename(str(path)) as local:
+        opened = list(traffic.requests)
+        assert f"/{STAMPED}" in opened and "/" not in opened  # its folder is never listed
+        assert len(opened) <= 4 and traffic.total_bytes <= path.stat().st_size / 4, opened
+        assert remote.frame_count == local.frame_count == 150
+        assert remote.get_frame_metadata() == local.get_frame_metadata()
+        assert remote.get_frame_metadata()["frame_time"][0] == T_NAME
+        needs = gop_bytes(path)
+        for position in random.Random(5).sample(range(150), 10):
+            traffic.reset()
+            img, (number, _) = remote.get_image(None, frame_index=position)
+            assert np.array_equal(img, local.get_image(None, frame_index=position)[0])
+            assert number == position and decode_grid(img[..., 0]) == position
+            # the GOP's bytes, give or take the blocks at its two ends (and nothing of a header)
+            assert traffic.total_bytes <= needs[position] + 2 * REMOTE_BLOCK_SIZE, position
+
+
+def test_a_plain_video_at_a_url_pickles_and_missing_files_are_named(http_server) -> None:  # noqa: F811
+    import pickle
+
+    root, url, _ = http_server
+    write_video(root / "clip.mkv", "ffv1", "gray", [0, 40, 80], grey=True)  # no frame list in its header
+    with imgstore.new_for_filename(f"{url}/clip.mkv", start_time=100.0) as store:
+        again = pickle.loads(pickle.dumps(store))
+        assert again.filename == f"{url}/clip.mkv"
+        assert again.get_frame_metadata() == store.get_frame_metadata()
+        assert again.get_frame_metadata()["frame_time"] == [100.0, 100.04, 100.08]
+        assert decode_grid(again.get_image(None, frame_index=2)[0]) == 2
+        again.close()
+    from imgstore.errors import StoreNotFoundError
+
+    with pytest.raises(StoreNotFoundError, match=r"missing\.mp4: no such file"):
+        imgstore.new_for_filename(f"{url}/missing.mp4")
