@@ -59,6 +59,9 @@ class ChunkRun:
     chunk_frames: int
     start: int
     stop: int
+    #: its index file without extension: a video chunk's packet table spares the reader a demux
+    #: pass (and at a URL, all but its frames' GOPs)
+    index_base: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +84,7 @@ class ReadFrames:
         out = np.empty((self.frame_count, *source.frame_shape), dtype=source.dtype)
         filled = 0
         for run in self.runs:
-            reader = source.open_reader(run.path, run.chunk_frames)  # at a URL: only its own frames' bytes
+            reader = source.open_reader(run.path, run.chunk_frames, index_base=run.index_base)
             try:
                 for frame_idx in range(run.start, run.stop):
                     out[filled] = source.read(reader, run.path, frame_idx)
@@ -265,5 +268,6 @@ def _runs(chunks: Sequence[ChunkSpan], starts: Sequence[int], lo: int, hi: int) 
             break
         start, stop = max(lo, chunk.start), min(hi, chunk.stop)
         if stop > start:
-            runs.append(ChunkRun(chunk.path, chunk.stop - chunk.start, start - chunk.start, stop - chunk.start))
+            first, count = start - chunk.start, chunk.stop - chunk.start
+            runs.append(ChunkRun(chunk.path, count, first, first + stop - start, chunk.index_base))
     return tuple(runs)

@@ -98,6 +98,8 @@ class ChunkSpan(NamedTuple):
     path: str
     start: int
     stop: int
+    #: its index file without extension (codecs may keep notes there: a video chunk's packet table)
+    index_base: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +168,8 @@ class StoreView:
         spans = []
         for chunk_n, start, stop in zip(table.chunk_ids, table.chunk_starts[:-1], table.chunk_starts[1:]):
             if stop > start:
-                spans.append(ChunkSpan(int(chunk_n), self.layout.chunk_path(int(chunk_n)), int(start), int(stop)))
+                n = int(chunk_n)
+                spans.append(ChunkSpan(n, self.layout.chunk_path(n), int(start), int(stop), self.layout.index_base(n)))
         return spans
 
     def frame_metadata(self) -> Dict[str, np.ndarray]:

@@ -86,6 +86,18 @@ def test_local_reading_needs_no_demux_pass(tmp_path: Path, monkeypatch: pytest.M
         assert [decode_grid(s.get_image(None, frame_index=i)[0]) for i in order] == order
 
 
+def test_dask_tasks_read_through_the_table_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("dask.array")
+    store = record(tmp_path / "s", FORMATS[0], SETTINGS["bframes"])
+
+    def no_demux(*args, **kwargs):
+        raise AssertionError("the chunk was demuxed to learn its frames")
+
+    monkeypatch.setattr(video_av_read, "packet_index", no_demux)
+    frames = imgstore.dask.to_dask(str(store), frames_per_task=25).compute(scheduler="synchronous")
+    assert [decode_grid(img) for img in frames] == list(range(130))
+
+
 def _gop_bytes(table: PacketTable, frame: int) -> int:
     """Bytes of the GOP (in decode order) that holds the packet of frame ``frame`` (presentation order)."""
     target = sorted(table.pts.tolist())[frame]
