@@ -14,7 +14,8 @@ empty. Workloads:
 - open: seconds and peak RSS of opening 3,000-frame, 1-day and 1-week stores, each open in a
   fresh process; ours without its index cache (the open writes it) and with it;
 - index-only lookups by frame number and nearest time (median), and ``get_frame_metadata()``
-  (seconds and return types), on the 1-week store;
+  (seconds and return types; then, in the same process, again in turn with its limit, numpy's
+  ``tolist()`` of the columns, as a ratio), on the 1-week store;
 - sequential ``get_next_image`` frames/s per format (640x480 grey), and H.264 at 1280x1024
   (GOP 250);
 - random ``get_image(frame_index=i)`` latency (median, p95) for H.264 (GOP 250) and MJPEG, and
