@@ -14,7 +14,8 @@ empty. Workloads:
 - open: seconds and peak RSS of opening 3,000-frame, 1-day and 1-week stores, each open in a
   fresh process; ours without its index cache (the open writes it) and with it;
 - index-only lookups by frame number and nearest time (median), and ``get_frame_metadata()``
-  (seconds and return types), on the 1-week store;
+  (seconds and return types; then, in the same process, again in turn with its limit, numpy's
+  ``tolist()`` of the columns, as a ratio), on the 1-week store;
 - sequential ``get_next_image`` frames/s per format (640x480 grey), and H.264 at 1280x1024
   (GOP 250);
 - random ``get_image(frame_index=i)`` latency (median, p95) for H.264 (GOP 250) and MJPEG, and
@@ -39,6 +40,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +78,7 @@ TARGETS = {
     "open week rss": (400, False),
     "lookup": (0.05, False),
     "metadata": (1.5, False),
+    "metadata vs limit": (0.9, True),
     "random h264": (150, False),
     "random mjpeg": (6, False),
 }
@@ -97,6 +100,7 @@ FULL = dict(
     long={"3,000-frame": 3000, "1-day": 2_160_000, "1-week": 15_120_000},
     long_chunksize=10_000,
     queries={"ours": 2000, "upstream": 5},
+    metadata_rounds=3,
     extra=5000,
     stream=(120, 160, 6000, 500),
 )
@@ -114,6 +118,7 @@ QUICK = dict(
     long={"3,000-frame": 3000, "1-day": 20_000, "1-week": 60_000},
     long_chunksize=1000,
     queries={"ours": 50, "upstream": 3},
+    metadata_rounds=1,
     extra=200,
     stream=(48, 64, 600, 100),
 )
@@ -122,8 +127,9 @@ QUICK = dict(
 class Worker:
     """Runs ``worker.py`` jobs with one interpreter, in fresh subprocesses."""
 
-    def __init__(self, name: str, python: str, workdir: str) -> None:
+    def __init__(self, name: str, python: str, workdir: str, checkout: Optional[str] = None) -> None:
         self.name, self.python, self.workdir = name, python, workdir
+        self.env = {**os.environ, "IMGSTORE_BENCH_CHECKOUT": checkout} if checkout else None
 
     def run(self, jobs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """All ``jobs`` in one fresh process; their results in order."""
@@ -135,6 +141,7 @@ class Worker:
             capture_output=True,
             text=True,
             cwd=self.workdir,
+            env=self.env,
         )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode or not lines:
@@ -485,7 +492,13 @@ def open_rows(cfg, workers, long_paths, table, notes) -> None:
         chunks = -(-frames // cfg["long_chunksize"])
         shutil.rmtree(os.environ["IMGSTORE_CACHE_DIR"], ignore_errors=True)  # a cold open: no index cache
         cold = ours.one("open", path=path)
-        cached = ours.one("open", path=path, queries=queries if week else None, metadata=week)
+        cached = ours.one(
+            "open",
+            path=path,
+            queries=queries if week else None,
+            metadata=week,
+            metadata_limit=cfg["metadata_rounds"] if week else 0,
+        )
         u = up.one("open", path=path, queries=up_queries if week else None, metadata=week) if up else None
         name = f"open {label} store ({frames:,} frames, {chunks:,} chunk{'s' if chunks > 1 else ''})"
         table.add(
@@ -548,6 +561,7 @@ def lookup_rows(o, u, table, notes) -> None:
         "",
         judge("metadata", o["metadata_s"]),
     )
+    metadata_limit_row(o, table, notes)
     types = f"get_frame_metadata() returns {o['metadata_types']} ({o['metadata_len']:,} frames)"
     if u:
         same = "same as" if u["metadata_types"] == o["metadata_types"] else "DIFFERENT from"
@@ -557,6 +571,23 @@ def lookup_rows(o, u, table, notes) -> None:
         + f"; process peak RSS after it: ours {mb(o['metadata_peak_rss_mb'])}"
         + (f", upstream {mb(u['metadata_peak_rss_mb'])}" if u else "")
     )
+
+
+def metadata_limit_row(o, table, notes) -> None:
+    """get_frame_metadata() against numpy's tolist() of the same columns, timed in turn in one process."""
+    ours_s, limit_s = o["metadata_rounds_s"], o["metadata_limit_s"]
+    speeds = [lim / t for t, lim in zip(ours_s, limit_s)]  # how fast ours is, as a fraction of the limit
+    span = lambda v, f: f(statistics.median(v)) + (f" ({f(min(v))}-{f(max(v))})" if len(v) > 1 else "")  # noqa: E731
+    table.add(
+        f"get_frame_metadata() again, {len(ours_s)} rounds in turn with tolist()",
+        span(ours_s, seconds),
+        "",
+        "",
+        f"tolist() {span(limit_s, seconds)}: x{span(speeds, lambda x: f'{x:.2f}')}",
+        judge("metadata vs limit", statistics.median(speeds)),
+    )
+    if not o["metadata_limit_same"]:
+        notes.append("!! get_frame_metadata() differs from tolist() of the chunk index files' columns")
 
 
 def read_rows(cfg, workers, read_jobs, table, notes) -> None:

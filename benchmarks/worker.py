@@ -7,6 +7,8 @@
 PYTHONPATH decides which ``imgstore`` is imported; ``camera.py`` is found beside this file. Only
 the calls a workload names are timed, with ``time.perf_counter``. Everything here works with
 both libraries' public API (upstream 0.4.0's too); jobs named ``limit_*`` use no imgstore at all.
+With ``IMGSTORE_BENCH_CHECKOUT`` set in the environment, the imgstore of that checkout is imported
+instead of the installed one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import time
 
 import numpy as np
 
+if os.environ.get("IMGSTORE_BENCH_CHECKOUT"):  # a checkout to measure instead of the installed imgstore
+    sys.path.insert(0, os.environ["IMGSTORE_BENCH_CHECKOUT"])
 import imgstore
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after imgstore: camera.py only
@@ -127,8 +131,13 @@ def job_build(path, fmt, shape, count, chunksize, seed, settings=None):
     return {"seconds": time.perf_counter() - t, "mb": _size_mb(path)}
 
 
-def job_open(path, queries=None, metadata=False):
-    """Open a store (this process is fresh), then optionally time index lookups and get_frame_metadata."""
+def job_open(path, queries=None, metadata=False, metadata_limit=0):
+    """Open a store (this process is fresh), then optionally time index lookups and get_frame_metadata.
+
+    ``metadata_limit`` rounds then time ``get_frame_metadata()`` again against its limit, numpy's
+    ``tolist()`` of the two columns concatenated from the chunk index files (read with ``np.load``
+    beforehand, not timed), alternating which goes first; both must give the same lists.
+    """
     rss_before = _peak_rss_mb()
     t = time.perf_counter()
     store = imgstore.new_for_filename(path)
@@ -161,8 +170,45 @@ def job_open(path, queries=None, metadata=False):
         out["metadata_types"] = {k: f"{type(v).__name__} of {type(v[0]).__name__}" for k, v in md.items()}
         out["metadata_len"] = len(md["frame_number"])
         out["metadata_peak_rss_mb"] = _peak_rss_mb()
+        del md
+        if metadata_limit:
+            out.update(_metadata_against_limit(store, path, metadata_limit))
     store.close()
     return out
+
+
+def _index_columns(path):
+    """Frame numbers and times of every chunk, concatenated in chunk order, read with np.load alone."""
+    numbers, times = [], []
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".npz"):
+            with np.load(os.path.join(path, name)) as data:
+                numbers.append(data["frame_number"])
+                times.append(data["frame_time"])
+    return np.concatenate(numbers), np.concatenate(times)
+
+
+def _metadata_against_limit(store, path, rounds):
+    """Seconds of ``get_frame_metadata()`` and of ``tolist()`` of the columns, back to back, ``rounds`` times."""
+    numbers, times = _index_columns(path)
+
+    def limit():
+        return {"frame_number": numbers.tolist(), "frame_time": times.tolist()}
+
+    timed = {"ours": [], "limit": []}
+    same = True
+    for r in range(rounds):
+        made = {}
+        for who, call in (("ours", store.get_frame_metadata), ("limit", limit))[:: 1 if r % 2 == 0 else -1]:
+            t = time.perf_counter()
+            made[who] = call()
+            timed[who].append(time.perf_counter() - t)
+        if r == 0:
+            same = made["ours"] == made["limit"] and all(
+                type(made["ours"][k][i]) is type(made["limit"][k][i]) for k in made["ours"] for i in (0, -1)
+            )
+        del made
+    return {"metadata_rounds_s": timed["ours"], "metadata_limit_s": timed["limit"], "metadata_limit_same": same}
 
 
 def job_sequential(path):

@@ -96,3 +96,31 @@ def test_peer_readers_benchmark_runs(tmp_path: Path) -> None:
     ours = [line for line in proc.stdout.splitlines() if line.split("  ")[0] == "ours"]
     assert len(ours) == 4 and all(line.endswith("60/60 / 5/5") for line in ours), proc.stdout
     assert "raw PyAV: luma through range LUT" in proc.stdout and "cv2.VideoCapture" in proc.stdout
+
+
+def test_write_speed_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/write_speed.py --quick``: ours and raw x264 give the same stream with every frame."""
+    script = RUN.parent / "write_speed.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for writer in ("| ours |", "| raw |", "| raw, one copy per frame |", "| raw, plain MP4 |"):
+        assert writer in proc.stdout, proc.stdout
+    assert "x264 settings, ours and raw: the same" in proc.stdout, proc.stdout
+    assert "H.264 streams of every writer and round: identical" in proc.stdout, proc.stdout
+    assert "frames in every file: 30" in proc.stdout, proc.stdout
+
+
+def test_metadata_speed_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/metadata_speed.py --quick``: get_frame_metadata() timed against tolist(), same lists."""
+    script = RUN.parent / "metadata_speed.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path), "--processes", "1", "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "numpy tolist() of both columns (the limit)" in proc.stdout, proc.stdout
+    assert "equal to tolist()'s lists: yes" in proc.stdout, proc.stdout

@@ -21,6 +21,7 @@ from .video_av_base import (
     NDARRAY_FORMATS,
     close_quietly,
     crash_safe_muxer_options,
+    frame_from_array,
     open_video_output,
     pyav,
 )
@@ -95,7 +96,7 @@ class PyAVChunkWriter(ChunkWriter):
         self._refuse_after_failure()
         if any(self._padding):
             img = np.pad(img, ((0, self._padding[0]), (0, self._padding[1])) + ((0, 0),) * (img.ndim - 2), mode="edge")
-        frame = pyav().VideoFrame.from_ndarray(np.ascontiguousarray(img), format=NDARRAY_FORMATS[self._kind])
+        frame = frame_from_array(img, NDARRAY_FORMATS[self._kind])
         frame.pts = self._count
         if self._full_range:
             frame.color_range = FULL_RANGE

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ImageShapeError, StoreWriteError, UnsupportedFormatError
 from .video import MJPEG_AVI, even_shape
-from .video_av_base import ndarray_format, open_video_output, pyav
+from .video_av_base import frame_from_array, ndarray_format, open_video_output, pyav
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class VideoFileWriter:
         elif img.shape != self._shape:
             raise ImageShapeError(f"{self.path}: frame shape changed from {self._shape} to {img.shape}")
         img = img[: self._stream.height, : self._stream.width]
-        frame = pyav().VideoFrame.from_ndarray(np.ascontiguousarray(img), format=layout)
+        frame = frame_from_array(img, layout)
         frame.pts = self._count
         self._count += 1
         self._encode(frame)
