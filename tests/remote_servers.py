@@ -76,6 +76,7 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
             self.end_headers()
             return
         length = end - start + 1
+        self.traffic.record(self.path, length)  # before the answer: a client never sees it unrecorded
         self.send_response(206)
         self.send_header("Content-Type", self.guess_type(path))
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -84,7 +85,6 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
         with open(path, "rb") as f:
             f.seek(start)
             self.wfile.write(f.read(length))
-        self.traffic.record(self.path, length)
 
 
 class Server(ThreadingHTTPServer):

@@ -30,7 +30,7 @@ from ..io.fs import LocalFileSystem
 from .base import Shape
 from .video_av_base import pyav
 from .video_av_index import PacketIndex, index_from_decode_order
-from .video_av_read import PyAVChunkReader
+from .video_av_read import GOP_END, PyAVChunkReader
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,7 @@ class PacketTableReader(PyAVChunkReader):
         self._index = table.packet_index()
         self._order = {int(p): i for i, p in enumerate(table.pts.tolist())}  # pts -> decode position
         self._keys = np.flatnonzero(table.key).tolist()  # decode positions of keyframes
+        self._closed = _closed_gop_starts(table.pts, self._keys)
 
     def _seek_keyframe_before(self, target: int) -> None:
         """Start decoding at the last keyframe (in decode order) before the target's packet."""
@@ -234,6 +235,8 @@ class PacketTableReader(PyAVChunkReader):
                 packet.time_base = table.time_base
                 packet.is_keyframe = bool(table.key[i])
                 yield packet
+            if stop in self._closed:
+                yield GOP_END
             start, stop = stop, min(count, stop + extra)
             extra = min(extra * 2, max(1, self._next_key_after(start) - start))
 
@@ -252,3 +255,14 @@ class PacketTableReader(PyAVChunkReader):
             self._codec.flush_buffers()  # a decoder freed with frames in flight can wait on its threads for good
         except pyav().FFmpegError:
             pass
+
+
+def _closed_gop_starts(pts: np.ndarray, keys: List[int]) -> frozenset:
+    """Decode positions of the keyframes that start a closed GOP: shown after every packet before
+    it and before every packet after it (an open GOP's leading frames, which need the GOP before,
+    come after its keyframe but are shown before it)."""
+    if len(pts) < 2:
+        return frozenset()
+    shown_last_before = np.maximum.accumulate(pts)  # [k]: the latest of packets 0..k
+    shown_first_after = np.minimum.accumulate(pts[::-1])[::-1]  # [k]: the earliest of packets k..end
+    return frozenset(k for k in keys if 0 < k and shown_last_before[k - 1] < pts[k] and shown_first_after[k] == pts[k])

@@ -29,6 +29,11 @@ from .video_av_index import PacketIndex, packet_index, regular_run
 
 log = logging.getLogger(__name__)
 
+#: what a packet source may yield between two GOPs that share no frames (a closed GOP follows):
+#: the decoder then gives out every frame it holds before it takes the next GOP's packets, so a
+#: frame of the first GOP never waits for packets of the next (which a URL reader would fetch)
+GOP_END = object()
+
 
 class PyAVChunkReader(ChunkReader):
     """Frame-exact random and sequential access to one video chunk.
@@ -165,6 +170,10 @@ class PyAVChunkReader(ChunkReader):
         """
         while not self._decoded:
             packet = next(self._packets, None)
+            if packet is GOP_END:  # nothing after this needs the frames before it: let them all out
+                self._decoded.extend(self._decode(None))
+                self._codec.flush_buffers()  # (and take packets again)
+                continue
             if packet is None or packet.size == 0:  # end of file: drain the decoder
                 self._decoded.extend(self._decode(None))
                 if not self._decoded:

@@ -130,7 +130,7 @@ def test_a_url_reader_fetches_about_one_gop_per_random_frame(
             img, (number, _) = remote.get_image(None, frame_index=i)
             assert decode_grid(img) == i and number == 1000 + i
             video = [r for r in traffic.requests if r.endswith(extension)]
-            assert traffic.requests == video and len(video) <= 2, traffic.requests
+            assert traffic.requests == video and len(video) == 1, traffic.requests  # its GOP, at once
             assert traffic.total_bytes <= 1.5 * _gop_bytes(table, i), (i, traffic.total_bytes)
 
 
@@ -275,3 +275,16 @@ def test_chunks_repair_finishes_get_a_table(http_server, fmt: str) -> None:  # n
         img, (number, _) = remote.get_image(None, frame_index=count - 1)
         assert decode_grid(img) == count - 1 and number == frame_number(count - 1)
         assert len(traffic.requests) == 1, traffic.requests  # one range request: the table's GOP
+
+
+def test_only_closed_gops_let_the_decoder_empty_between_them() -> None:
+    """The reader empties the decoder before a keyframe only when nothing after it is shown before it."""
+    from imgstore.codecs.video_av_packets import _closed_gop_starts
+
+    # decode order of pts: closed GOPs (I P B B | I P B B), then an open GOP whose leading
+    # B-frames (shown at 10 and 11) come after its keyframe (12) and need the GOP before
+    pts = np.array([0, 3, 1, 2, 4, 7, 5, 6, 12, 10, 11, 15, 13, 14])
+    keys = [0, 4, 8]
+    assert _closed_gop_starts(pts, keys) == {4}
+    assert _closed_gop_starts(np.array([0, 1, 2]), [0, 1, 2]) == {1, 2}
+    assert _closed_gop_starts(np.array([5]), [0]) == frozenset()
