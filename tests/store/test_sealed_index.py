@@ -93,6 +93,25 @@ def test_a_closed_store_is_sealed_and_opens_from_its_seal_alike(tmp_path: Path, 
     assert opened_from_seal(str(store), caplog) == expected
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(-1e10, 1e10, allow_nan=False),
+    st.floats(1e-4, 1e3),
+    st.lists(st.integers(-3, 3), min_size=2, max_size=60),
+    st.integers(-(2**63), 2**63 - 200),
+)
+def test_steady_columns_come_back_bit_for_bit_from_deltas_of_deltas(start, step, jitter, first) -> None:
+    """Times at a steady rate and numbers counting up are kept as deltas of deltas, exactly."""
+    k = len(jitter)
+    times = (start + step * np.arange(k)).view(np.int64) + np.array(jitter)  # a few float steps off
+    numbers = first + np.cumsum(np.abs(jitter)) + np.arange(k)  # gaps of a few frames
+    listed = [SealedChunk(0, "000000.npz", 100, "000000.mp4", 5, k)]
+    blob = encode_sealed_index("d" * 64, listed, numbers, times.view(np.float64))
+    sealed = decode_sealed_index(blob, "x")
+    assert sealed.frame_number.tolist() == numbers.tolist()
+    assert sealed.frame_time.view(np.int64).tolist() == times.tolist()
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
