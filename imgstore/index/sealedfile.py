@@ -8,8 +8,9 @@ from a current one (``store.seal`` decides that; this module only reads and writ
 
 Layout: a fixed prefix (signature, version, header length, SHA-256 of everything after the
 prefix), a JSON header (store identity, chunk list, column encodings), then the two columns,
-each as zlib-compressed deltas of its 64-bit patterns in the narrowest integer type that holds
-them, so that every value (NaN times included) comes back bit for bit. Upstream imgstore never
+each as zlib-compressed deltas (or deltas of deltas) of its 64-bit patterns in the narrowest
+integer type that holds them, the first value(s) kept in the header, so that every value (NaN
+times included) comes back bit for bit. Upstream imgstore never
 looks at the file: it lists only chunk folders, or files with the video extension.
 """
 
