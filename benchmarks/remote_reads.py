@@ -36,7 +36,7 @@ from imgstore.codecs.video_av_packets import PACKETS_KEY, decode_packet_table
 from imgstore.store.sealing import seal_store
 
 from framecodes import decode_grid, make_grid_frame
-from remote_servers import RangeRequestHandler, Server, Traffic
+from remote_servers import RangeRequestHandler, Server, Traffic, gop_bytes
 
 
 def build(root: Path, frames: int, chunks: int) -> None:
@@ -113,15 +113,6 @@ def build_plain_mp4(root: Path, frames: int) -> Path:
 
 def plain_gops(path: Path) -> tuple:
     """Per frame (presentation order) the bytes of its GOP, and the size of the file's ``moov``."""
-    import av
-
-    with av.open(str(path)) as container:
-        packets = [(p.pts, p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
-    keys = [i for i, (_, key, _) in enumerate(packets) if key] + [len(packets)]
-    needs = {}
-    for start, stop in zip(keys, keys[1:]):
-        for pts, _, _ in packets[start:stop]:
-            needs[pts] = sum(size for _, _, size in packets[start:stop])
     moov, at = 0, 0
     with open(path, "rb") as f:  # the top-level boxes: size and type
         while True:
@@ -136,10 +127,10 @@ def plain_gops(path: Path) -> tuple:
             if size <= 0:
                 break
             at += size
-    return [needs[pts] for pts in sorted(needs)], moov
+    return gop_bytes(str(path)), moov
 
 
-def gop_bytes(store: Path, frame: int) -> int:
+def chunk_gop_bytes(store: Path, frame: int) -> int:
     """Bytes of the GOP (decode order) holding ``frame`` of chunk 0, from its packet table."""
     with np.load(store / "000000.npz") as index:
         table = decode_packet_table(index[PACKETS_KEY], "bench")
@@ -194,7 +185,7 @@ def main() -> None:
     for i in np.random.default_rng(3).choice(count - 1, 10, replace=False).tolist():
         img = measure(f"fMP4 1280x1024 frame {i}", lambda i=i: remote.get_image(None, frame_index=i))
         assert decode_grid(img[0]) == i
-        ratios.append(rows[-1][3] / gop_bytes(fmp4, i))
+        ratios.append(rows[-1][3] / chunk_gop_bytes(fmp4, i))
     plain_ratios = []
     for i in np.random.default_rng(4).choice(len(plain_needs), 10, replace=False).tolist():
         video = measure(

@@ -94,6 +94,21 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+def gop_bytes(video_path: str) -> List[int]:
+    """Per frame of a video file (presentation order), the bytes of the packets from the keyframe
+    before it to the next keyframe: what a reader fetching whole GOPs needs for it."""
+    import av
+
+    with av.open(video_path) as container:
+        packets = [(p.pts, p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
+    keys = [i for i, (_, key, _) in enumerate(packets) if key] + [len(packets)]
+    needs = {}
+    for start, end in zip(keys, keys[1:]):
+        for pts, _, _ in packets[start:end]:
+            needs[pts] = sum(size for _, _, size in packets[start:end])
+    return [needs[pts] for pts in sorted(needs)]
+
+
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """``(root directory, base URL, traffic)`` of a Range-capable HTTP server on loopback."""

@@ -21,7 +21,7 @@ from imgstore.errors import FrameReadError, ImgStoreError
 from imgstore.store.videofile import VideoFileStore
 
 from framecodes import decode_grid, make_grid_frame
-from remote_servers import http_server  # noqa: F401 - fixture
+from remote_servers import gop_bytes, http_server  # noqa: F401 - fixture
 
 SIZE = (96, 128)  # height, width
 CREATED = "2024-06-01T10:00:00.000000Z"
@@ -239,19 +239,6 @@ def test_a_name_pattern_can_be_changed_and_its_zone_is_kept(tmp_path: Path) -> N
 # ----------------------------------------------------------------------------------------------
 # a plain video at a URL: the same frames, for about the bytes of the GOPs decoded
 # ----------------------------------------------------------------------------------------------
-def gop_bytes(path: Path) -> list:
-    """Per frame (presentation order), the bytes of the packets from the keyframe before it to the
-    next keyframe: what decoding that frame needs."""
-    with av.open(str(path)) as container:
-        packets = [(p.pts, p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
-    keys = [i for i, (_, key, _) in enumerate(packets) if key] + [len(packets)]
-    needs = {}
-    for start, end in zip(keys, keys[1:]):
-        for pts, _, _ in packets[start:end]:
-            needs[pts] = sum(size for _, _, size in packets[start:end])
-    return [needs[pts] for pts in sorted(needs)]
-
-
 def test_a_plain_video_at_a_url_reads_as_on_disk_for_about_its_gops(http_server) -> None:  # noqa: F811
     from imgstore.io.fs import REMOTE_BLOCK_SIZE
 
@@ -277,7 +264,7 @@ def test_a_plain_video_at_a_url_reads_as_on_disk_for_about_its_gops(http_server)
         assert remote.frame_count == local.frame_count == 150
         assert remote.get_frame_metadata() == local.get_frame_metadata()
         assert remote.get_frame_metadata()["frame_time"][0] == T_NAME
-        needs = gop_bytes(path)
+        needs = gop_bytes(str(path))
         for position in random.Random(5).sample(range(150), 10):
             traffic.reset()
             img, (number, _) = remote.get_image(None, frame_index=position)
