@@ -383,8 +383,7 @@ class RemoteFileSystem(LocalFileSystem):
         return (info.get("size"), info.get("ETag") or info.get("etag"), str(modified))
 
     def forget(self) -> None:
-        self._listings.clear()
-        self._files.clear()
+        self._listings.clear()  # (files asked about one by one are not listed: nothing to drop)
 
 
 def _within(path: str, data: bytes, limit: Optional[int]) -> bytes:
