@@ -6,6 +6,7 @@ byte, and reports: opening the store, one frame from the middle of a chunk, the 
 opening a store of many chunks (sealed: three requests, whatever its length), a week-long sealed
 store (1,512 chunk indexes, as ``datasets.py`` builds it, sealed with ``seal_store``) and one
 random frame of our own fragmented-MP4 chunk (1280x1024, GOP 50) against the bytes of its GOP,
+random frames of a store of such chunks through Dask (frames/s and bytes per frame),
 and a plain MP4 (1 GB, as cameras write them) opened and read at one random frame, against the
 bytes of that frame's GOP plus the file's header (``moov``).
 
@@ -23,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -58,15 +60,16 @@ def build(root: Path, frames: int, chunks: int) -> None:
     (root / "done").touch()
 
 
-def build_fmp4(root: Path, frames: int) -> Path:
-    """One chunk of our crash-safe (fragmented) MP4, 1280x1024 grey, GOP 50."""
-    path = root / "fmp4"
+def build_fmp4(root: Path, frames: int, chunksize: Optional[int] = None, name: str = "fmp4") -> Path:
+    """Our crash-safe (fragmented) MP4 chunks, 1280x1024 grey, GOP 50 (one chunk by default)."""
+    path = root / name
     if not (path / "done").exists():
         shutil.rmtree(path, ignore_errors=True)
         shape = (1024, 1280)
         with imgstore.new_for_format(
-            "avc1/mp4", mode="w", basedir=str(path), imgshape=shape, imgdtype="uint8", chunksize=frames, gop=50
-        ) as store:
+            "avc1/mp4", mode="w", basedir=str(path), imgshape=shape, imgdtype="uint8",
+            chunksize=chunksize or frames, gop=50,
+        ) as store:  # fmt: skip
             for i in range(frames):
                 store.add_image(make_grid_frame(i % 4096, shape), i, 1e9 + i / 25)
         (path / "done").touch()
@@ -111,6 +114,20 @@ def build_plain_mp4(root: Path, frames: int) -> Path:
     return path
 
 
+def dask_random_frames(url: str, count: int, n: int, traffic: Traffic) -> Tuple[float, float]:
+    """``n`` random frames of the store at ``url`` through ``to_dask`` (tasks of one GOP, 2 worker
+    threads), each checked: frames per second and bytes fetched per frame."""
+    import imgstore.dask
+
+    picks = sorted(np.random.default_rng(5).choice(count, n, replace=False).tolist())
+    traffic.reset()
+    t0 = time.perf_counter()
+    frames = imgstore.dask.to_dask(url, frames_per_task=50)[picks].compute(scheduler="threads", num_workers=2)
+    seconds = time.perf_counter() - t0
+    assert [decode_grid(img) for img in frames] == [i % 4096 for i in picks]
+    return n / seconds, traffic.total_bytes / n
+
+
 def plain_gops(path: Path) -> tuple:
     """Per frame (presentation order) the bytes of its GOP, and the size of the file's ``moov``."""
     moov, at = 0, 0
@@ -153,6 +170,8 @@ def main() -> None:
     build_week(root, 20_000 if args.quick else 15_120_000)
     plain = build_plain_mp4(root, 30 if args.quick else 1300)
     plain_needs, moov = plain_gops(plain)
+    dask_frames, dask_chunk = (60, 30) if args.quick else (3000, 500)
+    build_fmp4(root, dask_frames, dask_chunk, name="video-store")
 
     traffic = Traffic()
     handler = type("Handler", (RangeRequestHandler,), {"traffic": traffic})
@@ -186,6 +205,8 @@ def main() -> None:
         img = measure(f"fMP4 1280x1024 frame {i}", lambda i=i: remote.get_image(None, frame_index=i))
         assert decode_grid(img[0]) == i
         ratios.append(rows[-1][3] / chunk_gop_bytes(fmp4, i))
+    dask_picks = 10 if args.quick else 100
+    dask_rate, dask_bytes = dask_random_frames(f"{url}/video-store", dask_frames, dask_picks, traffic)
     plain_ratios = []
     for i in np.random.default_rng(4).choice(len(plain_needs), 10, replace=False).tolist():
         video = measure(
@@ -204,6 +225,10 @@ def main() -> None:
         print(f"{label:<34} {seconds:>8.3f} {requests:>9} {nbytes:>12,}")
     print(f"week store: {week_chunks} chunks, {weekly.frame_count:,} frames")
     print(f"fMP4 random frames: bytes / GOP bytes = {min(ratios):.2f}..{max(ratios):.2f} (target <= 1.5)")
+    print(
+        f"Dask, {dask_picks} random frames of a {dask_frames:,}-frame store at the URL ({dask_chunk}-frame fMP4 "
+        f"chunks, GOP 50, 2 threads): {dask_rate:.1f} frames/s, {dask_bytes:,.0f} bytes/frame"
+    )
     print(
         f"plain MP4 ({moov:,}-byte moov), opened and one random frame: bytes / (GOP bytes + moov) = "
         f"{min(plain_ratios):.2f}..{max(plain_ratios):.2f} (target <= 1.5)"

@@ -209,6 +209,7 @@ def test_remote_benchmark_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "one frame of a" in proc.stdout and "open a sealed store of 20 chunks" in proc.stdout
+    assert "random frames of a 60-frame store" in proc.stdout and "plain MP4" in proc.stdout
 
 
 # ----------------------------------------------------------------------------------------------
