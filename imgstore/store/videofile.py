@@ -59,10 +59,13 @@ def is_video_file(path: Any, storage_options: Optional[Dict[str, Any]] = None) -
         return False
     if not isinstance(text, str):
         return False
-    where = location_for(text, storage_options)
-    if isinstance(where, RemoteLocation):
-        return urlsplit(text).path.lower().endswith(VIDEO_FILE_EXTENSIONS)
-    return text.lower().endswith(VIDEO_FILE_EXTENSIONS) and os.path.isfile(text)
+    in_url = urlsplit(text).path.lower().endswith(VIDEO_FILE_EXTENSIONS)  # a URL's query is not its name
+    on_disk = text.lower().endswith(VIDEO_FILE_EXTENSIONS)  # (a file name may hold '#' or '?')
+    if not (in_url or on_disk):
+        return False
+    if isinstance(location_for(text, storage_options), RemoteLocation):
+        return in_url
+    return on_disk and os.path.isfile(text)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -290,3 +290,9 @@ def test_a_plain_video_at_a_url_pickles_and_missing_files_are_named(http_server)
 
     with pytest.raises(StoreNotFoundError, match=r"missing\.mp4: no such file"):
         imgstore.new_for_filename(f"{url}/missing.mp4")
+    # a signed URL's query is not part of the file's name; a local name may hold '#' or '?'
+    with imgstore.new_for_filename(f"{url}/clip.mkv?signature=abc&expires=1", start_time=100.0) as signed:
+        assert signed.frame_count == 3 and decode_grid(signed.get_image(None, frame_index=1)[0]) == 1
+    write_video(root / "trial#3?.mkv", "ffv1", "gray", [0, 40], grey=True)
+    with imgstore.new_for_filename(str(root / "trial#3?.mkv")) as local:
+        assert local.frame_count == 2
