@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from ..constants import STORE_MD_FILENAME
-from ..store.videofile import container_start_time
+from ..store.videostart import video_start_time
 from ._cli import ToolError, error_reason
 from ._source_extra import ExtraRows, read_extra_rows
 from ._source_testsrc import render_testsrc
@@ -333,7 +333,7 @@ def open_video(path: str, url: bool = False, timing: _Timing = _Timing()) -> Sou
         t0 = time.time()
         if not url:
             total = stream.frames or _count_packets(path)
-            t0 = container_start_time(container, path)
+            t0 = video_start_time(container, path)
         rate = float(stream.average_rate or stream.guessed_rate or 25)
     except BaseException:
         container.close()

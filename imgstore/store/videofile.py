@@ -39,7 +39,7 @@ from .opening import StoreKind
 from .video import VideoImgStore
 from .videostart import NAME_TIME_PATTERN, video_start_time
 
-__all__ = ["VIDEO_FILE_EXTENSIONS", "VideoFileStore", "container_start_time", "is_video_file"]
+__all__ = ["VIDEO_FILE_EXTENSIONS", "VideoFileStore", "is_video_file"]
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +156,6 @@ def _reorders(codec_name: str) -> bool:
         return bool(pyav().Codec(codec_name, "r").reorder)
     except Exception:  # an unknown decoder: assume the worst
         return True
-
-
-def container_start_time(container: Any, path: str) -> float:
-    """A local video's start (seconds since the epoch): its creation tag, a time in its name, or its
-    modification time (``store.videostart``)."""
-    return video_start_time(container, path)
 
 
 class _PlainVideo:
