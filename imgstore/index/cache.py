@@ -68,11 +68,11 @@ READ_AHEAD = 256
 VOLATILE = "volatile"
 
 
-def load_index(
-    store_dir: str,
-    chunks: Sequence[Tuple[int, str]],
-    fallback: Optional[Callable[[], Optional[ImgStoreIndex]]] = None,
-) -> ImgStoreIndex:
+#: where a whole store's index may come from when the cache cannot answer (its sealed index)
+Fallback = Optional[Callable[[], Optional[ImgStoreIndex]]]
+
+
+def load_index(store_dir: str, chunks: Sequence[Tuple[int, str]], fallback: Fallback = None) -> ImgStoreIndex:
     """The index of a store's chunks (``(chunk_n, index path without extension)``), through its cache.
 
     Answers exactly as ``ImgStoreIndex.new_from_chunks(chunks)`` does (chunks whose index is
@@ -110,7 +110,7 @@ def load_index(
     return index
 
 
-def _from_fallback(fallback: Optional[Callable[[], Optional[ImgStoreIndex]]]) -> Optional[ImgStoreIndex]:
+def _from_fallback(fallback: Fallback) -> Optional[ImgStoreIndex]:
     return fallback() if fallback is not None else None
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..codecs.base import ChunkCodec, ChunkReader, Shape
 from ..constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
 from ..durability.lock import describe_owner, read_owner, writer_state
 from ..errors import ChunkIndexError
-from ..index.cache import load_index
+from ..index.cache import Fallback, load_index
 from ..index.chunkfile import INDEX_EXTENSIONS, MAX_INDEX_BYTES, find_chunk_index, index_notes, load_chunk_index
 from ..index.remote import load_remote_index
 from ..index.storeindex import ImgStoreIndex
@@ -36,8 +36,6 @@ __all__ = ["LocalLocation", "RemoteLocation", "StoreLocation", "location_for"]
 
 #: chunks as the index loaders take them: ``(chunk number, index path without extension)``
 Chunks = Sequence[Tuple[int, str]]
-#: where a loader may take a whole store's index from when the index cache cannot answer (a seal)
-Fallback = Optional[Callable[[], Optional[ImgStoreIndex]]]
 
 
 class FileFacts(NamedTuple):
