@@ -22,7 +22,7 @@ import math
 import numbers
 import os
 import shutil
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -267,7 +267,13 @@ def _refuse_inside(dest: str, store: Any) -> None:
 def _add_before_first_frame(target: Any, records: OwnRecords, report: EditReport) -> None:
     """The records a source had before its first frame, added to ``target`` before that frame: as
     the source's writer did, tagged with the frame ``target`` holds last (none, at its start)."""
-    for record in records.before_first_frame:
+    _add_records(target, records.before_first_frame, report)
+
+
+def _add_records(target: Any, records: Sequence[Dict[str, Any]], report: EditReport) -> None:
+    """Add extra-data ``records`` to ``target`` as its writer takes them: tagged anew with its own
+    frame (the source's frame keys dropped)."""
+    for record in records:
         target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
         report.extra_records += 1
 
@@ -359,9 +365,7 @@ def _reencode(store: Any, positions: np.ndarray, target: Any, records: OwnRecord
     for position in positions.tolist():
         img, (number, when) = store.get_image(None, frame_index=position)
         target.add_image(transform(img, number, when) if transform else img, number, when)
-        for record in records.by_position.get(position, ()):
-            target.add_extra_data(**{k: v for k, v in record.items() if k not in _FRAME_KEYS})
-            report.extra_records += 1
+        _add_records(target, records.by_position.get(position, ()), report)
         report.reencoded += 1
         report.frames += 1
         if progress is not None:
