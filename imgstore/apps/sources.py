@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..codecs.video_av_base import display_turns, turned
 from ..constants import STORE_MD_FILENAME
 from ..store.videostart import video_start_time
 from ._cli import ToolError, error_reason
@@ -346,7 +347,7 @@ def open_video(path: str, url: bool = False, timing: _Timing = _Timing()) -> Sou
             for number, frame in enumerate(container.decode(stream)):
                 if fmt is None:
                     fmt = _ndarray_format(frame.format)
-                img = frame.to_ndarray(format=fmt)
+                img = turned(frame.to_ndarray(format=fmt), display_turns(frame))  # upright, as players show it
                 pts_time = frame.time
                 if pts_time is None:
                     own = t0 + number / rate

@@ -60,6 +60,20 @@ def frame_from_array(img: np.ndarray, layout: str) -> Any:
         return av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=layout)
 
 
+def display_turns(frame: Any) -> int:
+    """How many quarter turns anticlockwise (``np.rot90``'s ``k``) a decoded frame is shown turned
+    by, as its file's display matrix says (a phone held upright): 0 for none, or for an angle that
+    is not a multiple of 90 degrees, which no player turns by either."""
+    rotation = getattr(frame, "rotation", 0) or 0  # (PyAV before 13 does not say)
+    quarters = round(rotation / 90)
+    return quarters % 4 if abs(rotation - quarters * 90) < 1 else 0
+
+
+def turned(img: np.ndarray, turns: int) -> np.ndarray:
+    """``img`` turned by ``turns`` quarter turns anticlockwise, as one contiguous array."""
+    return np.ascontiguousarray(np.rot90(img, turns)) if turns else img
+
+
 def ndarray_format(img: np.ndarray) -> Optional[str]:
     """The FFmpeg layout of a frame as numpy holds it, or None when FFmpeg takes no such frame.
 

@@ -24,6 +24,8 @@ class PacketIndex(NamedTuple):
     ``cut`` says the file ends in a damaged packet (a writer stopped mid-frame); ``sliced``
     says frames are split into slices (x264's sliced threads), which decode fastest in parallel.
     ``step`` is the shortest frame duration the packets declare (None when they declare none).
+    ``damaged_within`` says a keyframe follows the damaged packet (files joined end to end, or bad
+    data in the middle), so the file was not simply cut short.
     """
 
     pts: List[int]
@@ -32,6 +34,7 @@ class PacketIndex(NamedTuple):
     cut: bool
     sliced: bool
     step: Optional[int] = None
+    damaged_within: bool = False
 
 
 @functools.lru_cache(maxsize=256)
@@ -47,13 +50,13 @@ def _packet_index(
     av = pyav()
     if fs.costly_reads and expected:
         with av.open(fs.source(path)) as container:
-            index = _index_from_entries(container, container.streams.video[0], expected)
+            index = _index_from_entries(container, container.streams.video[0], expected, fs.size_if_known(path))
         if index is not None:
             return index
     decode_order: List[int] = []
     keyframes: List[int] = []
     durations = set()
-    cut = sliced = False
+    cut = sliced = damaged_within = False
     with av.open(fs.source(path)) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
@@ -63,13 +66,16 @@ def _packet_index(
                 sliced = b"sliced_threads=1" in bytes(packet)
             if packet.is_corrupt:  # a frame the writer did not finish: nothing after it is whole
                 cut = True
+                after = [p.is_keyframe for p in container.demux(stream) if p.size]
+                damaged_within = len(after) > 1 and any(after)  # (an MPEG-PS cut flags the packet before the last)
                 break
             decode_order.append(packet.pts)
             if packet.duration:
                 durations.add(int(packet.duration))
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
-    return index_from_decode_order(decode_order, keyframes, cut, sliced, min(durations, default=None))
+    index = index_from_decode_order(decode_order, keyframes, cut, sliced, min(durations, default=None))
+    return index._replace(damaged_within=damaged_within)
 
 
 def index_from_decode_order(
@@ -91,8 +97,9 @@ def packet_index(path: str, fs: LocalFileSystem = LOCAL, expected: Optional[int]
     return _packet_index(path, fs.version(path), fs, expected)
 
 
-def _index_from_entries(container: Any, stream: Any, expected: int) -> Optional[PacketIndex]:
-    """The packet index from the demuxer's index entries, when they list every frame at a constant rate.
+def _index_from_entries(container: Any, stream: Any, expected: int, size: Optional[int]) -> Optional[PacketIndex]:
+    """The packet index from the demuxer's index entries, when they list every frame at a constant
+    rate and (``size``: the file's, if known) every frame's bytes lie inside the file.
 
     Entries carry decode timestamps; at a constant frame rate the presentation timestamps are
     the same values shifted by the decoder delay, which the first packet shows. The reader
@@ -102,6 +109,8 @@ def _index_from_entries(container: Any, stream: Any, expected: int) -> Optional[
     entries = stream.index_entries
     if len(entries) != expected:
         return None
+    if size is not None and any(entry.pos + entry.size > size for entry in entries):
+        return None  # a file cut short after its header: only demuxing finds where it ends
     dts = [entry.timestamp for entry in entries]
     steps = {b - a for a, b in zip(dts, dts[1:])}
     if len(steps) > 1 or (steps and min(steps) <= 0):
@@ -132,6 +141,76 @@ def regular_run(index: PacketIndex) -> int:
         if pts[i] - pts[i - 1] > step * 1.5:
             return i
     return len(pts)
+
+
+def whole_frames(index: PacketIndex, expected: Optional[int] = None) -> int:
+    """How many leading frames (presentation order) can be placed for sure.
+
+    A file cut short (fewer frames than ``expected``, or a damaged last packet) lost frames at
+    the end of decode order; with B-frames some of them are shown before frames that survived,
+    so only the frames shown before the first possible gap are certain.
+    """
+    short = expected is not None and len(index.pts) < expected
+    if short or index.cut:
+        return max(0, min(len(index.pts) - index.reorder, regular_run(index)))
+    return len(index.pts)
+
+
+def ends_in_gap(index: PacketIndex) -> bool:
+    """Whether the frames end with a gap among the last few a reordering decoder holds back: the
+    signature of a file cut while B-frames were pending, when no packet says it is damaged."""
+    run = regular_run(index)
+    return index.reorder > 0 and len(index.pts) - index.reorder <= run < len(index.pts)
+
+
+#: containers whose packets carry no length of their own, so a packet cut short by the end of
+#: the file is handed over as if it were whole (FFmpeg's names)
+UNFRAMED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc"})
+
+
+def damaged_tail(path: str, fs: LocalFileSystem, index: PacketIndex) -> List[int]:
+    """Timestamps of the frames of the last GOP that decode with errors (a last packet cut short).
+
+    Decodes the last GOP only; an empty list when it decodes cleanly or cannot be reached (the
+    reader still refuses any frame that decodes with errors).
+    """
+    if not index.keyframes:
+        return []
+    last_key = index.keyframes[-1]
+    av = pyav()
+    try:
+        with av.open(fs.source(path)) as container:
+            stream = container.streams.video[0]
+            # a demuxer may land just after the keyframe asked for (MPEG-TS does): ask for the one
+            # before it, then the start of the file, and decode from the last keyframe's packet
+            for seek_to in dict.fromkeys([*index.keyframes[-2:-1], index.pts[0], 0]):
+                container.seek(seek_to, stream=stream, backward=True)
+                damaged = _decode_from(container, stream, last_key)
+                if damaged is not None:
+                    return damaged
+    except (av.FFmpegError, OSError) as exc:  # the reader reports what is wrong when asked for it
+        log.info("the end of %s could not be checked (%s)", path, exc)
+    return []
+
+
+def _decode_from(container: Any, stream: Any, key_pts: int) -> Optional[List[int]]:
+    """Decode the packets from the keyframe at ``key_pts`` on (None: it is not among those demuxed);
+    the timestamps of the frames that decode with errors."""
+    context = stream.codec_context
+    context.flush_buffers()
+    frames: List[Any] = []
+    started = False
+    for packet in container.demux(stream):
+        started = started or (packet.pts == key_pts and packet.is_keyframe)
+        if not started:
+            continue
+        try:
+            frames.extend(context.decode(packet if packet.size else None))
+        except pyav().error.EOFError:
+            break
+    if not started:
+        return None
+    return [frame.pts for frame in frames if frame.is_corrupt and frame.pts is not None]
 
 
 def keyframe_positions(path: str) -> Optional[List[int]]:

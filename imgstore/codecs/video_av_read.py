@@ -24,8 +24,8 @@ from ..errors import FrameReadError
 from ..io.fs import LOCAL, LocalFileSystem
 from .base import ChunkReader, Shape
 from .video import frame_kind
-from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, pyav
-from .video_av_index import PacketIndex, packet_index, regular_run
+from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, display_turns, pyav, turned
+from .video_av_index import PacketIndex, packet_index, whole_frames
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +104,9 @@ class PyAVChunkReader(ChunkReader):
 
     @property
     def usable(self) -> int:
-        """How many leading frames can be placed for sure.
-
-        A file cut short (fewer frames than its index lists, or a damaged last packet) lost
-        frames at the end of decode order; with B-frames some of them are shown before frames
-        that survived, so only the frames shown before the first possible gap are certain.
-        """
+        """How many leading frames can be placed for sure (``video_av_index.whole_frames``)."""
         if self._usable is None:
-            index = self.index
-            short = self._expected is not None and len(index.pts) < self._expected
-            if short or index.cut:
-                self._usable = max(0, min(len(index.pts) - index.reorder, regular_run(index)))
-            else:
-                self._usable = len(index.pts)
+            self._usable = whole_frames(self.index, self._expected)
         return self._usable
 
     def read(self, frame_idx: int) -> np.ndarray:
@@ -139,7 +129,25 @@ class PyAVChunkReader(ChunkReader):
             self._packets = None
             raise FrameReadError(f"video chunk {self._path}: frame {frame_idx} cannot be decoded")
         self._next = frame_idx + 1
-        return self._to_array(frame)
+        if frame.is_corrupt:  # the decoder filled in what it could not read: not the frame recorded
+            raise FrameReadError(
+                f"video chunk {self._path}: frame {frame_idx} is damaged in the file (it decodes with "
+                "errors: a file cut short, or bad data)"
+            )
+        turns = display_turns(frame)
+        return self._to_array(frame) if not turns else self._turned_array(frame, turns)
+
+    def _turned_array(self, frame: Any, turns: int) -> np.ndarray:
+        """A frame its file says to show turned, turned as players show it (the store's shape is
+        the turned one: the frame is cropped to it, unturned, first)."""
+        if turns % 2:
+            self._height, self._width = self._width, self._height
+        try:
+            img = self._to_array(frame)
+        finally:
+            if turns % 2:
+                self._height, self._width = self._width, self._height
+        return turned(img, turns)
 
     def _to_array(self, frame: Any) -> np.ndarray:
         """The frame as numpy, in the store's layout and size (cropped if padded), with one copy."""
@@ -174,7 +182,8 @@ class PyAVChunkReader(ChunkReader):
                 self._decoded.extend(self._decode(None))
                 self._codec.flush_buffers()  # (and take packets again)
                 continue
-            if packet is None or packet.size == 0:  # end of file: drain the decoder
+            if packet is None or packet.size == 0 or packet.is_corrupt:  # end of file (or of its whole packets)
+                self._packets = iter(())  # nothing after a damaged packet is fed to the decoder
                 self._decoded.extend(self._decode(None))
                 if not self._decoded:
                     return None
@@ -188,6 +197,10 @@ class PyAVChunkReader(ChunkReader):
     def _decode(self, packet: Any) -> List[Any]:
         try:
             return self._codec.decode(packet)
+        except pyav().error.EOFError:
+            if packet is None:  # drained already: nothing more to come
+                return []
+            raise FrameReadError(f"video chunk {self._path}: a packet follows the end of the stream") from None
         except pyav().FFmpegError as exc:
             self._packets = None
             raise FrameReadError(f"video chunk {self._path}: cannot decode near frame {self._next} ({exc})") from None

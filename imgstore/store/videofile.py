@@ -94,6 +94,7 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
     from ..codecs.video_av_index import packet_index
 
     av = pyav()
+    container_name = ""
     try:
         with av.open(fs.source(path)) as container:
             if not container.streams.video:
@@ -106,12 +107,20 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             start = video_start_time(
                 container, path, start_time.given, start_time.name_pattern, lambda: fs.modified(path)
             )
-            codec = f"{context.name}/{(container.format.name or '').split(',')[0]}"
+            container_name = (container.format.name or "").split(",")[0]
+            codec = f"{context.name}/{container_name}"
             width, height = context.width, context.height
+            if _first_frame_turns(container, stream) % 2:  # shown upright: the store's frames are too
+                width, height = height, width
             listed = stream.frames or None  # what the header says (MP4's sample table), if anything
         index = packet_index(path, fs, expected=listed)
+        if listed and len(index.pts) < listed:  # its header lists frames the file does not hold
+            index = index._replace(cut=True)
+        index = _whole_packets(path, fs, index, container_name)
     except (av.error.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream
-        raise FrameReadError(f"{path}: not a video FFmpeg can read ({exc or 'no video stream'})") from None
+        missing = container_name == "" and _mp4_cut_short(path, fs)
+        reason = missing or f"not a video FFmpeg can read ({exc or 'no video stream'})"
+        raise FrameReadError(f"{path}: {reason}") from None
     except OSError as exc:
         raise FrameReadError(f"{path}: cannot be read ({exc})") from None
     deep = max((c.bits for c in video_format.components), default=8) > 8
@@ -123,19 +132,103 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             f"{path}: {problem}, so its frames cannot be found by position in place; make a store of it "
             f"(imgstore-save NEW --source {path}), which decodes it in order"
         )
-    pts = np.asarray(index.pts, dtype=np.float64)
+    pts = np.asarray(index.pts[: _salvaged(path, fs, index)], dtype=np.float64)
     times = start + (pts - pts[0]) * float(time_base)
     return _Probe(shape, "uint16" if deep else "uint8", codec, times, start)
+
+
+def _first_frame_turns(container: Any, stream: Any) -> int:
+    """Quarter turns the file's display matrix asks for (``video_av_base.display_turns``), seen on
+    its first frame: decoders attach the matrix to every frame (0 when none decodes here)."""
+    from ..codecs.video_av_base import display_turns, pyav
+
+    try:  # the first packet alone, drained at once: no more bytes than it fetched (at a URL)
+        packet = next((p for p in container.demux(stream) if p.size), None)
+        if packet is None:
+            return 0
+        decoded = stream.codec_context.decode(packet) + stream.codec_context.decode(None)
+    except (pyav().FFmpegError, OSError):  # demuxing it afterwards says what is wrong
+        return 0
+    return display_turns(decoded[0]) if decoded else 0
+
+
+def _whole_packets(path: str, fs: LocalFileSystem, index: Any, container_name: str) -> Any:
+    """``index`` without the frames of a last packet cut short, in containers whose packets do not
+    say so themselves (MPEG-TS, MPEG-PS): their frames of the last GOP are decoded to find out."""
+    from ..codecs.video_av_index import UNFRAMED_CONTAINERS, damaged_tail
+
+    if container_name not in UNFRAMED_CONTAINERS or index.cut:
+        return index
+    damaged = set(damaged_tail(path, fs, index))
+    if not damaged:
+        return index
+    return index._replace(
+        pts=[p for p in index.pts if p not in damaged],
+        keyframes=[k for k in index.keyframes if k not in damaged],
+        cut=True,
+    )
+
+
+def _salvaged(path: str, fs: LocalFileSystem, index: Any) -> int:
+    """How many frames of the file are read: all of a whole file; of a file cut short, those that
+    can be placed for sure (``video_av_index.whole_frames``), with a warning for the rest."""
+    from ..codecs.video_av_index import ends_in_gap, whole_frames
+
+    if not (index.cut or ends_in_gap(index)):
+        return len(index.pts)
+    kept = whole_frames(index._replace(cut=True))
+    if not kept:
+        raise FrameReadError(f"{path}: {_mp4_cut_short(path, fs) or 'cut short before its first whole frame'}")
+    left_out = len(index.pts) - kept
+    log.warning(
+        "%s: the file is cut short; its first %d frames are read%s",
+        path,
+        kept,
+        f", and the {left_out} after them left out (their places are uncertain after the cut)" if left_out else "",
+    )
+    return kept
+
+
+def _mp4_cut_short(path: str, fs: LocalFileSystem) -> Optional[str]:
+    """Why an MP4/MOV file FFmpeg cannot open was cut short: before its header ('moov', which a
+    recorder writes last when it closes the file) or inside it; None when it does not look so."""
+    boxes: List[bytes] = []
+    try:
+        with fs.open(path) as f:
+            size_of_file = f.seek(0, os.SEEK_END)
+            position = 0
+            while position + 8 <= size_of_file and len(boxes) < 64:
+                f.seek(position)
+                head = f.read(16)
+                size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if size == 1 and len(head) == 16:
+                    size = int.from_bytes(head[8:16], "big")
+                boxes.append(kind)
+                if size < 8:  # 0: to the end of the file
+                    break
+                if position + size > size_of_file:
+                    if kind == b"moov":
+                        return "an MP4/MOV file cut short inside its header ('moov'): its frames cannot be found"
+                    break
+                position += size
+    except OSError:
+        return None
+    if boxes[:1] == [b"ftyp"] and b"mdat" in boxes and b"moov" not in boxes and b"moof" not in boxes:
+        return (
+            "an MP4/MOV file cut short before its header ('moov', written when a recording is closed): "
+            "its frames cannot be found without it"
+        )
+    return None
 
 
 def _not_frame_exact(index: Any, pix_fmt: str, codec: str) -> Optional[str]:
     """Why the file's frames cannot be placed by their timestamps (None: they can)."""
     pts = index.pts
     name, container = codec.split("/", 1)
-    if not pts:
-        return "it holds no frames with timestamps (a raw stream?)"
-    if index.cut:
-        return f"a damaged packet follows frame {len(pts) - 1} (a file cut short, or files joined end to end?)"
+    if not pts:  # (of a file cut short before its first frame, salvaging says so)
+        return None if index.cut else "it holds no frames with timestamps (a raw stream?)"
+    if index.damaged_within:
+        return f"a damaged packet follows frame {len(pts) - 1}, and more frames follow it (files joined end to end?)"
     if len(set(pts)) != len(pts):
         return "frames share timestamps (recordings joined end to end?)"
     if pts[0] < 0:
