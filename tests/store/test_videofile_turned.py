@@ -77,8 +77,8 @@ def test_a_turned_video_reads_upright_frame_for_frame(videos: Path, degrees: int
     try:
         for i in range(3):
             ok, shown = capture.read()
-            assert ok and shown.shape == upright[i].shape[:2][:: 1 if degrees == 180 else -1] + (3,)
             ours = np.rot90(upright[i], degrees // 90)
+            assert ok and shown.shape == ours.shape
             assert np.abs(shown.astype(int) - ours).mean() < 2, i
     finally:
         capture.release()
