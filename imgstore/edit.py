@@ -33,6 +33,8 @@ from .index.frametable import median_frame_interval
 from .io.metadata import read_metadata, write_metadata
 from .store.extradata import OwnRecords, own_records
 from .store.factory import new_for_filename, new_for_format, open_for_reading
+from .store.seal import remove_seal
+from .store.sealing import seal_store
 from .transforms import Pipeline
 
 __all__ = ["EditReport", "describe_time", "join", "select_positions", "split", "trim", "write_store"]
@@ -293,24 +295,29 @@ def _copy_frames(store: Any, positions: np.ndarray, target: Any, records: OwnRec
         def reencode(piece: np.ndarray) -> None:
             _reencode(frames, piece, target, records, report, progress)
 
-        for group in np.split(positions, np.flatnonzero(np.diff(chunk_of)) + 1):
-            if not len(group) or copied(group):  # the whole group, when its format copies it
-                continue
+        def run_copied_between_keyframes(run: np.ndarray) -> None:
             # a run of a video chunk: the part between keyframes decodes on its own; the frames
             # before the first keyframe, and after the last if the run cannot end where it ends,
             # are encoded again
-            first_key, last_key = _keyframes_within(store, group)
-            if first_key is None:
-                reencode(group)
-                continue
-            reencode(group[group < first_key])
-            rest = group[group >= first_key]
+            first_key, last_key = _keyframes_within(store, run)
+            if len(run) < 2 or first_key is None:
+                reencode(run)
+                return
+            reencode(run[run < first_key])
+            rest = run[run >= first_key]
             if copied(rest):
-                continue
+                return
             if copied(rest[rest < last_key]):
                 reencode(rest[rest >= last_key])
             else:
                 reencode(rest)
+
+        for group in np.split(positions, np.flatnonzero(np.diff(chunk_of)) + 1):
+            if not len(group) or copied(group):  # the whole group, when its format copies it
+                continue
+            for run in np.split(group, np.flatnonzero(np.diff(group) != 1) + 1):  # (every N-th frame...)
+                if len(run) in (1, len(group)) or not copied(run):
+                    run_copied_between_keyframes(run)
 
 
 def _keyframes_within(store: Any, group: np.ndarray) -> Tuple[Optional[int], Optional[int]]:
@@ -385,11 +392,17 @@ def _close_abandoned(target: Any) -> None:
 
 
 def _keep_creation(path: str, source: Any) -> None:
-    """The new store was recorded when its source was: its creation time and zone are the source's."""
+    """The new store was recorded when its source was: its creation time and zone are the source's
+    (and its writer's sealed index, which fits only the metadata it wrote, is sealed again)."""
     metadata_path = os.path.join(path, "metadata.yaml")
     smd, user = read_metadata(metadata_path)
     smd = dataclasses.replace(smd, created_utc=source.created_utc, timezone_local=source.timezone_local)
     write_metadata(metadata_path, smd, user)
+    try:
+        seal_store(path)
+    except (OSError, ImgStoreError) as exc:  # unsealed, it still opens from its chunk indexes
+        remove_seal(path)
+        _log.warning("%s: its index was not sealed (%s); it opens from its chunk indexes", path, exc)
 
 
 def _refuse_existing(dest: str) -> None:

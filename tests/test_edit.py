@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import glob
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -56,8 +57,29 @@ def make_source(path: Path, fmt: str, n: int = N, t0: float = T0) -> Path:
     return path
 
 
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def contents(path: Path) -> Dict[str, Any]:
-    """What a store holds: numbers, times, frame codes, extra-data records, metadata."""
+    """What a store holds: numbers, times, frame codes, extra-data records, metadata (and the
+    store opens without a warning: its sealed index, for one, fits it)."""
+    warnings = _Warnings()
+    logging.getLogger("imgstore").addHandler(warnings)
+    try:
+        found = _contents(path)
+    finally:
+        logging.getLogger("imgstore").removeHandler(warnings)
+    assert not warnings.messages, warnings.messages
+    return found
+
+
+def _contents(path: Path) -> Dict[str, Any]:
     with imgstore.new_for_filename(str(path)) as store:
         md = store.get_frame_metadata()
         codes = [decode_grid(img) for img, _ in store]
@@ -155,6 +177,46 @@ def test_a_video_trim_encodes_again_only_the_gops_cut_at_its_ends(tmp_path: Path
     with av.open(str(src / "000000.mp4")) as container:
         originals = sorted((p.pts, bytes(p)) for p in container.demux(video=0) if p.size)
     assert [data for _, data in copied] == [data for _, data in originals[20:80]]
+
+
+def test_every_nth_frame_of_an_intra_only_store_is_copied_and_upstream_reads_it(tmp_path: Path) -> None:
+    """MJPEG frames each decode alone: every third frame is copied (remuxed, one step apart), none
+    encoded again, and upstream (OpenCV) reads the copies frame by frame."""
+    src = make_source(tmp_path / "src", "mjpeg/avi")
+    chosen = np.arange(1, N, 3)
+    with imgstore.new_for_filename(str(src)) as store:
+        report = edit.write_store(str(tmp_path / "every"), [(store, chosen)])
+    assert (report.copied, report.reencoded) == (len(chosen), 0)
+    got, whole = contents(tmp_path / "every"), contents(src)
+    assert got["numbers"] == [whole["numbers"][i] for i in chosen] == got["codes"]
+    assert got["times"] == [whole["times"][i] for i in chosen]
+    assert _packets(tmp_path / "every") == [_packets(src)[i] for i in chosen]
+    dump = run_script("read_store.py", [str(tmp_path / "every")])[str(tmp_path / "every")]
+    assert "error" not in dump, dump.get("error")
+    reads = dump["by_index"]
+    assert [r.get("frame_number") for r in reads] == got["numbers"]
+    assert [r["digest"]["code"] for r in reads] == got["numbers"]  # the very frame, as OpenCV decodes it
+
+
+def test_runs_of_a_selection_with_holes_are_copied_between_their_keyframes(tmp_path: Path) -> None:
+    """Keyframes every 10 frames; frames 13..30 and 45..86 kept: 20..29 and 50..79 are copied,
+    the rest (the GOPs cut at each run's ends) encoded again."""
+    src = tmp_path / "src"
+    with imgstore.new_for_format("avc1/mp4", path=str(src), imgshape=SHAPE, chunksize=100, gop=10,
+                                 bframes=2) as store:  # fmt: skip
+        for i in range(N * 2):
+            store.add_image(make_grid_frame(i, SHAPE), i, _time(i))
+    chosen = np.r_[13:31, 45:87]
+    with imgstore.new_for_filename(str(src)) as store:
+        report = edit.write_store(str(tmp_path / "holes"), [(store, chosen)])
+    assert (report.copied, report.reencoded) == (40, 20)
+    with imgstore.new_for_filename(str(src)) as whole, imgstore.new_for_filename(str(tmp_path / "holes")) as cut:
+        got = [(img, md) for img, md in cut]
+        assert [md[0] for _, md in got] == chosen.tolist() == [decode_grid(img) for img, _ in got]
+        assert [md[1] for _, md in got] == [_time(i) for i in chosen]
+        for k, position in enumerate(chosen.tolist()):
+            if 20 <= position < 30 or 50 <= position < 80:  # copied: the very pixels of the source
+                assert np.array_equal(got[k][0], whole.get_image(None, frame_index=position)[0]), position
 
 
 def test_split_then_join_gives_the_store_back(source: Path, tmp_path: Path) -> None:
