@@ -17,6 +17,7 @@ import os
 import posixpath
 import stat
 from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 from ..errors import MissingDependencyError, RangeRequestsError, StoreNotFoundError
 from .rangefile import RangeFile, SharedBlocks
@@ -139,6 +140,10 @@ class LocalFileSystem:
     def dirname(self, path: str) -> str:
         return os.path.dirname(path)
 
+    def file_name(self, path: str) -> str:
+        """The name of the file at ``path`` (its last part; on a disk, '#' and '?' are part of it)."""
+        return os.path.basename(path.rstrip("/"))
+
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
 
@@ -234,6 +239,10 @@ class RemoteFileSystem(LocalFileSystem):
 
     def dirname(self, path: str) -> str:
         return path.rstrip("/").rsplit("/", 1)[0]
+
+    def file_name(self, path: str) -> str:
+        """The name of the file at the URL ``path``: the last part of its path, without a query."""
+        return posixpath.basename(urlsplit(path).path.rstrip("/"))
 
     def _listing(self, directory: str) -> Dict[str, Dict[str, Any]]:
         key = directory.rstrip("/")

@@ -105,7 +105,12 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             video_format = av.VideoFormat(pix_fmt)
             time_base = Fraction(stream.time_base or Fraction(1, 1000))
             start = video_start_time(
-                container, path, start_time.given, start_time.name_pattern, lambda: fs.modified(path)
+                container,
+                path,
+                start_time.given,
+                start_time.name_pattern,
+                lambda: fs.modified(path),
+                fs.file_name(path),
             )
             container_name = (container.format.name or "").split(",")[0]
             codec = f"{context.name}/{container_name}"

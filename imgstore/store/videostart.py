@@ -35,19 +35,21 @@ def video_start_time(
     given: Optional[Any] = None,
     name_pattern: Union[str, Pattern[str], None] = NAME_TIME_PATTERN,
     modified: Optional[Callable[[], float]] = None,
+    name: Optional[str] = None,
 ) -> float:
     """The first frame's time (seconds since the epoch) of the video ``path``, open as ``container``.
 
     ``given`` (seconds, or a ``datetime``; naive is local time) wins; then the creation tag; then
-    ``name_pattern`` in the file's name (None: names are not looked at); then ``modified()``
-    (the file's modification time; local files by default).
+    ``name_pattern`` in the file's name (``name``; by default the last part of ``path``; None:
+    names are not looked at); then ``modified()`` (the file's modification time; local files by
+    default).
     """
     if given is not None:
         return _epoch(given, path)
     tagged = _creation_tag(container, path)
     if tagged is not None:
         return tagged
-    named = time_in_name(path, name_pattern) if name_pattern is not None else None
+    named = time_in_name(name or path, name_pattern) if name_pattern is not None else None
     if named is not None:
         return named
     return modified() if modified is not None else os.stat(path).st_mtime
@@ -89,7 +91,7 @@ def time_in_name(path: str, pattern: Union[str, Pattern[str]] = NAME_TIME_PATTER
     missing = [group for group in _NAME_GROUPS if group not in regex.groupindex]
     if missing:
         raise ImgStoreError(f"start time pattern {regex.pattern!r} lacks the group(s) {', '.join(missing)}")
-    name = path.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    name = path.rstrip("/").rsplit("/", 1)[-1]
     matches = list(regex.finditer(name))
     for match in reversed(matches):  # the last stamp in a name is the file's own (not its folder's run)
         found = match.groupdict()

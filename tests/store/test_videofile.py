@@ -296,3 +296,9 @@ def test_a_plain_video_at_a_url_pickles_and_missing_files_are_named(http_server)
     write_video(root / "trial#3?.mkv", "ffv1", "gray", [0, 40], grey=True)
     with imgstore.new_for_filename(str(root / "trial#3?.mkv")) as local:
         assert local.frame_count == 2
+    # a time in the name: after a '?' in a local name, and never in a URL's query
+    write_video(root / "cam?20161113T000000Z.mkv", "ffv1", "gray", [0, 40], grey=True, created=None)
+    assert first_time(root / "cam?20161113T000000Z.mkv") == T_NAME
+    write_video(root / "cam-20161113T000000Z.mkv", "ffv1", "gray", [0, 40], grey=True, created=None)
+    with imgstore.new_for_filename(f"{url}/cam-20161113T000000Z.mkv?expires=20300101T000000Z") as signed:
+        assert signed.get_frame_metadata()["frame_time"][0] == T_NAME
