@@ -343,11 +343,12 @@ def open_video(path: str, url: bool = False, timing: _Timing = _Timing()) -> Sou
     def frames() -> Iterator[Frame]:
         first_time = None
         fmt = None
+        turns = 0
         try:
             for number, frame in enumerate(container.decode(stream)):
-                if fmt is None:
-                    fmt = _ndarray_format(frame.format)
-                img = turned(frame.to_ndarray(format=fmt), display_turns(frame))  # upright, as players show it
+                if fmt is None:  # the first frame decides for the file (a turn, a pixel format)
+                    fmt, turns = _ndarray_format(frame.format), display_turns(frame)
+                img = turned(frame.to_ndarray(format=fmt), turns)  # upright, as players show it
                 pts_time = frame.time
                 if pts_time is None:
                     own = t0 + number / rate

@@ -148,19 +148,14 @@ def whole_frames(index: PacketIndex, expected: Optional[int] = None) -> int:
 
     A file cut short (fewer frames than ``expected``, or a damaged last packet) lost frames at
     the end of decode order; with B-frames some of them are shown before frames that survived,
-    so only the frames shown before the first possible gap are certain.
+    so only the frames shown before the first possible gap are certain. When exactly the
+    ``expected`` frames are there, each is where it is listed: all of them.
     """
     short = expected is not None and len(index.pts) < expected
-    if short or index.cut:
+    whole_list = expected is not None and len(index.pts) == expected  # every frame listed is there
+    if short or (index.cut and not whole_list):
         return max(0, min(len(index.pts) - index.reorder, regular_run(index)))
     return len(index.pts)
-
-
-def ends_in_gap(index: PacketIndex) -> bool:
-    """Whether the frames end with a gap among the last few a reordering decoder holds back: the
-    signature of a file cut while B-frames were pending, when no packet says it is damaged."""
-    run = regular_run(index)
-    return index.reorder > 0 and len(index.pts) - index.reorder <= run < len(index.pts)
 
 
 #: containers whose packets carry no length of their own, so a packet cut short by the end of
@@ -169,36 +164,50 @@ UNFRAMED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc"})
 
 
 def damaged_tail(path: str, fs: LocalFileSystem, index: PacketIndex) -> List[int]:
-    """Timestamps of the frames of the last GOP that decode with errors (a last packet cut short).
+    """Timestamps of the frames of the last GOPs that decode with errors (a last packet cut short).
 
-    Decodes the last GOP only; an empty list when it decodes cleanly or cannot be reached (the
+    Decodes from the keyframe before the last one (so that frames of the last GOP shown before its
+    keyframe are decoded whole); an empty list when they decode cleanly or cannot be reached (the
     reader still refuses any frame that decodes with errors).
     """
     if not index.keyframes:
         return []
-    last_key = index.keyframes[-1]
+    keys = tuple(index.keyframes[-3:])
+    return list(_damaged_tail(path, fs.version(path), fs, keys, index.pts[0]))
+
+
+@functools.lru_cache(maxsize=64)
+def _damaged_tail(
+    path: str, version: Tuple[Any, ...], fs: LocalFileSystem, keys: Tuple[int, ...], first: int
+) -> Tuple[int, ...]:
+    """``damaged_tail`` of one version of a file (cached: it decodes up to two GOPs), whose last
+    keyframes are ``keys`` and first frame ``first``."""
+    start_key = keys[-2] if len(keys) > 1 else keys[-1]
     av = pyav()
     try:
         with av.open(fs.source(path)) as container:
             stream = container.streams.video[0]
             # a demuxer may land just after the keyframe asked for (MPEG-TS does): ask for the one
-            # before it, then the start of the file, and decode from the last keyframe's packet
-            for seek_to in dict.fromkeys([*index.keyframes[-2:-1], index.pts[0], 0]):
+            # before it, then the start of the file, and decode from the wanted keyframe's packet
+            for seek_to in dict.fromkeys([*keys[: keys.index(start_key)], first, 0]):
                 container.seek(seek_to, stream=stream, backward=True)
-                damaged = _decode_from(container, stream, last_key)
+                damaged = _decode_from(container, stream, start_key)
                 if damaged is not None:
-                    return damaged
+                    return tuple(damaged)
     except (av.FFmpegError, OSError) as exc:  # the reader reports what is wrong when asked for it
         log.info("the end of %s could not be checked (%s)", path, exc)
-    return []
+    return ()
 
 
 def _decode_from(container: Any, stream: Any, key_pts: int) -> Optional[List[int]]:
     """Decode the packets from the keyframe at ``key_pts`` on (None: it is not among those demuxed);
-    the timestamps of the frames that decode with errors."""
+    the timestamps of the frames from it on that decode with errors, or whose packet the decoder
+    refuses."""
+    av = pyav()
     context = stream.codec_context
     context.flush_buffers()
     frames: List[Any] = []
+    refused: List[int] = []
     started = False
     for packet in container.demux(stream):
         started = started or (packet.pts == key_pts and packet.is_keyframe)
@@ -206,11 +215,15 @@ def _decode_from(container: Any, stream: Any, key_pts: int) -> Optional[List[int
             continue
         try:
             frames.extend(context.decode(packet if packet.size else None))
-        except pyav().error.EOFError:
+        except av.error.EOFError:
+            break
+        except av.FFmpegError:
+            refused.append(packet.pts)
             break
     if not started:
         return None
-    return [frame.pts for frame in frames if frame.is_corrupt and frame.pts is not None]
+    damaged = [f.pts for f in frames if f.is_corrupt and f.pts is not None and f.pts >= key_pts]
+    return damaged + [pts for pts in refused if pts is not None]
 
 
 def keyframe_positions(path: str) -> Optional[List[int]]:

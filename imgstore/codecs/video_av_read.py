@@ -24,7 +24,7 @@ from ..errors import FrameReadError
 from ..io.fs import LOCAL, LocalFileSystem
 from .base import ChunkReader, Shape
 from .video import frame_kind
-from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, display_turns, pyav, turned
+from .video_av_base import FULL_RANGE, NDARRAY_FORMATS, pyav
 from .video_av_index import PacketIndex, packet_index, whole_frames
 
 log = logging.getLogger(__name__)
@@ -134,20 +134,7 @@ class PyAVChunkReader(ChunkReader):
                 f"video chunk {self._path}: frame {frame_idx} is damaged in the file (it decodes with "
                 "errors: a file cut short, or bad data)"
             )
-        turns = display_turns(frame)
-        return self._to_array(frame) if not turns else self._turned_array(frame, turns)
-
-    def _turned_array(self, frame: Any, turns: int) -> np.ndarray:
-        """A frame its file says to show turned, turned as players show it (the store's shape is
-        the turned one: the frame is cropped to it, unturned, first)."""
-        if turns % 2:
-            self._height, self._width = self._width, self._height
-        try:
-            img = self._to_array(frame)
-        finally:
-            if turns % 2:
-                self._height, self._width = self._width, self._height
-        return turned(img, turns)
+        return self._to_array(frame)
 
     def _to_array(self, frame: Any) -> np.ndarray:
         """The frame as numpy, in the store's layout and size (cropped if padded), with one copy."""

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .. import codecs
+from ..codecs.base import ChunkCodec, ChunkReader, Shape
 from ..constants import STORE_VERSION
 from ..errors import FrameReadError, ImgStoreError, StoreNotFoundError
 from ..index.storeindex import ImgStoreIndex
@@ -77,6 +78,7 @@ class _Probe:
     codec: str
     times: np.ndarray
     start: float
+    turns: int = 0  # quarter turns anticlockwise the file asks its frames be shown turned by
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +99,11 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
     container_name = ""
     try:
         with av.open(fs.source(path)) as container:
-            if not container.streams.video:
-                raise FrameReadError(f"{path}: holds no video stream")
-            stream = container.streams.video[0]
-            context = stream.codec_context
+            stream = container.streams.video[0] if container.streams.video else None
+            context = stream.codec_context if stream is not None else None
+            if context is None:  # (an MP4 cut inside its header can show no stream, or no codec)
+                reason = _mp4_cut_short(path, fs) or "holds no video stream FFmpeg can decode"
+                raise FrameReadError(f"{path}: {reason}")
             pix_fmt = context.pix_fmt or "yuv420p"
             video_format = av.VideoFormat(pix_fmt)
             time_base = Fraction(stream.time_base or Fraction(1, 1000))
@@ -115,11 +118,14 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             container_name = (container.format.name or "").split(",")[0]
             codec = f"{context.name}/{container_name}"
             width, height = context.width, context.height
-            if _first_frame_turns(container, stream) % 2:  # shown upright: the store's frames are too
+            turns = _first_frame_turns(container, stream)
+            if turns % 2:  # shown upright: the store's frames are too
                 width, height = height, width
             listed = stream.frames or None  # what the header says (MP4's sample table), if anything
+            size = fs.size_if_known(path)
+            past_end = size is not None and any(e.pos + e.size > size for e in stream.index_entries)
         index = packet_index(path, fs, expected=listed)
-        if listed and len(index.pts) < listed:  # its header lists frames the file does not hold
+        if past_end:  # its header places frames past the end of the file: cut short after the header
             index = index._replace(cut=True)
         index = _whole_packets(path, fs, index, container_name)
     except (av.error.FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream
@@ -131,6 +137,10 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
     deep = max((c.bits for c in video_format.components), default=8) > 8
     grey = pix_fmt.startswith(("gray", "y400"))
     shape = (height, width) if grey else (height, width, 3)
+    if not index.pts:  # (an MP4 cut in its header may open with no frames at all)
+        cut_short = _mp4_cut_short(path, fs)
+        if cut_short or index.cut:
+            raise FrameReadError(f"{path}: {cut_short or 'cut short before its first whole frame'}")
     problem = _not_frame_exact(index, pix_fmt, codec)
     if problem:
         raise FrameReadError(
@@ -139,7 +149,7 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
         )
     pts = np.asarray(index.pts[: _salvaged(path, fs, index)], dtype=np.float64)
     times = start + (pts - pts[0]) * float(time_base)
-    return _Probe(shape, "uint16" if deep else "uint8", codec, times, start)
+    return _Probe(shape, "uint16" if deep else "uint8", codec, times, start, turns)
 
 
 def _first_frame_turns(container: Any, stream: Any) -> int:
@@ -164,33 +174,25 @@ def _whole_packets(path: str, fs: LocalFileSystem, index: Any, container_name: s
 
     if container_name not in UNFRAMED_CONTAINERS or index.cut:
         return index
-    damaged = set(damaged_tail(path, fs, index))
+    damaged = damaged_tail(path, fs, index)
     if not damaged:
         return index
+    first = min(damaged)  # the frames shown from it on: the reader's positions stay the same before it
     return index._replace(
-        pts=[p for p in index.pts if p not in damaged],
-        keyframes=[k for k in index.keyframes if k not in damaged],
-        cut=True,
+        pts=[p for p in index.pts if p < first], keyframes=[k for k in index.keyframes if k < first], cut=True
     )
 
 
 def _salvaged(path: str, fs: LocalFileSystem, index: Any) -> int:
-    """How many frames of the file are read: all of a whole file; of a file cut short, those that
-    can be placed for sure (``video_av_index.whole_frames``), with a warning for the rest."""
-    from ..codecs.video_av_index import ends_in_gap, whole_frames
-
-    if not (index.cut or ends_in_gap(index)):
-        return len(index.pts)
-    kept = whole_frames(index._replace(cut=True))
+    """How many frames of the file are read: every frame before a cut, with a warning when the
+    file is cut short. Each frame's time is its own timestamp's, so a frame a cut left out
+    among B-frames shifts the positions after it, never pairs a picture with another's time."""
+    kept = len(index.pts)
+    if not index.cut:
+        return kept
     if not kept:
         raise FrameReadError(f"{path}: {_mp4_cut_short(path, fs) or 'cut short before its first whole frame'}")
-    left_out = len(index.pts) - kept
-    log.warning(
-        "%s: the file is cut short; its first %d frames are read%s",
-        path,
-        kept,
-        f", and the {left_out} after them left out (their places are uncertain after the cut)" if left_out else "",
-    )
+    log.warning("%s: the file is cut short; its %d whole frames are read", path, kept)
     return kept
 
 
@@ -292,11 +294,35 @@ class _PlainVideo:
     def has_index_file(self, index_base: str) -> bool:
         return True  # the file is whole: its frames are known from the file itself
 
+    def open_reader(
+        self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int, index_base: Optional[str] = None
+    ) -> ChunkReader:
+        """The file's reader, its frames turned as the file asks (decided once, from its first frame)."""
+        turns = self.probe.turns
+        if not turns:
+            return super().open_reader(codec, path, shape, dtype, count, index_base)  # type: ignore[misc]
+        decoded = (shape[1], shape[0], *shape[2:]) if turns % 2 else tuple(shape)
+        return _TurnedReader(super().open_reader(codec, path, decoded, dtype, count, index_base), turns)  # type: ignore[misc]
+
     def index_notes(self, index_base: str) -> Dict[str, Any]:
         return {}  # no index file beside it: nothing to fetch
 
     def writer_state(self) -> Tuple[str, str]:
         return "none", ""
+
+
+class _TurnedReader(ChunkReader):
+    """Frames of another reader, each turned by the same quarter turns anticlockwise."""
+
+    def __init__(self, reader: ChunkReader, turns: int) -> None:
+        self._reader = reader
+        self._turns = turns
+
+    def read(self, frame_idx: int) -> np.ndarray:
+        return np.ascontiguousarray(np.rot90(self._reader.read(frame_idx), self._turns))
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 class VideoFileLocation(_PlainVideo, LocalLocation):

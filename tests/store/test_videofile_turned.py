@@ -93,3 +93,28 @@ def test_a_turned_video_is_saved_upright(videos: Path, tmp_path: Path) -> None:
         assert store.frame_count == len(expected)
         for i in (0, 11, len(expected) - 1):
             assert np.array_equal(store.get_image(None, frame_index=i)[0], expected[i]), i
+
+
+def test_a_turn_some_frames_carry_in_their_own_data_turns_them_all(videos: Path, tmp_path: Path) -> None:
+    """H.264 can say 'turn me' in a frame's own data (a display-orientation message), on some
+    frames only: the file is read one way round, as its first frame says, every frame alike."""
+    path = tmp_path / "sei.mkv"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(videos / "upright.mp4"), "-c:v", "copy",
+         "-bsf:v", "h264_metadata=display_orientation=insert:rotate=90", str(path)],
+        check=True,
+        timeout=120,
+    )  # fmt: skip
+    upright = frames(videos / "upright.mp4")
+    with av.open(str(path)) as container:
+        turns = [f.rotation for f in container.decode(video=0)]
+    assert turns[0] and not all(turns)  # (what makes this file a test: only some frames say so)
+    images = frames(path)
+    assert len(images) == len(upright)
+    for image, straight in zip(images, upright):
+        assert np.array_equal(image, np.rot90(straight, round(turns[0] / 90) % 4))
+    out = tmp_path / "saved"
+    (proc,) = run_parallel(tool("imgstore-save"), [out, "--source", path, "--format", "npy", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    with imgstore.new_for_filename(str(out)) as store:
+        assert store.frame_count == len(images) and np.array_equal(store.get_image(None, frame_index=5)[0], images[5])
