@@ -137,7 +137,10 @@ def test_whole_files_with_dropped_frames_are_not_taken_for_cut_ones(tmp_path: Pa
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is needed")
     drop = ["-fps_mode", "passthrough"]
-    for name, dropped, codec in (("drop.avi", 50, ["-c:v", "mjpeg"]), ("drop.mp4", 147, ["-c:v", "libx264", "-bf", "3"])):
+    for name, dropped, codec in (
+        ("drop.avi", 50, ["-c:v", "mjpeg"]),
+        ("drop.mp4", 147, ["-c:v", "libx264", "-bf", "3"]),
+    ):
         subprocess.run(
             [*FFMPEG, *SOURCE, "-vf", f"select='not(eq(n\\,{dropped}))'", *drop, *codec, name],
             check=True,
@@ -145,7 +148,7 @@ def test_whole_files_with_dropped_frames_are_not_taken_for_cut_ones(tmp_path: Pa
             timeout=120,
         )
         with caplog.at_level(logging.WARNING, logger="imgstore"):
-            images, metadata = frames_of(tmp_path / name)
+            images, _ = frames_of(tmp_path / name)
         assert len(images) == 149 and "cut short" not in caplog.text, name
         with av.open(str(tmp_path / name)) as container:
             decoded = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
