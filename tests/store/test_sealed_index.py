@@ -375,6 +375,31 @@ def test_a_url_store_opens_in_three_requests(tmp_path: Path, http_server, caplog
         assert opened_from_seal(f"{url}/{name}", caplog) == expected
 
 
+def test_an_s3_store_opens_in_three_requests(tmp_path: Path, s3_server, caplog) -> None:  # noqa: F811
+    """metadata.yaml, the listing, the seal: s3fs asks for no file's size first."""
+    import s3fs
+
+    store = record(tmp_path / "s", "mjpeg/avi", frames=400, chunksize=5)  # 80 chunks
+    with imgstore.new_for_filename(str(unsealed_copy(store, tmp_path / "plain"))) as plain:
+        expected = answers(plain)
+    s3fs.S3FileSystem(**s3_server).put(str(store), "recordings/three/s", recursive=True)
+    traffic = s3_server.traffic
+    traffic.reset()
+    with imgstore.new_for_filename("s3://recordings/three/s", storage_options=s3_server) as remote:
+        assert len(remote.chunks) == 80
+        asked = list(traffic.requests)
+    assert [r.split("?")[0] for r in asked] == [
+        "GET /recordings/three/s/metadata.yaml",
+        "GET /recordings",  # the listing of the store's folder
+        f"GET /recordings/three/s/{SEALED_INDEX_FILENAME}",
+    ], asked
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="imgstore.store.seal"):
+        with imgstore.new_for_filename("s3://recordings/three/s", storage_options=s3_server) as remote:
+            assert answers(remote) == expected
+    assert f"from {SEALED_INDEX_FILENAME}" in caplog.text and IGNORED not in caplog.text
+
+
 def test_reindex_renews_the_seal(tmp_path: Path, caplog) -> None:
     store = tmp_path / "s"
     with imgstore.new_for_format("npy", mode="w", basedir=str(store), imgshape=SHAPE, chunksize=10) as s:
