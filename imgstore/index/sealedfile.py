@@ -35,7 +35,8 @@ from ..errors import ChunkIndexError
 SEALED_INDEX_FILENAME = "imgstore-sealed-index"
 
 _MAGIC = b"IMGSTORE-SEALED-INDEX\n\x00\x00"
-_VERSION = 2
+#: the version this library writes
+VERSION = 2
 #: versions read: 1 (deltas not shuffled) and 2
 _READ_VERSIONS = (1, 2)
 #: signature, version, header length, SHA-256 of header and columns
@@ -105,7 +106,7 @@ def encode_sealed_index(
     }
     body = json.dumps(header, separators=(",", ":")).encode("utf-8") + b"".join(blobs)
     header_len = len(body) - sum(len(b) for b in blobs)
-    return _PREFIX.pack(_MAGIC, _VERSION, header_len, hashlib.sha256(body).digest()) + body
+    return _PREFIX.pack(_MAGIC, VERSION, header_len, hashlib.sha256(body).digest()) + body
 
 
 def decode_sealed_index(data: bytes, path: str) -> SealedIndex:
