@@ -32,6 +32,15 @@ import numpy as np
 
 from ..errors import ChunkIndexError
 
+try:  # ISA-L's inflate (the same bytes) is 2-3x faster than zlib's: a week's times are 60 MB inflated
+    from isal.isal_zlib import decompressobj as _decompressobj
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # not installed on this platform
+    from zlib import decompressobj as _decompressobj
+    from zlib import error as _InflateError
+#: what inflating broken bytes raises
+_BROKEN_DEFLATE = (zlib.error, _InflateError)
+
 SEALED_INDEX_FILENAME = "imgstore-sealed-index"
 
 _MAGIC = b"IMGSTORE-SEALED-INDEX\n\x00\x00"
@@ -115,7 +124,7 @@ def decode_sealed_index(data: bytes, path: str) -> SealedIndex:
         return _decode(memoryview(data))
     except SealedIndexError as exc:
         raise SealedIndexError(f"{path}: {exc}") from None
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, zlib.error) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, *_BROKEN_DEFLATE) as exc:
         raise SealedIndexError(f"{path}: not a sealed index ({type(exc).__name__}: {exc})") from None
 
 
@@ -241,7 +250,7 @@ def _unpack(
 
 def _inflate(blob: memoryview, expected: int) -> bytes:
     """Exactly ``expected`` bytes inflated from ``blob`` (never inflating more), or ``SealedIndexError``."""
-    inflater = zlib.decompressobj()
+    inflater = _decompressobj()
     raw = inflater.decompress(blob, expected + 1)
     if len(raw) != expected or not inflater.eof or inflater.unused_data:
         raise SealedIndexError("a column does not hold one value per frame")
