@@ -268,6 +268,8 @@ def _check_frames(frames: Any, frame_count: int) -> np.ndarray:
         picked = np.asarray(frames, dtype=object)
     if picked.ndim != 1 or (len(picked) and picked.dtype.kind not in "iu"):
         raise ImgStoreError(f"frames must be a sequence of frame indexes (integers), got {frames!r}")
+    if picked.dtype.kind == "u" and len(picked) and picked.max() >= frame_count:  # (before it wraps in int64)
+        raise ImgStoreError(f"frames: index {int(picked.max())} is outside the store's {frame_count} frames")
     picked = picked.astype(np.int64)
     outside = picked[(picked < -frame_count) | (picked >= frame_count)]
     if len(outside):

@@ -227,7 +227,7 @@ def test_frames_of_one_chunk_in_increasing_order_share_a_task(stores, monkeypatc
 
 
 def test_bad_frames_are_refused(stores):
-    for bad in ([60], [-61], [1.5], [True, False], [[1, 2]], "12", 5):
+    for bad in ([60], [-61], [1.5], [True, False], [[1, 2]], "12", 5, np.array([2**64 - 1], np.uint64)):
         with pytest.raises(ImgStoreError, match="frames"):
             imgdask.to_dask(str(stores["avc1-grey"]), frames=bad)
 
