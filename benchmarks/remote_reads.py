@@ -1,30 +1,38 @@
-"""What reading a store from a URL costs: requests and bytes, over a real HTTP server on loopback.
+"""What reading a store from a URL costs: requests and bytes, over real servers on loopback.
 
 Builds (deterministically, in --dir) an MJPEG store with 1000-frame chunks and a 300-chunk
-directory store, serves them with a Range-capable HTTP server that counts every request and
-byte, and reports: opening the store, one frame from the middle of a chunk, the next ten frames,
-opening a store of many chunks (sealed: three requests, whatever its length), a week-long sealed
-store (1,512 chunk indexes, as ``datasets.py`` builds it, sealed with ``seal_store``) and one
-random frame of our own fragmented-MP4 chunk (1280x1024, GOP 50) against the bytes of its GOP,
-random frames of a store of such chunks through Dask (frames/s and bytes per frame),
-and a plain MP4 (1 GB, as cameras write them) opened and read at one random frame, against the
-bytes of that frame's GOP plus the file's header (``moov``).
+directory store, and serves them, per back-end, with a Range-capable HTTP server and with moto's
+S3 server, each counting every request and byte; reports for each: opening the store, one frame
+from the middle of a chunk, the next ten frames, opening a store of many chunks (sealed: three
+requests, whatever its length), a week-long sealed store (1,512 chunk indexes, as
+``datasets.py`` builds it, sealed with ``seal_store``; on S3 with 1-byte stand-ins for its
+video files, which opening does not read) and one random frame of our own fragmented-MP4 chunk
+(1280x1024, GOP 50) against the bytes of its GOP, random frames of a store of such chunks
+through Dask (frames/s and bytes per frame; picked from the whole array, and with
+``to_dask(frames=...)``), and a plain MP4 (1 GB, as cameras write them) opened and read at one
+random frame, against the bytes of that frame's GOP plus the file's header (``moov``).
 
-    python benchmarks/remote_reads.py [--dir DIR] [--quick]
+The S3 rows need ``moto[server]`` and ``s3fs`` (both in the ``test`` extra); without them they
+are skipped. moto reads a whole object for every range request it answers: its seconds for
+frames of large files measure moto more than this library (its requests and bytes do not).
+
+    python benchmarks/remote_reads.py [--dir DIR] [--quick] [--backends http,s3] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,10 +43,11 @@ from datasets import build_long_store
 
 import imgstore
 from imgstore.codecs.video_av_packets import PACKETS_KEY, decode_packet_table
+from imgstore.index.sealedfile import SEALED_INDEX_FILENAME, VERSION
 from imgstore.store.sealing import seal_store
 
 from framecodes import decode_grid, make_grid_frame
-from remote_servers import RangeRequestHandler, Server, Traffic, gop_bytes
+from remote_servers import CountingS3Server, RangeRequestHandler, Server, Traffic, gop_bytes
 
 
 def build(root: Path, frames: int, chunks: int) -> None:
@@ -76,10 +85,23 @@ def build_fmp4(root: Path, frames: int, chunksize: Optional[int] = None, name: s
     return path
 
 
+def seal_version(path: Path) -> Optional[int]:
+    """The version of the sealed index at ``path`` (None: there is none)."""
+    try:
+        with open(path, "rb") as f:
+            return struct.unpack("<24sI", f.read(28))[1]
+    except (OSError, struct.error):
+        return None
+
+
 def build_week(root: Path, frames: int) -> Path:
-    """The week-long store of ``datasets.py`` (real chunk indexes, one shared video), sealed."""
+    """The week-long store of ``datasets.py`` (real chunk indexes, one shared video), sealed
+    (again, when sealed by an older version of the library)."""
     path = root / "week"
-    if not (path / "imgstore-sealed-index").exists():
+    if (path / "metadata.yaml").exists() and seal_version(path / SEALED_INDEX_FILENAME) not in (None, VERSION):
+        (path / SEALED_INDEX_FILENAME).unlink()  # (a new file: the old one may be a hard link)
+        seal_store(str(path))
+    if not (path / SEALED_INDEX_FILENAME).exists():
         video = root / "short.mp4"
         if not video.exists():
             build_fmp4(root, 100)  # any short chunk of ours serves as every chunk's video
@@ -114,18 +136,27 @@ def build_plain_mp4(root: Path, frames: int) -> Path:
     return path
 
 
-def dask_random_frames(url: str, count: int, n: int, traffic: Traffic) -> Tuple[float, float]:
-    """``n`` random frames of the store at ``url`` through ``to_dask`` (tasks of one GOP, 2 worker
-    threads), each checked: frames per second and bytes fetched per frame."""
+def dask_random_frames(backend: Backend, name: str, count: int, n: int) -> List[Tuple[str, float, float]]:
+    """``n`` random frames of a store through Dask (2 worker threads), each checked: frames per
+    second and bytes fetched per frame, picked from the whole array (``to_dask(frames_per_task=50)
+    [picks]``: every task they lie in) and with ``to_dask(frames=picks)`` (only their GOPs)."""
     import imgstore.dask
 
     picks = sorted(np.random.default_rng(5).choice(count, n, replace=False).tolist())
-    traffic.reset()
-    t0 = time.perf_counter()
-    frames = imgstore.dask.to_dask(url, frames_per_task=50)[picks].compute(scheduler="threads", num_workers=2)
-    seconds = time.perf_counter() - t0
-    assert [decode_grid(img) for img in frames] == [i % 4096 for i in picks]
-    return n / seconds, traffic.total_bytes / n
+    out = []
+    for label, make in (
+        ("to_dask(frames_per_task=50)[picks]", lambda store: imgstore.dask.to_dask(store, frames_per_task=50)[picks]),
+        ("to_dask(frames=picks)", lambda store: imgstore.dask.to_dask(store, frames=picks)),
+    ):
+        with backend.open(name) as store:
+            array = make(store)
+            backend.traffic.reset()
+            t0 = time.perf_counter()
+            frames = array.compute(scheduler="threads", num_workers=2)
+            seconds = time.perf_counter() - t0
+        assert [decode_grid(img) for img in frames] == [i % 4096 for i in picks]
+        out.append((label, n / seconds, backend.traffic.total_bytes / n))
+    return out
 
 
 def plain_gops(path: Path) -> tuple:
@@ -158,81 +189,185 @@ def chunk_gop_bytes(store: Path, frame: int) -> int:
     return int(table.pos[stop - 1] + table.size[stop - 1] - table.pos[start])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "imgstore-bench-remote"))
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
-    args = parser.parse_args()
-    frames, chunks = (200, 20) if args.quick else (2000, 300)
-    root = Path(args.dir) / ("quick" if args.quick else "full")
-    build(root, frames, chunks)
-    fmp4 = build_fmp4(root, 100 if args.quick else 500)
-    build_week(root, 20_000 if args.quick else 15_120_000)
-    plain = build_plain_mp4(root, 30 if args.quick else 1300)
-    plain_needs, moov = plain_gops(plain)
-    dask_frames, dask_chunk = (60, 30) if args.quick else (3000, 500)
-    build_fmp4(root, dask_frames, dask_chunk, name="video-store")
+def build_week_placeholders(root: Path) -> Path:
+    """The week store with 1-byte stand-ins for its 1,512 video files (its indexes and seal as
+    they are): opening reads neither, and an S3 server on loopback holds it in memory."""
+    path, week = root / "week-placeholders", root / "week"
+    if seal_version(path / SEALED_INDEX_FILENAME) != VERSION:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir()
+        for item in week.iterdir():
+            if item.suffix in (".npz", ".yaml"):
+                os.link(item, path / item.name)
+            elif item.suffix == ".mp4":
+                (path / item.name).write_bytes(b"\0")
+        seal_store(str(path))
+    return path
 
+
+class Backend:
+    """Where the benchmark's stores are read from: a base URL, its storage options and its traffic."""
+
+    def __init__(self, name: str, url: str, traffic: Traffic, options: Optional[dict] = None) -> None:
+        self.name, self.url, self.traffic, self.options = name, url, traffic, options
+
+    def open(self, name: str) -> Any:
+        extra = {"storage_options": self.options} if self.options else {}
+        return imgstore.new_for_filename(f"{self.url}/{name}", **extra)
+
+
+def serve_http(root: Path) -> Tuple[Backend, Callable[[], None]]:
     traffic = Traffic()
     handler = type("Handler", (RangeRequestHandler,), {"traffic": traffic})
     server = Server(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    chunk_size = os.path.getsize(root / "mjpeg" / "000001.avi")
+    return Backend("loopback HTTP", f"http://127.0.0.1:{server.server_address[1]}", traffic), server.shutdown
+
+
+def serve_s3(root: Path, names: Sequence[str]) -> Tuple[Backend, Callable[[], None]]:
+    """moto's S3 server on loopback, counting requests and bytes, with ``names`` uploaded to bucket ``bench``."""
+    import s3fs
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    # moto reads a whole object for every range request: objects kept in memory, not spilled to
+    # temporary files, make that a copy rather than a read from disk
+    os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(2 << 30))
+    traffic = Traffic()
+    server = CountingS3Server(traffic)
+    options = server.start()
+    fs = s3fs.S3FileSystem(**options)
+    fs.mkdir("bench")
+    t0 = time.perf_counter()
+    for name in names:
+        fs.put(str(root / name), f"bench/{name}", recursive=(root / name).is_dir())
+    print(f"uploaded to moto in {time.perf_counter() - t0:.0f} s", flush=True)
+    return Backend("moto S3", "s3://bench", traffic, options), server.stop
+
+
+def run(backend: Backend, root: Path, args: Any, sizes: dict) -> None:
+    """Every workload against ``backend``; prints its table."""
+    traffic = backend.traffic
+    frames, chunks, week = sizes["frames"], sizes["chunks"], sizes["week"]
     rows = []
 
-    def measure(label: str, action) -> None:
+    def measure(label: str, action: Callable[[], Any]) -> Any:
         traffic.reset()
         t0 = time.perf_counter()
         result = action()
         rows.append((label, time.perf_counter() - t0, len(traffic.requests), traffic.total_bytes))
         return result
 
-    store = measure("open the MJPEG store", lambda: imgstore.new_for_filename(f"{url}/mjpeg"))
+    chunk_size = os.path.getsize(root / "mjpeg" / "000001.avi")
+    store = measure("open the MJPEG store", lambda: backend.open("mjpeg"))
     middle = frames // 2 + frames // 4
     img = measure(f"one frame of a {chunk_size / 1e6:.0f} MB chunk", lambda: store.get_image(None, frame_index=middle))
     assert decode_grid(img[0]) == middle % 4096
     measure("the next 10 frames", lambda: [store.get_image(None, frame_index=middle + k) for k in range(1, 11)])
-    many = measure(f"open a sealed store of {chunks} chunks", lambda: imgstore.new_for_filename(f"{url}/many"))
+    many = measure(f"open a sealed store of {chunks} chunks", lambda: backend.open("many"))
     assert len(many.chunks) == chunks
-    weekly = measure("open the sealed week store", lambda: imgstore.new_for_filename(f"{url}/week"))
-    week_chunks = len(weekly.chunks)
-    remote = imgstore.new_for_filename(f"{url}/fmp4")
+    week_opens, week_cpu = [], []
+    for _ in range(args.repeat):
+        cpu = time.thread_time()  # this thread's CPU: the decoding, not the server's or fsspec's I/O threads
+        weekly = measure("open the sealed week store", lambda: backend.open(week))
+        week_cpu.append(time.thread_time() - cpu)
+        week_opens.append(rows[-1][1])
+    assert weekly.frame_count == sizes["week_frames"], weekly.frame_count
+    remote = backend.open("fmp4")
     count = remote.frame_count
     measure("fMP4 chunk: its index (once)", lambda: remote.get_image(None, frame_index=count - 1))
     ratios = []
     for i in np.random.default_rng(3).choice(count - 1, 10, replace=False).tolist():
         img = measure(f"fMP4 1280x1024 frame {i}", lambda i=i: remote.get_image(None, frame_index=i))
         assert decode_grid(img[0]) == i
-        ratios.append(rows[-1][3] / chunk_gop_bytes(fmp4, i))
-    dask_picks = 10 if args.quick else 100
-    dask_rate, dask_bytes = dask_random_frames(f"{url}/video-store", dask_frames, dask_picks, traffic)
+        ratios.append(rows[-1][3] / chunk_gop_bytes(root / "fmp4", i))
+    dask_results = []
+    for _ in range(args.repeat):
+        dask_results.append(dask_random_frames(backend, "video-store", sizes["dask_frames"], sizes["dask_picks"]))
+    plain, (plain_needs, moov) = sizes["plain"], sizes["plain_gops"]
     plain_ratios = []
     for i in np.random.default_rng(4).choice(len(plain_needs), 10, replace=False).tolist():
-        video = measure(
-            f"open {plain.stat().st_size / 1e6:,.0f} MB plain MP4",
-            lambda: imgstore.new_for_filename(f"{url}/{plain.name}"),
-        )
+        video = measure(f"open {plain.stat().st_size / 1e6:,.0f} MB plain MP4", lambda: backend.open(plain.name))
         opened = rows[-1][3]
         img = measure(f"  and its frame {i}", lambda i=i, video=video: video.get_image(None, frame_index=i))
         assert decode_grid(img[0][..., 0]) == i % 4096
         plain_ratios.append((opened + rows[-1][3]) / (plain_needs[i] + moov))
         video.close()
-    server.shutdown()
 
+    print(f"\n== {backend.name} ({backend.url}); load average {os.getloadavg()[0]:.2f} ==")
     print(f"{'workload':<34} {'seconds':>8} {'requests':>9} {'bytes':>12}")
     for label, seconds, requests, nbytes in rows:
         print(f"{label:<34} {seconds:>8.3f} {requests:>9} {nbytes:>12,}")
-    print(f"week store: {week_chunks} chunks, {weekly.frame_count:,} frames")
-    print(f"fMP4 random frames: bytes / GOP bytes = {min(ratios):.2f}..{max(ratios):.2f} (target <= 1.5)")
     print(
-        f"Dask, {dask_picks} random frames of a {dask_frames:,}-frame store at the URL ({dask_chunk}-frame fMP4 "
-        f"chunks, GOP 50, 2 threads): {dask_rate:.1f} frames/s, {dask_bytes:,.0f} bytes/frame"
+        f"week store ({week}): {len(weekly.chunks)} chunks, {weekly.frame_count:,} frames; "
+        f"opened in {', '.join(f'{s:.2f}' for s in week_opens)} s, of which the opening thread's CPU "
+        f"{', '.join(f'{s:.2f}' for s in week_cpu)} s (target <= 3 requests, <= 1 s)"
     )
+    print(f"fMP4 random frames: bytes / GOP bytes = {min(ratios):.2f}..{max(ratios):.2f} (target <= 1.5)")
+    for label in [label for label, _, _ in dask_results[0]]:
+        runs = [(rate, nbytes) for result in dask_results for name, rate, nbytes in result if name == label]
+        print(
+            f"Dask, {sizes['dask_picks']} random frames of a {sizes['dask_frames']:,}-frame store "
+            f"({sizes['dask_chunk']}-frame fMP4 chunks, GOP 50, 2 threads), {label}: "
+            f"{', '.join(f'{rate:.1f}' for rate, _ in runs)} frames/s, "
+            f"{', '.join(f'{nbytes:,.0f}' for _, nbytes in runs)} bytes/frame"
+        )
     print(
         f"plain MP4 ({moov:,}-byte moov), opened and one random frame: bytes / (GOP bytes + moov) = "
-        f"{min(plain_ratios):.2f}..{max(plain_ratios):.2f} (target <= 1.5)"
+        f"{min(plain_ratios):.2f}..{max(plain_ratios):.2f} (target <= 1.5)",
+        flush=True,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "imgstore-bench-remote"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument(
+        "--backends", default="http,s3", help="comma-separated: http, s3 (moto; needs moto[server], s3fs)"
+    )
+    parser.add_argument("--repeat", type=int, default=2, help="runs of the week-store open and of the Dask reads")
+    args = parser.parse_args()
+    frames, chunks = (200, 20) if args.quick else (2000, 300)
+    root = Path(args.dir) / ("quick" if args.quick else "full")
+    build(root, frames, chunks)
+    build_fmp4(root, 100 if args.quick else 500)
+    build_week(root, 20_000 if args.quick else 15_120_000)
+    plain = build_plain_mp4(root, 30 if args.quick else 1300)
+    dask_frames, dask_chunk = (60, 30) if args.quick else (3000, 500)
+    build_fmp4(root, dask_frames, dask_chunk, name="video-store")
+    sizes = {
+        "frames": frames,
+        "chunks": chunks,
+        "week_frames": 20_000 if args.quick else 15_120_000,
+        "plain": plain,
+        "plain_gops": plain_gops(plain),
+        "dask_frames": dask_frames,
+        "dask_chunk": dask_chunk,
+        "dask_picks": 10 if args.quick else 100,
+    }
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+    for kind in args.backends.split(","):
+        if kind == "http":
+            backend, stop = serve_http(root)
+            sizes["week"] = "week"
+        elif kind == "s3":
+            try:
+                import moto.server  # noqa: F401 - only whether it is there
+                import s3fs  # noqa: F401
+            except ImportError as exc:
+                print(f"\n== moto S3: skipped ({exc}: pip install 'moto[server]' s3fs) ==")
+                continue
+            build_week_placeholders(root)
+            names = ["mjpeg", "many", "fmp4", "video-store", plain.name, "week-placeholders"]
+            backend, stop = serve_s3(root, names)
+            sizes["week"] = "week-placeholders"
+        else:
+            raise SystemExit(f"unknown backend {kind!r}: http or s3")
+        try:
+            run(backend, root, args, sizes)
+        finally:
+            stop()
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

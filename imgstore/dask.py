@@ -7,6 +7,13 @@ them, so graphs pickle and run on any scheduler, ``dask.distributed`` included. 
 times are ``frame_metadata(store)`` (numpy arrays along axis 0) and the coordinates of
 ``to_xarray(store)``.
 
+Scattered frames: ``to_dask(store, frames=[...])`` is an array of just those frames, in the order
+given, whose tasks read only them: each task holds the requested frames of one chunk that follow
+one another in the list in increasing order (at most ``frames_per_task`` of them), and each frame
+costs at most the GOP it is decoded from (at a URL, with our chunks' packet tables, one range
+request of that GOP's bytes). Indexing the whole array instead (``to_dask(store)[[5, 900]]``)
+computes every task the frames lie in, as Dask does for any array: use ``frames=``.
+
 Task boundaries: one task per store chunk by default. With ``frames_per_task``, tasks hold about
 that many frames and may span chunks; in video stores each boundary moves to the nearest keyframe
 (or chunk start), so that no task decodes frames only to throw them away. Keyframe positions come
@@ -94,16 +101,51 @@ class ReadFrames:
         return out
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadPicked:
+    """One task of a selection: chosen frames of one chunk file (positions within it, increasing).
+
+    Each frame costs at most its GOP: the reader decodes on to a later frame of the same GOP and
+    seeks to the keyframe before any other.
+    """
+
+    source: ChunkSource
+    run: ChunkRun  # the chunk; ``start``/``stop`` are the first and one past the last position read
+    positions: Tuple[int, ...]
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.positions)
+
+    def __call__(self) -> np.ndarray:
+        source, run = self.source, self.run
+        out = np.empty((len(self.positions), *source.frame_shape), dtype=source.dtype)
+        reader = source.open_reader(run.path, run.chunk_frames, index_base=run.index_base)
+        try:
+            for k, frame_idx in enumerate(self.positions):
+                out[k] = source.read(reader, run.path, frame_idx)
+        finally:
+            reader.close()
+        return out
+
+
 # ------------------------------------------------------------------------------------------------
 # public functions
 # ------------------------------------------------------------------------------------------------
-def to_dask(store_or_path: Any, frames_per_task: Optional[int] = None) -> dask.array.Array:
+def to_dask(
+    store_or_path: Any, frames_per_task: Optional[int] = None, frames: Optional[Sequence[int]] = None
+) -> dask.array.Array:
     """A lazy array ``(frame_count, h, w[, 3])`` of a store's frames, in store order, in its dtype.
 
     ``store_or_path`` is a store opened for reading or a path ``new_for_filename`` opens (and
     that is closed again). One task per store chunk, or with ``frames_per_task`` about that many
     frames per task, aligned to keyframes in video stores. Axis 0 is the frame index:
     ``frame_metadata`` gives the frame numbers and times along it.
+
+    With ``frames`` (frame indexes, as along axis 0; negative ones count from the end), the array
+    ``(len(frames), h, w[, 3])`` holds just those frames in that order, and its tasks read only
+    them: the requested frames of one chunk that follow one another in increasing order share a
+    task (at most ``frames_per_task`` of them), each costing at most the GOP it is decoded from.
     """
     da = _import_dask_array()
     from dask.base import tokenize
@@ -112,7 +154,10 @@ def to_dask(store_or_path: Any, frames_per_task: Optional[int] = None) -> dask.a
     with _opened(store_or_path) as store:
         view = store.view.portable()
         source = view.source
-        tasks = _plan_tasks(view, _check_frames_per_task(frames_per_task))
+        if frames is None:
+            tasks: Sequence[Any] = _plan_tasks(view, _check_frames_per_task(frames_per_task))
+        else:
+            tasks = _plan_picks(view, _check_frames(frames, view.frame_count), _check_frames_per_task(frames_per_task))
     ndim = 1 + len(source.frame_shape)
     if not tasks:
         return da.from_array(np.empty((0, *source.frame_shape), dtype=source.dtype), chunks=-1)
@@ -136,9 +181,12 @@ def frame_metadata(store_or_path: Any) -> Dict[str, np.ndarray]:
         return store.view.frame_metadata()
 
 
-def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarray.DataArray:
+def to_xarray(
+    store_or_path: Any, frames_per_task: Optional[int] = None, frames: Optional[Sequence[int]] = None
+) -> xarray.DataArray:
     """The lazy frames as an ``xarray.DataArray`` with the frame numbers and times as coordinates.
 
+    ``frames_per_task`` and ``frames`` (just those frame indexes, in that order) as ``to_dask``.
     Dimensions ``('frame', 'y', 'x')``, plus ``'channel'`` (``blue, green, red``) for colour;
     coordinates ``frame_number`` and ``frame_time`` along ``frame``
     (``.set_xindex('frame_number')`` makes ``.sel(frame_number=...)`` work). Needs xarray.
@@ -150,8 +198,11 @@ def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarr
             f"imgstore.dask.to_xarray needs the xarray package: pip install xarray ({exc})"
         ) from None
     with _opened(store_or_path) as store:
-        array = to_dask(store, frames_per_task=frames_per_task)
+        array = to_dask(store, frames_per_task=frames_per_task, frames=frames)
         md = frame_metadata(store)
+        if frames is not None:
+            picked = _check_frames(frames, store.view.frame_count)
+            md = {key: values[picked] for key, values in md.items()}
         attrs = {"store": store.view.location.absolute(), "format": store.view.metadata.format}
     color = array.ndim == 4
     coords: Dict[str, Any] = {"frame_number": ("frame", md["frame_number"]), "frame_time": ("frame", md["frame_time"])}
@@ -163,7 +214,7 @@ def to_xarray(store_or_path: Any, frames_per_task: Optional[int] = None) -> xarr
 # ------------------------------------------------------------------------------------------------
 # planning
 # ------------------------------------------------------------------------------------------------
-def _warn_if_large(source: ChunkSource, tasks: Sequence[ReadFrames]) -> None:
+def _warn_if_large(source: ChunkSource, tasks: Sequence[Any]) -> None:
     frames = max(task.frame_count for task in tasks)
     nbytes = frames * int(np.prod(source.frame_shape)) * np.dtype(source.dtype).itemsize
     if nbytes > LARGE_TASK_BYTES:
@@ -207,6 +258,48 @@ def _check_frames_per_task(frames_per_task: Any) -> Optional[int]:
     if isinstance(frames_per_task, bool) or not isinstance(frames_per_task, (int, np.integer)) or frames_per_task < 1:
         raise ImgStoreError(f"frames_per_task must be a positive integer or None, got {frames_per_task!r}")
     return int(frames_per_task)
+
+
+def _check_frames(frames: Any, frame_count: int) -> np.ndarray:
+    """``frames`` as int64 frame indexes in ``0:frame_count`` (negative ones counted from the end)."""
+    try:
+        picked = np.asarray(frames)
+    except (TypeError, ValueError):
+        picked = np.asarray(frames, dtype=object)
+    if picked.ndim != 1 or (len(picked) and picked.dtype.kind not in "iu"):
+        raise ImgStoreError(f"frames must be a sequence of frame indexes (integers), got {frames!r}")
+    if picked.dtype.kind == "u" and len(picked) and picked.max() >= frame_count:  # (before it wraps in int64)
+        raise ImgStoreError(f"frames: index {int(picked.max())} is outside the store's {frame_count} frames")
+    picked = picked.astype(np.int64)
+    outside = picked[(picked < -frame_count) | (picked >= frame_count)]
+    if len(outside):
+        raise ImgStoreError(f"frames: index {int(outside[0])} is outside the store's {frame_count} frames")
+    return np.where(picked < 0, picked + frame_count, picked)
+
+
+def _plan_picks(view: StoreView, picked: np.ndarray, frames_per_task: Optional[int]) -> List[ReadPicked]:
+    """Tasks of requested frames: those of one chunk that follow one another in increasing order."""
+    spans = view.chunk_spans()
+    starts = [c.start for c in spans]
+    groups: List[Tuple[ChunkSpan, List[int]]] = []
+    room = frames_per_task or len(picked)
+    for i in picked.tolist():
+        span = spans[bisect.bisect_right(starts, i) - 1]
+        at = i - span.start
+        if groups:
+            last_span, positions = groups[-1]
+            if last_span is span and at > positions[-1] and len(positions) < room:
+                positions.append(at)
+                continue
+        groups.append((span, [at]))
+    return [
+        ReadPicked(
+            view.source,
+            ChunkRun(span.path, span.stop - span.start, positions[0], positions[-1] + 1, span.index_base),
+            tuple(positions),
+        )
+        for span, positions in groups
+    ]
 
 
 def _plan_tasks(view: StoreView, frames_per_task: Optional[int]) -> List[ReadFrames]:

@@ -1,7 +1,8 @@
 """Real servers on loopback for the URL-store tests: HTTP with Range requests, and S3 (moto).
 
 The HTTP server serves a directory (with the directory listings fsspec reads) and counts every
-request and every byte of file content it sends, so a test can show what a read fetched.
+request and every byte of file content it sends, so a test can show what a read fetched. The S3
+server is moto's, run as ``ThreadedMotoServer`` runs it, behind a layer that counts the same.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -30,6 +31,11 @@ class Traffic:
     def record(self, path: str, nbytes: int) -> None:
         with self.lock:
             self.requests.append(path)
+            self.sent[path] = self.sent.get(path, 0) + nbytes
+
+    def record_bytes(self, path: str, nbytes: int) -> None:
+        """More bytes sent for a request already recorded."""
+        with self.lock:
             self.sent[path] = self.sent.get(path, 0) + nbytes
 
     def reset(self) -> None:
@@ -125,15 +131,66 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
         server.server_close()
 
 
+class CountingS3Server:
+    """moto's S3 server on loopback (as ``moto.server.ThreadedMotoServer`` runs it), counting in
+    ``traffic`` every request (``METHOD /bucket/key``) and the body bytes of every object read
+    (listings and other answers count as requests of 0 bytes)."""
+
+    def __init__(self, traffic: Traffic) -> None:
+        self.traffic = traffic
+        self._server: Any = None
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> Dict[str, Any]:
+        """Start it; the storage options (s3fs) that reach it."""
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = self._counting(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        return {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://{host}:{port}"}}
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._thread.join()
+
+    def _counting(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        traffic = self.traffic
+
+        def counted(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+            path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+            query = environ.get("QUERY_STRING", "")
+            label = f"{method} {path}" + (f"?{query}" if query else "")
+            is_object = method == "GET" and path.strip("/").count("/") >= 1 and not query
+            traffic.record(label, 0)
+            for block in app(environ, start_response):
+                if is_object:
+                    traffic.record_bytes(label, len(block))
+                yield block
+
+        return counted
+
+
+class S3Options(dict):
+    """Storage options (s3fs) of a test S3 server, and its ``traffic``."""
+
+    traffic: Traffic
+
+
 @pytest.fixture(scope="module")
-def s3_server() -> Iterator[dict]:
-    """Storage options for an S3-compatible server (moto) on loopback, with bucket ``recordings``."""
-    moto_server = pytest.importorskip("moto.server")
+def s3_server() -> Iterator[S3Options]:
+    """Storage options for an S3-compatible server (moto) on loopback, with bucket ``recordings``;
+    ``.traffic`` counts its requests and the object bytes it sends."""
+    pytest.importorskip("moto.server")
     s3fs = pytest.importorskip("s3fs")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://{host}:{port}"}}
+    traffic = Traffic()
+    server = CountingS3Server(traffic)
+    options = S3Options(server.start())
+    options.traffic = traffic
     fs = s3fs.S3FileSystem(**options)
     try:
         fs.mkdir("recordings")

@@ -189,6 +189,49 @@ def test_slicing_computes_only_the_tasks_it_needs(stores, monkeypatch):
         assert len(ran) == tasks, (sel, ran)
 
 
+# ------------------------------------------------------------------------------------------------
+# scattered frames: frames=
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(STORES))
+def test_frames_selects_just_those_frames_in_the_order_given(stores, name):
+    expected, numbers, _ = read_all(stores[name])
+    n = len(expected)
+    picks = [n - 1, 3, 4, 17, 17, 0, -2, n // 2]  # out of order, repeated, from the end
+    array = imgdask.to_dask(str(stores[name]), frames=picks)
+    assert array.shape == (len(picks), *expected.shape[1:]) and array.dtype == expected.dtype
+    values = array.compute(scheduler="sync")
+    np.testing.assert_array_equal(values, expected[picks])
+    assert [decode_grid(img) for img in values] == [p % n for p in picks]
+    frames = imgdask.to_xarray(str(stores[name]), frames=picks)
+    assert frames["frame_number"].values.tolist() == [numbers[p] for p in picks]
+    np.testing.assert_array_equal(frames.values, expected[picks])
+
+
+def test_frames_of_one_chunk_in_increasing_order_share_a_task(stores, monkeypatch):
+    path = stores["avc1-grey"]  # 60 frames, chunks of 25
+    read: List[Tuple[int, ...]] = []
+    call = imgdask.ReadPicked.__call__
+
+    def counting_call(task):
+        read.append((task.run.path[-10:], task.positions))
+        return call(task)
+
+    monkeypatch.setattr(imgdask.ReadPicked, "__call__", counting_call)
+    picks = [2, 9, 24, 25, 40, 30, 59]
+    array = imgdask.to_dask(str(path), frames=picks)
+    assert array.chunks[0] == (3, 2, 1, 1)  # 2 9 24 | 25 40 | 30 (back) | 59 (next chunk)
+    array.compute(scheduler="sync")
+    assert sorted(positions for _, positions in read) == [(0, 15), (2, 9, 24), (5,), (9,)]
+    assert imgdask.to_dask(str(path), frames=picks, frames_per_task=2).chunks[0] == (2, 1, 2, 1, 1)
+    assert imgdask.to_dask(str(path), frames=[]).shape == (0, 48, 64)
+
+
+def test_bad_frames_are_refused(stores):
+    for bad in ([60], [-61], [1.5], [True, False], [[1, 2]], "12", 5, np.array([2**64 - 1], np.uint64)):
+        with pytest.raises(ImgStoreError, match="frames"):
+            imgdask.to_dask(str(stores["avc1-grey"]), frames=bad)
+
+
 def test_bad_frames_per_task_and_write_stores_are_refused(stores, tmp_path):
     for bad in (0, -3, 2.5, True, "10"):
         with pytest.raises(ImgStoreError, match="frames_per_task"):

@@ -10,7 +10,13 @@ Layout: a fixed prefix (signature, version, header length, SHA-256 of everything
 prefix), a JSON header (store identity, chunk list, column encodings), then the two columns,
 each as zlib-compressed deltas (or deltas of deltas) of its 64-bit patterns in the narrowest
 integer type that holds them, the first value(s) kept in the header, so that every value (NaN
-times included) comes back bit for bit. Upstream imgstore never
+times included) comes back bit for bit. Since version 2 the deltas' bytes are shuffled before
+compression (all first bytes, then all second bytes...): a camera's jittered times leave their
+high bytes nearly constant and their low bytes random, and apart, zlib packs the former to
+almost nothing and stores the latter as they are, which it inflates at the speed of a copy (a
+week's times: 26 MB rather than 36 MB, inflated 3-4x faster); and deltas that mostly repeat
+(frame numbers counting up) are kept as runs, expanded without inflating a byte per frame.
+Version 1 files (unshuffled, no runs) still read. Upstream imgstore never
 looks at the file: it lists only chunk folders, or files with the video extension.
 """
 
@@ -26,16 +32,30 @@ import numpy as np
 
 from ..errors import ChunkIndexError
 
+try:  # ISA-L's inflate (the same bytes) is 2-3x faster than zlib's: a week's times are 60 MB inflated
+    from isal.isal_zlib import decompressobj as _decompressobj
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # not installed on this platform
+    from zlib import decompressobj as _decompressobj
+    from zlib import error as _InflateError
+#: what inflating broken bytes raises
+_BROKEN_DEFLATE = (zlib.error, _InflateError)
+
 SEALED_INDEX_FILENAME = "imgstore-sealed-index"
 
 _MAGIC = b"IMGSTORE-SEALED-INDEX\n\x00\x00"
-_VERSION = 1
+#: the version this library writes
+VERSION = 2
+#: versions read: 1 (deltas not shuffled) and 2
+_READ_VERSIONS = (1, 2)
 #: signature, version, header length, SHA-256 of header and columns
 _PREFIX = struct.Struct("<24sIQ32s")
 #: the largest sealed index read: room for years of frames
 MAX_SEALED_BYTES = 1 << 31
 _MAX_HEADER_BYTES = 1 << 26
 _DELTA_DTYPES = ("<i1", "<i2", "<i4", "<i8")
+#: deltas are kept as runs when there are at least this many per run (16 bytes a run, 1-8 a delta)
+_RUNS_FACTOR = 64
 
 
 class SealedIndexError(ChunkIndexError):
@@ -95,7 +115,7 @@ def encode_sealed_index(
     }
     body = json.dumps(header, separators=(",", ":")).encode("utf-8") + b"".join(blobs)
     header_len = len(body) - sum(len(b) for b in blobs)
-    return _PREFIX.pack(_MAGIC, _VERSION, header_len, hashlib.sha256(body).digest()) + body
+    return _PREFIX.pack(_MAGIC, VERSION, header_len, hashlib.sha256(body).digest()) + body
 
 
 def decode_sealed_index(data: bytes, path: str) -> SealedIndex:
@@ -104,7 +124,7 @@ def decode_sealed_index(data: bytes, path: str) -> SealedIndex:
         return _decode(memoryview(data))
     except SealedIndexError as exc:
         raise SealedIndexError(f"{path}: {exc}") from None
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, zlib.error) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, *_BROKEN_DEFLATE) as exc:
         raise SealedIndexError(f"{path}: not a sealed index ({type(exc).__name__}: {exc})") from None
 
 
@@ -114,8 +134,8 @@ def _decode(data: memoryview) -> SealedIndex:
     magic, version, header_len, digest = _PREFIX.unpack_from(data)
     if magic != _MAGIC:
         raise SealedIndexError("not a sealed index (wrong signature)")
-    if version != _VERSION:
-        raise SealedIndexError(f"version {version}, this library reads version {_VERSION}")
+    if version not in _READ_VERSIONS:
+        raise SealedIndexError(f"version {version}, this library reads versions {_READ_VERSIONS}")
     body = data[_PREFIX.size :]
     if header_len > min(len(body), _MAX_HEADER_BYTES):
         raise SealedIndexError("cut short (header)")
@@ -131,7 +151,7 @@ def _decode(data: memoryview) -> SealedIndex:
     columns: List[np.ndarray] = []
     for name, kinds in (("frame_number", ("<i8", "<f8")), ("frame_time", ("<f8",))):
         description = header["columns"][name]
-        column, at = _unpack(body, at, description, frames, kinds)
+        column, at = _unpack(body, at, description, frames, kinds, shuffled=version >= 2)
         columns.append(column)
     if at != len(body):
         raise SealedIndexError("bytes left over after the columns")
@@ -156,7 +176,9 @@ def _pack(values: np.ndarray) -> Tuple[Dict[str, Any], bytes]:
 
     The first value(s) go in the description (``head``), so that a column of large values
     with small steps takes one or two bytes per frame. Deltas of deltas (``order`` 2) when those
-    fit a narrower integer: numbers counting up, times at a steady rate without jitter.
+    fit a narrower integer: numbers counting up, times at a steady rate without jitter. Deltas
+    that mostly repeat (numbers counting up with a few gaps) are kept as runs (``runs``: how
+    many), which a reader expands without inflating a byte per frame.
     """
     bits = values.view("<i8")
     first = np.diff(bits, prepend=np.int64(0))  # wraps around in int64: the sums below undo it exactly
@@ -164,10 +186,20 @@ def _pack(values: np.ndarray) -> Tuple[Dict[str, Any], bytes]:
     order, deltas = 1, first
     if _DELTA_DTYPES.index(_narrowest(second[2:])) < _DELTA_DTYPES.index(_narrowest(first[1:])):
         order, deltas = 2, second
-    dtype = _narrowest(deltas[order:])
-    blob = zlib.compress(deltas[order:].astype(dtype).tobytes(), 6)
+    rest = deltas[order:]
+    dtype = _narrowest(rest)
     head = [int(v) for v in deltas[:order]]
-    description = {"kind": values.dtype.str, "deltas": dtype, "bytes": len(blob), "order": order, "head": head}
+    description = {"kind": values.dtype.str, "deltas": dtype, "order": order, "head": head}
+    starts = np.flatnonzero(np.diff(rest, prepend=rest[:1] + 1)) if len(rest) else np.zeros(0, np.int64)
+    if len(starts) * _RUNS_FACTOR <= len(rest):  # runs: their values, then their lengths, in int64
+        lengths = np.diff(starts, append=len(rest))
+        blob = zlib.compress(rest[starts].astype("<i8").tobytes() + lengths.astype("<i8").tobytes(), 6)
+        description["runs"] = len(starts)
+    else:
+        narrow = rest.astype(dtype)
+        planes = narrow.view(np.uint8).reshape(len(narrow), narrow.itemsize).T  # its bytes, shuffled
+        blob = zlib.compress(np.ascontiguousarray(planes).tobytes(), 6)
+    description["bytes"] = len(blob)
     return description, blob
 
 
@@ -181,27 +213,48 @@ def _narrowest(deltas: np.ndarray) -> str:
 
 
 def _unpack(
-    body: memoryview, at: int, description: Dict[str, Any], frames: int, kinds: Tuple[str, ...]
+    body: memoryview, at: int, description: Dict[str, Any], frames: int, kinds: Tuple[str, ...], shuffled: bool
 ) -> Tuple[np.ndarray, int]:
     kind, delta_dtype, size = description["kind"], description["deltas"], description["bytes"]
     order, head = description.get("order", 1), description.get("head", [])
+    runs = description.get("runs") if shuffled else None  # runs came with version 2
     if kind not in kinds or delta_dtype not in _DELTA_DTYPES or not isinstance(size, int) or size < 0:
         raise SealedIndexError(f"unknown column encoding {description!r}")
     if order not in (1, 2) or isinstance(order, bool) or not _is_head(head, min(order, frames)):
         raise SealedIndexError(f"unknown column encoding {description!r}")
+    if runs is not None and (not isinstance(runs, int) or isinstance(runs, bool) or not 0 <= runs <= frames):
+        raise SealedIndexError(f"unknown column encoding {description!r}")
     if at + size > len(body):
         raise SealedIndexError("cut short (columns)")
-    expected = (frames - len(head)) * np.dtype(delta_dtype).itemsize
-    inflater = zlib.decompressobj()
-    raw = inflater.decompress(body[at : at + size], expected + 1)  # never inflates past what is expected
-    if len(raw) != expected or not inflater.eof or inflater.unused_data:
-        raise SealedIndexError("a column does not hold one value per frame")
+    count, width = frames - len(head), np.dtype(delta_dtype).itemsize
+    raw = _inflate(body[at : at + size], count * width if runs is None else 16 * runs)
     column = np.empty(frames, np.int64)
     column[: len(head)] = head
-    column[len(head) :] = np.frombuffer(raw, dtype=delta_dtype)
+    if runs is not None:
+        lengths = np.frombuffer(raw, "<i8", offset=8 * runs)
+        if (lengths < 1).any() or int(lengths.sum()) != count:  # (each at most ``frames``: no overflow)
+            raise SealedIndexError("a column does not hold one value per frame")
+        column[len(head) :] = np.repeat(np.frombuffer(raw, "<i8", count=runs), lengths)
+    elif shuffled and width > 1:  # bytes plane by plane: put each value's bytes together again
+        narrow = np.empty(count, dtype=delta_dtype)
+        into, planes = narrow.view(np.uint8).reshape(count, width), np.frombuffer(raw, np.uint8).reshape(width, count)
+        for byte in range(width):
+            into[:, byte] = planes[byte]
+        column[len(head) :] = narrow
+    else:
+        column[len(head) :] = np.frombuffer(raw, dtype=delta_dtype)
     for _ in range(order):
         np.cumsum(column, dtype=np.int64, out=column)  # wraps around as the deltas did: exact
     return column.view(kind).astype(kind[1:], copy=False), at + size
+
+
+def _inflate(blob: memoryview, expected: int) -> bytes:
+    """Exactly ``expected`` bytes inflated from ``blob`` (never inflating more), or ``SealedIndexError``."""
+    inflater = _decompressobj()
+    raw = inflater.decompress(blob, expected + 1)
+    if len(raw) != expected or not inflater.eof or inflater.unused_data:
+        raise SealedIndexError("a column does not hold one value per frame")
+    return raw
 
 
 def columns_digest(frame_number: np.ndarray, frame_time: np.ndarray) -> Optional[str]:

@@ -333,8 +333,10 @@ class RemoteFileSystem(LocalFileSystem):
         return RangeFile(shared, path) if shared is not None else self.open(path)
 
     def read_bytes(self, path: str, limit: Optional[int] = None) -> bytes:
-        # the server says how large the file is only by sending it: the limit is checked after
-        return _within(path, self._fs.cat_file(path), limit)
+        # the server says how large the file is only by sending it: the limit is checked after.
+        # ``start=0``: one request. Without it s3fs first asks for the file's size (a HEAD) to
+        # fetch a large file in parts; HTTP sends no Range header for it.
+        return _within(path, self._fs.cat_file(path, start=0), limit)
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         """Bytes ``start:end`` of a file, in one range request; a server that sends whole files

@@ -134,6 +134,31 @@ def test_a_url_reader_fetches_about_one_gop_per_random_frame(
             assert traffic.total_bytes <= 1.5 * _gop_bytes(table, i), (i, traffic.total_bytes)
 
 
+def test_scattered_frames_through_dask_fetch_only_their_gops(http_server) -> None:  # noqa: F811
+    """``to_dask(url, frames=...)``: each requested frame costs one range request of about its GOP."""
+    pytest.importorskip("dask.array")
+    root, url, traffic = http_server
+    name = "dask-picks"
+    store = record(root / name, FORMATS[0], SETTINGS["bframes"], frames=240, chunksize=120)
+    picks = [7, 95, 130, 61, 200, 238, 12]  # none in the same GOP (10) as the one before it
+    tables = [table_of(store, 0), table_of(store, 1)]
+    needs = sum(_gop_bytes(tables[i // 120], i % 120) for i in picks)
+    array = imgstore.dask.to_dask(f"{url}/{name}", frames=picks, frames_per_task=1)
+    traffic.reset()
+    frames = array.compute(scheduler="threads", num_workers=2)
+    assert [decode_grid(img) for img in frames] == picks
+    video = [r for r in traffic.requests if r.endswith(".mp4")]
+    assert len(video) == len(picks), traffic.requests  # one range request per frame: its GOP
+    index = [r for r in traffic.requests if r.endswith(".npz")]
+    assert sorted(traffic.requests) == sorted(video + index) and len(index) <= len(picks)  # a task: its chunk's index
+    video_bytes = sum(n for path, n in traffic.sent.items() if path.endswith(".mp4"))
+    assert video_bytes <= 1.5 * needs, (video_bytes, needs)
+    whole = imgstore.dask.to_dask(f"{url}/{name}", frames_per_task=30)
+    traffic.reset()
+    whole[picks].compute(scheduler="threads", num_workers=2)  # plain indexing: every task the frames lie in
+    assert sum(n for path, n in traffic.sent.items() if path.endswith(".mp4")) > 2 * video_bytes
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_url_reader_reads_every_frame_in_order_and_back(http_server, fmt: str) -> None:  # noqa: F811
     root, url, _ = http_server

@@ -210,6 +210,10 @@ def test_remote_benchmark_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "one frame of a" in proc.stdout and "open a sealed store of 20 chunks" in proc.stdout
     assert "random frames of a 60-frame store" in proc.stdout and "plain MP4" in proc.stdout
+    assert "to_dask(frames=picks)" in proc.stdout
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    assert "== moto S3 (s3://bench)" in proc.stdout and "skipped" not in proc.stdout
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,9 +7,14 @@ not fit the store (stale, cut, bit-flipped, from another store) is ignored with 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 import os
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +147,94 @@ def test_the_file_gives_back_every_value_bit_for_bit(chunks) -> None:
         again.frame_number.dtype == np.float64
         and again.frame_number.view(np.int64).tolist() == floats.view(np.int64).tolist()
     )
+
+
+#: a version-1 seal (deltas not shuffled), as this library wrote them before version 2: two chunks,
+#: numbers 5, 6, 9, 8, 300, 301 and jittered times with a NaN
+V1_SEAL = (
+    "SU1HU1RPUkUtU0VBTEVELUlOREVYCgAAAQAAAF8BAAAAAAAA+ROikGc7Y0c8b3Dm07r2jUs4TVBBZ5PAkx93Vkn+E/Z7InN0b3JlX2RpZ2Vz"
+    "dCI6ImRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQiLCJjaHVua3MiOltb"
+    "MCwiMDAwMDAwLm5weiIsMTAwLCIwMDAwMDAubXA0Iiw1LDRdLFsxLCIwMDAwMDEubnB6Iiw5MCwiMDAwMDAxLm1wNCIsNCwyXV0sImNvbHVt"
+    "bnMiOnsiZnJhbWVfbnVtYmVyIjp7ImtpbmQiOiI8aTgiLCJkZWx0YXMiOiI8aTIiLCJieXRlcyI6MTgsIm9yZGVyIjoxLCJoZWFkIjpbNV19"
+    "LCJmcmFtZV90aW1lIjp7ImtpbmQiOiI8ZjgiLCJkZWx0YXMiOiI8aTgiLCJieXRlcyI6MzgsIm9yZGVyIjoxLCJoZWFkIjpbNDc0NDkxNzEy"
+    "NDc5Mzc2MTc5Ml19fX14nGNkYGb4/1+FkZEBAAu2Ail4nNs3n4kBBJ40Q+i4O7/2M6+WszOL43L4E/LwoFUBRBwA6HELQg=="
+)
+
+
+def test_a_version_1_seal_still_reads_exactly() -> None:
+    sealed = decode_sealed_index(base64.b64decode(V1_SEAL), "x")
+    assert [c.frames for c in sealed.chunks] == [4, 2]
+    assert sealed.frame_number.tolist() == [5, 6, 9, 8, 300, 301]
+    assert sealed.frame_time.view(np.int64).tolist() == [
+        4744917124793761792, 4744917124793933758, 4744917124794098594,
+        9221120237041090560, 4744917124794441270, 4744917124794601072,
+    ]  # fmt: skip
+
+
+def test_jittered_times_are_stored_as_byte_planes_and_come_back_exactly() -> None:
+    """A camera's jittered times (4-byte deltas, stored plane by plane) come back bit for bit."""
+    k = 20_000
+    rng = np.random.default_rng(1)
+    times = T0 + np.arange(k) / 25 + rng.uniform(0, 0.002, k)
+    numbers = np.arange(k) + 1000
+    listed = [SealedChunk(0, "000000.npz", 100, "000000.mp4", 5, k)]
+    blob = encode_sealed_index("d" * 64, listed, numbers, times)
+    sealed = decode_sealed_index(blob, "x")
+    assert sealed.frame_time.view(np.int64).tolist() == times.view(np.int64).tolist()
+    assert sealed.frame_number.tolist() == numbers.tolist()
+
+
+def test_numbers_with_a_few_gaps_are_kept_as_runs_and_come_back_exactly() -> None:
+    k = 50_000
+    numbers = np.arange(k) + 1000 + np.arange(k) // 5000  # a dropped frame every 5,000
+    times = T0 + numbers / 25
+    listed = [SealedChunk(0, "000000.npz", 100, "000000.mp4", 5, k)]
+    blob = encode_sealed_index("d" * 64, listed, numbers, times)
+    sealed = decode_sealed_index(blob, "x")
+    assert sealed.frame_number.tolist() == numbers.tolist()
+    assert sealed.frame_time.view(np.int64).tolist() == times.view(np.int64).tolist()
+    assert _header(blob)["columns"]["frame_number"]["runs"] <= 1 + 2 * 9  # two per gap (deltas of deltas)
+
+
+def _header(blob: bytes) -> dict:
+    prefix = struct.Struct("<24sIQ32s")
+    header_len = prefix.unpack_from(blob)[2]
+    return json.loads(blob[prefix.size : prefix.size + header_len])
+
+
+def _resealed(blob: bytes, column: str, runs: int, payload: bytes) -> bytes:
+    """``blob`` with ``column``'s runs replaced by ``payload`` and a valid checksum: only the decoder's checks stand."""
+    prefix = struct.Struct("<24sIQ32s")
+    magic, version, header_len, _ = prefix.unpack_from(blob)
+    header = _header(blob)
+    blobs, at = {}, prefix.size + header_len
+    for name in ("frame_number", "frame_time"):
+        blobs[name] = blob[at : at + header["columns"][name]["bytes"]]
+        at += header["columns"][name]["bytes"]
+    blobs[column] = zlib.compress(payload)
+    header["columns"][column].update(runs=runs, bytes=len(blobs[column]))
+    text = json.dumps(header).encode()
+    body = text + blobs["frame_number"] + blobs["frame_time"]
+    return prefix.pack(magic, version, len(text), hashlib.sha256(body).digest()) + body
+
+
+@pytest.mark.parametrize(
+    "runs, values, lengths",
+    [
+        (2, [1, 2], [10, -1]),  # a negative run
+        (2, [1, 2], [0, 9]),  # an empty run
+        (2, [1, 2], [5, 5]),  # one frame too many
+        (1, [1], [2**62]),  # far too many
+        (2, [1, 2], [3]),  # cut
+    ],
+)
+def test_hostile_runs_are_an_error_never_an_index(runs: int, values: list, lengths: list) -> None:
+    k = 10
+    listed = [SealedChunk(0, "000000.npz", 100, "000000.mp4", 5, k)]
+    blob = encode_sealed_index("d" * 64, listed, np.arange(k), T0 + np.arange(k) / 25)
+    payload = np.array(values, "<i8").tobytes() + np.array(lengths, "<i8").tobytes()
+    with pytest.raises(SealedIndexError, match="where"):
+        decode_sealed_index(_resealed(blob, "frame_number", runs, payload), "where")
 
 
 def test_every_damaged_byte_is_detected(tmp_path: Path) -> None:
@@ -280,6 +373,31 @@ def test_a_url_store_opens_in_three_requests(tmp_path: Path, http_server, caplog
             assert len(remote.chunks) == 80
             assert traffic.requests == [f"/{name}/metadata.yaml", f"/{name}/", f"/{name}/{SEALED_INDEX_FILENAME}"]
         assert opened_from_seal(f"{url}/{name}", caplog) == expected
+
+
+def test_an_s3_store_opens_in_three_requests(tmp_path: Path, s3_server, caplog) -> None:  # noqa: F811
+    """metadata.yaml, the listing, the seal: s3fs asks for no file's size first."""
+    import s3fs
+
+    store = record(tmp_path / "s", "mjpeg/avi", frames=400, chunksize=5)  # 80 chunks
+    with imgstore.new_for_filename(str(unsealed_copy(store, tmp_path / "plain"))) as plain:
+        expected = answers(plain)
+    s3fs.S3FileSystem(**s3_server).put(str(store), "recordings/three/s", recursive=True)
+    traffic = s3_server.traffic
+    traffic.reset()
+    with imgstore.new_for_filename("s3://recordings/three/s", storage_options=s3_server) as remote:
+        assert len(remote.chunks) == 80
+        asked = list(traffic.requests)
+    assert [r.split("?")[0] for r in asked] == [
+        "GET /recordings/three/s/metadata.yaml",
+        "GET /recordings",  # the listing of the store's folder
+        f"GET /recordings/three/s/{SEALED_INDEX_FILENAME}",
+    ], asked
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="imgstore.store.seal"):
+        with imgstore.new_for_filename("s3://recordings/three/s", storage_options=s3_server) as remote:
+            assert answers(remote) == expected
+    assert f"from {SEALED_INDEX_FILENAME}" in caplog.text and IGNORED not in caplog.text
 
 
 def test_reindex_renews_the_seal(tmp_path: Path, caplog) -> None:
