@@ -148,11 +148,13 @@ def whole_frames(index: PacketIndex, expected: Optional[int] = None) -> int:
 
     A file cut short (fewer frames than ``expected``, or a damaged last packet) lost frames at
     the end of decode order; with B-frames some of them are shown before frames that survived,
-    so only the frames shown before the first possible gap are certain. When exactly the
-    ``expected`` frames are there, each is where it is listed: all of them.
+    so only the frames shown before the first possible gap are certain. When the ``expected``
+    frames are there, one after another with no gap, each is where it is listed: all of them.
     """
     short = expected is not None and len(index.pts) < expected
-    whole_list = expected is not None and len(index.pts) == expected  # every frame listed is there
+    # every frame listed is there: as many, with no gap among them (a B-frame the cut lost, with a
+    # later frame whole, would be as many but not the first ones)
+    whole_list = expected is not None and len(index.pts) == expected and regular_run(index) == len(index.pts)
     if short or (index.cut and not whole_list):
         return max(0, min(len(index.pts) - index.reorder, regular_run(index)))
     return len(index.pts)

@@ -103,3 +103,16 @@ def test_luma_lut_is_swscale_on_every_level(fmt):
 def test_luma_lut_needs_every_level_in_the_probe():
     """A frame too small to hold all 256 levels gets no table (swscale converts it)."""
     assert video_av_read.luma_lut("yuv420p", 2, 0, 8, 8) is None
+
+
+def test_a_cut_chunk_is_trusted_only_as_far_as_its_frames_follow_each_other() -> None:
+    """Whole packets before a damaged one: as many as the index lists is not enough when a B-frame
+    the cut lost leaves a gap (a later frame whole in its place): only the frames before the gap."""
+    from imgstore.codecs.video_av_index import PacketIndex, whole_frames
+
+    gap = PacketIndex([1024, 1536, 2048, 3072], [1024], reorder=2, cut=True, sliced=False, step=512)
+    assert whole_frames(gap, expected=4) == 2  # 3072 stands where the lost 2560 is listed
+    steady = PacketIndex([1024, 1536, 2048, 2560], [1024], reorder=2, cut=True, sliced=False, step=512)
+    assert whole_frames(steady, expected=4) == 4  # every listed frame, one after another
+    assert whole_frames(steady, expected=5) == 2  # short of the list: only those certain
+    assert whole_frames(steady._replace(cut=False)) == 4
