@@ -92,7 +92,7 @@ class PyAVVideoCodec(VideoCodec):
         notes: Optional[Mapping[str, Any]] = None,
     ) -> ChunkReader:
         table = _packet_table(notes, chunk_path, LOCAL)
-        known = table.packet_index() if table is not None else None  # no demux pass
+        known = table.packet_index() if table is not None else _known_index(notes)  # no demux pass
         return PyAVChunkReader(chunk_path, imgshape, imgdtype, frame_count, known_index=known)
 
     def open_remote_reader(
@@ -108,7 +108,7 @@ class PyAVVideoCodec(VideoCodec):
         if table is not None:  # only the bytes of the GOPs decoded, and no container to demux
             return PacketTableReader(chunk_url, imgshape, imgdtype, frame_count, fs, table)
         # PyAV reads through the file object: FFmpeg asks only for the byte ranges it demuxes
-        return PyAVChunkReader(chunk_url, imgshape, imgdtype, frame_count, fs=fs)
+        return PyAVChunkReader(chunk_url, imgshape, imgdtype, frame_count, fs=fs, known_index=_known_index(notes))
 
     def keyframe_positions(self, chunk_path: str) -> Optional[List[int]]:
         return keyframe_positions(chunk_path)
@@ -133,6 +133,16 @@ class PyAVVideoCodec(VideoCodec):
             return len(packet_index(chunk_path).pts)
         except (pyav().FFmpegError, IndexError, UnicodeDecodeError) as exc:  # IndexError: no video stream at all
             raise FrameReadError(f"{chunk_path} is not a readable video ({exc or 'no video stream'})") from None
+
+
+#: the notes key of a packet index the chunk's opener already knows (a plain video's, as probed
+#: and salvaged: its frames are the file's own, so a cut file's whole frames are all placed)
+KNOWN_INDEX_KEY = "packet_index"
+
+
+def _known_index(notes: Optional[Mapping[str, Any]]) -> Optional[PacketIndex]:
+    known = (notes or {}).get(KNOWN_INDEX_KEY)
+    return known if isinstance(known, PacketIndex) else None
 
 
 def _packet_table(notes: Optional[Mapping[str, Any]], path: str, fs: LocalFileSystem) -> Optional[PacketTable]:

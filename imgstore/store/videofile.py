@@ -79,6 +79,7 @@ class _Probe:
     times: np.ndarray
     start: float
     turns: int = 0  # quarter turns anticlockwise the file asks its frames be shown turned by
+    index: Any = None  # the frames read (``codecs.video_av_index.PacketIndex``), for its readers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +148,12 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             f"{path}: {problem}, so its frames cannot be found by position in place; make a store of it "
             f"(imgstore-save NEW --source {path}), which decodes it in order"
         )
-    pts = np.asarray(index.pts[: _salvaged(path, fs, index)], dtype=np.float64)
+    kept = _salvaged(path, fs, index)
+    pts = np.asarray(index.pts[:kept], dtype=np.float64)
     times = start + (pts - pts[0]) * float(time_base)
-    return _Probe(shape, "uint16" if deep else "uint8", codec, times, start, turns)
+    # its readers place exactly these frames: the file's own, whatever a cut did around them
+    read = index._replace(pts=index.pts[:kept], keyframes=[k for k in index.keyframes if k <= pts[-1]], cut=False)
+    return _Probe(shape, "uint16" if deep else "uint8", codec, times, start, turns, read)
 
 
 def _first_frame_turns(container: Any, stream: Any) -> int:
@@ -305,7 +309,10 @@ class _PlainVideo:
         return _TurnedReader(super().open_reader(codec, path, decoded, dtype, count, index_base), turns)  # type: ignore[misc]
 
     def index_notes(self, index_base: str) -> Dict[str, Any]:
-        return {}  # no index file beside it: nothing to fetch
+        """No index file beside it: its frames as probed, for its readers (no demux pass of their own)."""
+        from ..codecs.video_av import KNOWN_INDEX_KEY
+
+        return {KNOWN_INDEX_KEY: self.probe.index}
 
     def writer_state(self) -> Tuple[str, str]:
         return "none", ""

@@ -91,10 +91,11 @@ def test_a_file_cut_anywhere_reads_the_frames_before_the_cut_exactly(
         cut = tmp_path / f"{end}-{name}"
         cut.write_bytes(data[:end])
         try:
-            cut_images, cut_metadata = frames_of(cut)
-        except FrameReadError as exc:
+            imgstore.new_for_filename(str(cut), start_time=0).close()
+        except FrameReadError as exc:  # refused when opened, naming it; else every frame it lists reads
             assert str(cut) in str(exc)
             continue
+        cut_images, cut_metadata = frames_of(cut)
         opened += 1
         count = len(cut_images)
         assert 0 < count < len(images), (name, end)
