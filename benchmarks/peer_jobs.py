@@ -16,7 +16,11 @@ Readers (each imports only what it needs, so any interpreter runs the ones it ha
   done with each frame: ``none`` (decode only), ``luma`` (the luma plane copied out), ``lut``
   (the luma plane mapped from limited to full range by a lookup table, ``cv2.LUT``: the
   faithful grey of a limited-range file), ``gray`` (swscale to grey) or ``bgr24``.
-  ``thread_type`` and ``thread_count`` set the decoder's threads (default ``AUTO``, 0).
+  ``thread_type`` and ``thread_count`` set the decoder's threads (default ``AUTO``, 0). Its
+  random access is the least work an exact reader must do (the limit for ours): seek to the
+  keyframe before the frame, decode forward skipping the non-reference frames shown before it
+  (``skip_frame='NONREF'``), stop at its timestamp; each file's timestamps and keyframes are
+  learnt by one demux when the file is first used.
 - ``cv2``: ``cv2.VideoCapture`` (BGR, turned grey with ``cvtColor`` for a grey store, as
   upstream does); random access by ``CAP_PROP_POS_FRAMES``.
 - ``torchcodec``: ``VideoDecoder(seek_mode="exact")``, RGB frames, ``num_ffmpeg_threads``.
@@ -31,6 +35,7 @@ cache happen before the clock starts.
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import json
 import os
@@ -148,6 +153,31 @@ class PyAVReader(FileReader):
             stream.codec_context.thread_count = self.thread_count
             for frame in container.decode(stream):
                 yield self.convert(frame)
+
+    def open_file(self, path):
+        """The file open for random access, with its frames' timestamps and its keyframes' (one demux)."""
+        container = self.av.open(path)
+        stream = container.streams.video[0]
+        stream.thread_type = self.thread_type
+        stream.codec_context.thread_count = self.thread_count
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None and p.size]
+        pts = sorted(p for p, _ in packets)
+        return container, stream, pts, sorted(p for p, key in packets if key)
+
+    def file_get(self, opened, i):
+        """The least work for frame ``i``: seek to the keyframe before it, then decode forward with
+        non-reference frames shown before it skipped (``skip_frame='NONREF'``), to its timestamp."""
+        container, stream, pts, keyframes = opened
+        ctx, target = stream.codec_context, pts[i]
+        container.seek(keyframes[bisect.bisect_right(keyframes, target) - 1], stream=stream, backward=True)
+        ctx.flush_buffers()
+        for packet in container.demux(stream):
+            if packet.size:
+                ctx.skip_frame = "NONREF" if packet.pts is not None and packet.pts < target else "DEFAULT"
+            for frame in ctx.decode(packet if packet.size else None):
+                if frame.pts == target:
+                    return self.convert(frame)
+        return None
 
     def convert(self, frame):
         if self.conversion == "none":
