@@ -15,7 +15,8 @@ Readers (each imports only what it needs, so any interpreter runs the ones it ha
 - ``pyav``: PyAV decoding the chunk files with no store around it; ``conversion`` says what is
   done with each frame: ``none`` (decode only), ``luma`` (the luma plane copied out), ``lut``
   (the luma plane mapped from limited to full range by a lookup table, ``cv2.LUT``: the
-  faithful grey of a limited-range file), ``gray`` (swscale to grey) or ``bgr24``.
+  faithful grey of a limited-range file), ``lut-bands`` (the same in bands of fewer than 2**18
+  pixels, which OpenCV maps on the calling thread, as ours does), ``gray`` (swscale to grey) or ``bgr24``.
   ``thread_type`` and ``thread_count`` set the decoder's threads (default ``AUTO``, 0). Its
   random access is the least work an exact reader must do (the limit for ours): seek to the
   keyframe before the frame, decode forward skipping the non-reference frames shown before it
@@ -141,7 +142,7 @@ class PyAVReader(FileReader):
         self.thread_type, self.thread_count = thread_type, thread_count
         self.layout = "bgr" if conversion == "bgr24" else "gray"
         self.where = f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}"
-        if conversion == "lut":
+        if conversion in ("lut", "lut-bands"):
             import cv2
 
             self.lut, self.cv2_lut = limited_to_full(), cv2.LUT
@@ -186,7 +187,14 @@ class PyAVReader(FileReader):
             return frame.to_ndarray(format=self.conversion)
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-        return rows.copy() if self.conversion == "luma" else self.cv2_lut(rows, self.lut)
+        if self.conversion == "luma":
+            return rows.copy()
+        if self.conversion == "lut-bands":  # as ours maps it: bands OpenCV maps on this thread
+            out, band = np.empty(rows.shape, np.uint8), ((1 << 18) - 1) // rows.shape[1]
+            for top in range(0, rows.shape[0], band):
+                self.cv2_lut(rows[top : top + band], self.lut, dst=out[top : top + band])
+            return out
+        return self.cv2_lut(rows, self.lut)
 
 
 class CV2Reader(FileReader):
