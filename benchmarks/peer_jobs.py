@@ -156,29 +156,41 @@ class PyAVReader(FileReader):
                 yield self.convert(frame)
 
     def open_file(self, path):
-        """The file open for random access, with its frames' timestamps and its keyframes' (one demux)."""
+        """The file open for random access, with its frames' timestamps and its keyframes' (one
+        demux), and where its decoder stands: the demuxer, frames decoded but not yet returned,
+        the timestamp of the frame returned last."""
         container = self.av.open(path)
         stream = container.streams.video[0]
         stream.thread_type = self.thread_type
         stream.codec_context.thread_count = self.thread_count
         packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None and p.size]
         pts = sorted(p for p, _ in packets)
-        return container, stream, pts, sorted(p for p, key in packets if key)
+        keyframes = sorted(p for p, key in packets if key)
+        return {"container": container, "stream": stream, "pts": pts, "keyframes": keyframes, "packets": None}
 
-    def file_get(self, opened, i):
-        """The least work for frame ``i``: seek to the keyframe before it, then decode forward with
-        non-reference frames shown before it skipped (``skip_frame='NONREF'``), to its timestamp."""
-        container, stream, pts, keyframes = opened
-        ctx, target = stream.codec_context, pts[i]
-        container.seek(keyframes[bisect.bisect_right(keyframes, target) - 1], stream=stream, backward=True)
-        ctx.flush_buffers()
-        for packet in container.demux(stream):
+    def file_get(self, f, i):
+        """The least work for frame ``i``: unless the decoder stands before it in its GOP (then it
+        decodes on), seek to the keyframe before it; decode forward with the non-reference frames
+        shown before it skipped (``skip_frame='NONREF'``), to its timestamp."""
+        ctx, target, keyframes = f["stream"].codec_context, f["pts"][i], f["keyframes"]
+        gop = bisect.bisect_right(keyframes, target)
+        if f["packets"] is None or not (f["last"] < target and bisect.bisect_right(keyframes, f["last"]) == gop):
+            f["container"].seek(keyframes[gop - 1], stream=f["stream"], backward=True)
+            ctx.flush_buffers()
+            f["packets"], f["pending"] = f["container"].demux(f["stream"]), []
+        while True:
+            for n, frame in enumerate(f["pending"]):
+                if frame.pts == target:
+                    f["pending"], f["last"] = f["pending"][n + 1 :], target
+                    return self.convert(frame)
+            f["pending"] = [frame for frame in f["pending"] if frame.pts > target]
+            packet = next(f["packets"], None)
+            if packet is None:
+                f["packets"] = None
+                return None
             if packet.size:
                 ctx.skip_frame = "NONREF" if packet.pts is not None and packet.pts < target else "DEFAULT"
-            for frame in ctx.decode(packet if packet.size else None):
-                if frame.pts == target:
-                    return self.convert(frame)
-        return None
+            f["pending"] += ctx.decode(packet if packet.size else None)
 
     def convert(self, frame):
         if self.conversion == "none":
