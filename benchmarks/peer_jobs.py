@@ -15,8 +15,13 @@ Readers (each imports only what it needs, so any interpreter runs the ones it ha
 - ``pyav``: PyAV decoding the chunk files with no store around it; ``conversion`` says what is
   done with each frame: ``none`` (decode only), ``luma`` (the luma plane copied out), ``lut``
   (the luma plane mapped from limited to full range by a lookup table, ``cv2.LUT``: the
-  faithful grey of a limited-range file), ``gray`` (swscale to grey) or ``bgr24``.
-  ``thread_type`` and ``thread_count`` set the decoder's threads (default ``AUTO``, 0).
+  faithful grey of a limited-range file), ``lut-bands`` (the same in bands of fewer than 2**18
+  pixels, which OpenCV maps on the calling thread, as ours does), ``gray`` (swscale to grey) or ``bgr24``.
+  ``thread_type`` and ``thread_count`` set the decoder's threads (default ``AUTO``, 0). Its
+  random access is the least work an exact reader must do (the limit for ours): seek to the
+  keyframe before the frame, decode forward skipping the non-reference frames shown before it
+  (``skip_frame='NONREF'``), stop at its timestamp; each file's timestamps and keyframes are
+  learnt by one demux when the file is first used.
 - ``cv2``: ``cv2.VideoCapture`` (BGR, turned grey with ``cvtColor`` for a grey store, as
   upstream does); random access by ``CAP_PROP_POS_FRAMES``.
 - ``torchcodec``: ``VideoDecoder(seek_mode="exact")``, RGB frames, ``num_ffmpeg_threads``.
@@ -31,6 +36,7 @@ cache happen before the clock starts.
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import json
 import os
@@ -136,7 +142,7 @@ class PyAVReader(FileReader):
         self.thread_type, self.thread_count = thread_type, thread_count
         self.layout = "bgr" if conversion == "bgr24" else "gray"
         self.where = f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}"
-        if conversion == "lut":
+        if conversion in ("lut", "lut-bands"):
             import cv2
 
             self.lut, self.cv2_lut = limited_to_full(), cv2.LUT
@@ -149,6 +155,43 @@ class PyAVReader(FileReader):
             for frame in container.decode(stream):
                 yield self.convert(frame)
 
+    def open_file(self, path):
+        """The file open for random access, with its frames' timestamps and its keyframes' (one
+        demux), and where its decoder stands: the demuxer, frames decoded but not yet returned,
+        the timestamp of the frame returned last."""
+        container = self.av.open(path)
+        stream = container.streams.video[0]
+        stream.thread_type = self.thread_type
+        stream.codec_context.thread_count = self.thread_count
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None and p.size]
+        pts = sorted(p for p, _ in packets)
+        keyframes = sorted(p for p, key in packets if key)
+        return {"container": container, "stream": stream, "pts": pts, "keyframes": keyframes, "packets": None}
+
+    def file_get(self, f, i):
+        """The least work for frame ``i``: unless the decoder stands before it in its GOP (then it
+        decodes on), seek to the keyframe before it; decode forward with the non-reference frames
+        shown before it skipped (``skip_frame='NONREF'``), to its timestamp."""
+        ctx, target, keyframes = f["stream"].codec_context, f["pts"][i], f["keyframes"]
+        gop = bisect.bisect_right(keyframes, target)
+        if f["packets"] is None or not (f["last"] < target and bisect.bisect_right(keyframes, f["last"]) == gop):
+            f["container"].seek(keyframes[gop - 1], stream=f["stream"], backward=True)
+            ctx.flush_buffers()
+            f["packets"], f["pending"] = f["container"].demux(f["stream"]), []
+        while True:
+            for n, frame in enumerate(f["pending"]):
+                if frame.pts == target:
+                    f["pending"], f["last"] = f["pending"][n + 1 :], target
+                    return self.convert(frame)
+            f["pending"] = [frame for frame in f["pending"] if frame.pts > target]
+            packet = next(f["packets"], None)
+            if packet is None:
+                f["packets"] = None
+                return None
+            if packet.size:
+                ctx.skip_frame = "NONREF" if packet.pts is not None and packet.pts < target else "DEFAULT"
+            f["pending"] += ctx.decode(packet if packet.size else None)
+
     def convert(self, frame):
         if self.conversion == "none":
             return frame
@@ -156,7 +199,14 @@ class PyAVReader(FileReader):
             return frame.to_ndarray(format=self.conversion)
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-        return rows.copy() if self.conversion == "luma" else self.cv2_lut(rows, self.lut)
+        if self.conversion == "luma":
+            return rows.copy()
+        if self.conversion == "lut-bands":  # as ours maps it: bands OpenCV maps on this thread
+            out, band = np.empty(rows.shape, np.uint8), ((1 << 18) - 1) // rows.shape[1]
+            for top in range(0, rows.shape[0], band):
+                self.cv2_lut(rows[top : top + band], self.lut, dst=out[top : top + band])
+            return out
+        return self.cv2_lut(rows, self.lut)
 
 
 class CV2Reader(FileReader):

@@ -25,13 +25,17 @@ checked frame-exact:
 Readers, each in a fresh process (``peer_jobs.py``, started with ``python -I``): ours (the
 imgstore of this checkout), upstream 0.4.0 (``--upstream``), raw PyAV (decode only; the luma
 plane copied; the luma plane through a limited-to-full-range lookup table, the faithful grey of
-a limited-range file; BGR for colour), raw ``cv2.VideoCapture``, and torchcodec and decord when
-``--peers`` names an interpreter that has them (a separate venv: they need torch). Sequential
-is the first ``--frames`` frames in order, timed from the open; random is ``--random`` seeded
-positions over the whole store, median and p95 of ``get_image(frame_index=i)`` or the peer's
-own way to one frame. The tables print ours as a ratio to each reader (how many times faster
-ours is) and how many frames each returned exactly; ``--rounds`` runs every reader several
-times in turn and prints medians and ranges, with ratios taken within each round.
+a limited-range file, mapped by ``cv2.LUT`` whole or in bands as ours maps it; BGR for
+colour), raw ``cv2.VideoCapture``, and torchcodec and decord when ``--peers`` names an
+interpreter that has them (a separate venv: they need torch). Sequential is the first
+``--frames`` frames in order, timed from the open; random is ``--random`` seeded positions
+over the whole store, median and p95 of ``get_image(frame_index=i)`` or the peer's own way to
+one frame; raw PyAV's random row (range table in bands, or BGR) is the limit for exact random
+access: seek to the keyframe, decode on with the non-reference frames before the target
+skipped, stop at the target's timestamp (``peer_jobs.PyAVReader.file_get``). The tables print
+ours as a ratio to each reader (how many times faster ours is) and how many frames each
+returned exactly; ``--rounds`` runs every reader several times in turn and prints medians and
+ranges, with ratios taken within each round.
 ``--baseline`` adds the imgstore of another checkout, to measure a change in the same run.
 ``--quick`` makes small files and runs every reader once: a smoke test whose figures mean nothing.
 """
@@ -263,7 +267,12 @@ def readers(args: argparse.Namespace, colour: bool) -> List[Dict[str, Any]]:
             }
         )
         out.append({"label": "decord", "python": args.peers, "reader": "decord"})
-    limits = [("decode only", "none"), ("luma plane copied", "luma"), ("luma through range LUT", "lut")]
+    limits = [
+        ("decode only", "none"),
+        ("luma plane copied", "luma"),
+        ("luma through range LUT", "lut"),
+        ("range LUT in bands", "lut-bands"),
+    ]
     if colour:
         limits = [("decode only", "none"), ("BGR (swscale)", "bgr24")]
     for label, conversion in limits:
@@ -273,7 +282,8 @@ def readers(args: argparse.Namespace, colour: bool) -> List[Dict[str, Any]]:
                 "python": me,
                 "reader": "pyav",
                 "options": {"conversion": conversion},
-                "random": False,
+                # random access: the least work for an exact frame, with the conversion ours does
+                "random": conversion in ("lut-bands", "bgr24"),
                 "limit": True,
             }
         )

@@ -4,7 +4,8 @@
 
 Prints one table: workload, ours, upstream, ratio (how many times faster ours is), limit (the
 same work without a store library, where one is meaningful: raw np.save, cv2.imencode alone and
-cv2.imwrite to a file per frame, PyAV encode/decode; our PNG writer deflates with ISA-L, so
+cv2.imwrite to a file per frame, PyAV encode (the encoder and muxer set up as our writer sets them
+up: same container, options and threads) and decode; our PNG writer deflates with ISA-L, so
 OpenCV's PNG encoder is no limit for it, only what upstream's writer is bound by) and the
 issue's target with ``ok``/``MISS``. Without ``--upstream`` the upstream and ratio columns stay
 empty. Workloads:
@@ -452,23 +453,8 @@ def write_limit_job(fmt: str, frames_file: str, count: int, kind: str, workdir: 
             "to_files": False,
             "workdir": workdir,
         }
-    codec, pix_fmt, options = {
-        "avc1/mp4": (
-            "libx264",
-            "gray" if kind == "grey" else "yuv420p",
-            {"crf": "20", "preset": "veryfast", "g": "50", "sc_threshold": "0"},
-        ),
-        "ffv1/mkv": ("ffv1", "gray" if kind == "grey" else "bgr0", {"g": "1"}),
-    }[fmt]
-    return {
-        "job": "limit_video_write",
-        "frames_file": frames_file,
-        "count": count,
-        "codec": codec,
-        "pix_fmt": pix_fmt,
-        "options": options,
-        "workdir": workdir,
-    }
+    # the encoder and muxer set up exactly as our writer sets them up (container, options, threads)
+    return {"job": "limit_video_write", "frames_file": frames_file, "count": count, "fmt": fmt, "workdir": workdir}
 
 
 def limit_cell(fmt: str, result: Dict[str, Any]) -> str:
@@ -477,7 +463,7 @@ def limit_cell(fmt: str, result: Dict[str, Any]) -> str:
     if fmt in ("png", "jpg", "mjpeg/avi"):
         files = f", to files {result['fps_files']:,.0f}" if "fps_files" in result else ""
         return f"imencode x{result['threads']} {result['fps']:,.0f}{files}"
-    return f"PyAV {result['fps']:,.0f}"
+    return f"PyAV {result['fps']:,.0f} ({result.get('container', '')}, our writer's settings)"
 
 
 def open_rows(cfg, workers, long_paths, table, notes) -> None:

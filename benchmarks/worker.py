@@ -360,29 +360,52 @@ def job_limit_imencode(frames_file, count, extension, workdir, quality=None, to_
     return out
 
 
-def job_limit_video_write(frames_file, count, codec, pix_fmt, options, workdir):
-    """PyAV encoding of the frames into a file, as our writer configures the encoder."""
+def job_limit_video_write(frames_file, count, fmt, workdir):
+    """PyAV encoding of the frames into a file exactly as our writer sets up the encoder and muxer.
+
+    The store format's container (MP4 for ``avc1/mp4``), encoder, pixel format, encoder options,
+    keyframe interval, threads, time base and colour range, and the crash-safe muxer options,
+    all from our writer's own functions (as ``write_speed.py`` does), so that ours and the
+    limit differ only by the store around the encoder; frames by PyAV's ``from_ndarray``.
+    """
     from fractions import Fraction
 
     import av
 
+    from imgstore.codecs.video import NOMINAL_FPS, WRITTEN_FORMATS, frame_kind, resolve_settings
+    from imgstore.codecs.video_av_base import FULL_RANGE, NDARRAY_FORMATS, crash_safe_muxer_options
+    from imgstore.codecs.video_av_write import _encoder_options
+
     frames = np.ascontiguousarray(_frames(frames_file))
-    path = os.path.join(workdir, "limit-video.mkv")
-    kind = "gray" if frames.ndim == 3 else "bgr24"
+    video = WRITTEN_FORMATS[fmt]
+    shape = frames.shape[1:]
+    settings = resolve_settings(video, shape, "uint8", None)
+    full_range = settings["pix_fmt"].startswith("gray")
+    layout = NDARRAY_FORMATS[frame_kind(shape, "uint8")]
+    path = os.path.join(workdir, "limit-video." + fmt.split("/")[1])
     t = time.perf_counter()
-    with av.open(path, "w") as container:
-        stream = container.add_stream(codec, rate=25, options=options)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = pix_fmt
-        stream.codec_context.time_base = Fraction(1, 25)
-        for i in range(count):
-            frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format=kind)
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    container = av.open(path, "w", format=video.container, options=crash_safe_muxer_options(video.container))
+    stream = container.add_stream(video.encoder, rate=NOMINAL_FPS, options=_encoder_options(video, settings))
+    stream.height, stream.width = video.coded_size(shape)
+    stream.pix_fmt = settings["pix_fmt"]
+    ctx = stream.codec_context
+    if full_range:
+        ctx.color_range = FULL_RANGE
+    if "gop" in settings:
+        ctx.gop_size = int(settings["gop"])
+    ctx.thread_count = int(settings.get("threads", 0))
+    ctx.time_base = Fraction(1, NOMINAL_FPS)
+    for i in range(count):
+        frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format=layout)
+        frame.pts = i
+        if full_range:
+            frame.color_range = FULL_RANGE
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    container.close()
     seconds = time.perf_counter() - t
     os.unlink(path)
-    return {"fps": count / seconds}
+    return {"fps": count / seconds, "container": video.container}
 
 
 def job_limit_decode(path, kind):

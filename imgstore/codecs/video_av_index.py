@@ -7,8 +7,10 @@ check after writing it) demuxes it once.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
+import threading
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from ..io.fs import LOCAL, LocalFileSystem
@@ -37,11 +39,38 @@ class PacketIndex(NamedTuple):
     damaged_within: bool = False
 
 
-@functools.lru_cache(maxsize=256)
-def _packet_index(
-    path: str, version: Tuple[Any, ...], fs: LocalFileSystem = LOCAL, expected: Optional[int] = None
+#: packet indexes of the files indexed last, by (path, version, file system, frames expected)
+_CACHE: collections.OrderedDict[Tuple[Any, ...], PacketIndex] = collections.OrderedDict()
+_CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()
+
+
+def packet_index(
+    path: str, fs: LocalFileSystem = LOCAL, expected: Optional[int] = None, container: Any = None
 ) -> PacketIndex:
-    """Demux a chunk once (no decoding) to learn its frames' timestamps; cached per file version.
+    """The packet index of a chunk, cached for as long as the file stays the same.
+
+    ``expected`` (the frames the chunk's index lists) lets a URL chunk be indexed from its
+    container's own index when that lists exactly as many frames. ``container``: the file
+    already open (a reader's own), demuxed instead of opening it again when the index is not
+    cached; it is left at its end, for the caller to seek.
+    """
+    key = (path, fs.version(path), fs, expected)
+    with _CACHE_LOCK:
+        index = _CACHE.get(key)
+        if index is not None:
+            _CACHE.move_to_end(key)
+            return index
+    index = _demux_index(path, fs, expected, container)
+    with _CACHE_LOCK:
+        _CACHE[key] = index
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return index
+
+
+def _demux_index(path: str, fs: LocalFileSystem, expected: Optional[int], container: Any) -> PacketIndex:
+    """Demux a chunk once (no decoding) to learn its frames' timestamps.
 
     A chunk at a URL whose container indexes every frame up front (MP4 with its sample table,
     AVI with its index) is not demuxed: its index is read from the container's own, so that one
@@ -49,31 +78,38 @@ def _packet_index(
     """
     av = pyav()
     if fs.costly_reads and expected:
-        with av.open(fs.source(path)) as container:
-            index = _index_from_entries(container, container.streams.video[0], expected, fs.size_if_known(path))
+        with av.open(fs.source(path)) as opened:
+            index = _index_from_entries(opened, opened.streams.video[0], expected, fs.size_if_known(path))
         if index is not None:
             return index
+    if container is None:
+        with av.open(fs.source(path)) as opened:
+            return _demux_all(opened)
+    return _demux_all(container)
+
+
+def _demux_all(container: Any) -> PacketIndex:
+    """The packet index from every packet of an open container, demuxed from where it stands."""
+    stream = container.streams.video[0]
     decode_order: List[int] = []
     keyframes: List[int] = []
     durations = set()
     cut = sliced = damaged_within = False
-    with av.open(fs.source(path)) as container:
-        stream = container.streams.video[0]
-        for packet in container.demux(stream):
-            if packet.pts is None or packet.size == 0:
-                continue
-            if not decode_order:  # x264 writes its settings into the first frame
-                sliced = b"sliced_threads=1" in bytes(packet)
-            if packet.is_corrupt:  # a frame the writer did not finish: nothing after it is whole
-                cut = True
-                after = [p.is_keyframe for p in container.demux(stream) if p.size]
-                damaged_within = len(after) > 1 and any(after)  # (an MPEG-PS cut flags the packet before the last)
-                break
-            decode_order.append(packet.pts)
-            if packet.duration:
-                durations.add(int(packet.duration))
-            if packet.is_keyframe:
-                keyframes.append(packet.pts)
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.size == 0:
+            continue
+        if not decode_order:  # x264 writes its settings into the first frame
+            sliced = b"sliced_threads=1" in bytes(packet)
+        if packet.is_corrupt:  # a frame the writer did not finish: nothing after it is whole
+            cut = True
+            after = [p.is_keyframe for p in container.demux(stream) if p.size]
+            damaged_within = len(after) > 1 and any(after)  # (an MPEG-PS cut flags the packet before the last)
+            break
+        decode_order.append(packet.pts)
+        if packet.duration:
+            durations.add(int(packet.duration))
+        if packet.is_keyframe:
+            keyframes.append(packet.pts)
     index = index_from_decode_order(decode_order, keyframes, cut, sliced, min(durations, default=None))
     return index._replace(damaged_within=damaged_within)
 
@@ -86,15 +122,6 @@ def index_from_decode_order(
     rank = {value: position for position, value in enumerate(pts)}
     reorder = max((position - rank[value] for position, value in enumerate(decode_order)), default=0)
     return PacketIndex(pts, sorted(keyframes), reorder, cut, sliced, step)
-
-
-def packet_index(path: str, fs: LocalFileSystem = LOCAL, expected: Optional[int] = None) -> PacketIndex:
-    """The packet index of a chunk, cached for as long as the file stays the same.
-
-    ``expected`` (the frames the chunk's index lists) lets a URL chunk be indexed from its
-    container's own index when that lists exactly as many frames.
-    """
-    return _packet_index(path, fs.version(path), fs, expected)
 
 
 def _index_from_entries(container: Any, stream: Any, expected: int, size: Optional[int]) -> Optional[PacketIndex]:

@@ -1,13 +1,15 @@
 """The reader: what a store open for reading does to return frames by store position.
 
-It holds the store's current ``StoreView`` and the reader of the chunk read last, so that frames
-read in order decode on from where the last one ended and a frame of another chunk opens that
-chunk. A live ``refresh`` swaps in a new view (through the ``IndexLoader``); frames already seen
-keep their position.
+It holds the store's current ``StoreView`` and the readers of the chunks read last, so that
+frames read in order decode on from where the last one ended, and random reads that go back and
+forth between a few chunks find each chunk's reader (and its decoder's position) still open.
+A live ``refresh`` swaps in a new view (through the ``IndexLoader``); frames already seen keep
+their position.
 """
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -20,9 +22,18 @@ from .view import StoreView
 #: one frame as a store returns it: ``(image, (frame_number, frame_time))``
 Frame = Tuple[np.ndarray, Tuple[Any, float]]
 
+#: chunk readers kept open at most: a video chunk's reader holds a decoder and its frames (some
+#: tens of MB at 1280x1024), and reopening one costs the container's open and a cold decoder
+OPEN_CHUNKS = 3
+
 
 class StoreReader:
-    """Reads the frames of one store opened for reading, one chunk reader open at a time."""
+    """Reads the frames of one store opened for reading, with the readers of its last few chunks open.
+
+    Reading on from the end of one chunk into the next closes the chunk it leaves (reading in
+    order never goes back); a read elsewhere keeps up to ``OPEN_CHUNKS`` readers open, least
+    recently used closed first.
+    """
 
     def __init__(self, view: StoreView, loader: IndexLoader) -> None:
         self.view = view
@@ -31,9 +42,11 @@ class StoreReader:
         self.position = -1
         #: the chunk of the frame read last (0 before the first)
         self.chunk_n = 0
-        self._reader: Optional[ChunkReader] = None
+        self._reader: Optional[ChunkReader] = None  # the reader of the chunk read last
         self._reader_chunk = -1
         self._reader_path = ""
+        #: chunk -> (reader, path) of every open chunk reader, least recently used first
+        self._open: collections.OrderedDict[int, Tuple[ChunkReader, str]] = collections.OrderedDict()
 
     # -- what the store reports ------------------------------------------------------------------
     @property
@@ -75,23 +88,42 @@ class StoreReader:
         table = view.table
         chunk_n, frame_idx = table.locate(position)
         if chunk_n != self._reader_chunk:
-            self.close()
-            self._reader = view.open_chunk(chunk_n)
-            self._reader_chunk, self._reader_path = chunk_n, view.chunk_path(chunk_n)
+            self._switch(chunk_n, leaving=position == self.position + 1)
         self.chunk_n = chunk_n
         img = view.source.read(self._reader, self._reader_path, frame_idx, chunk_n)
         self.position = position
         return img, (table.frame_number[position].item(), table.frame_time[position].item())
 
+    def _switch(self, chunk_n: int, leaving: bool) -> None:
+        """Make ``chunk_n``'s reader the current one, opening it unless it is open;
+        ``leaving``: the read goes on in order from the current chunk, which is closed."""
+        if leaving and self._reader_chunk >= 0:
+            self._close_chunk(self._reader_chunk)
+        entry = self._open.get(chunk_n)
+        if entry is None:
+            while len(self._open) >= OPEN_CHUNKS:
+                self._close_chunk(next(iter(self._open)))
+            entry = self._open[chunk_n] = (self.view.open_chunk(chunk_n), self.view.chunk_path(chunk_n))
+        else:
+            self._open.move_to_end(chunk_n)
+        self._reader, self._reader_path = entry
+        self._reader_chunk = chunk_n
+
+    def _close_chunk(self, chunk_n: int) -> None:
+        reader, _ = self._open.pop(chunk_n)
+        if chunk_n == self._reader_chunk:
+            self._reader, self._reader_chunk = None, -1
+        reader.close()
+
     def use(self, view: StoreView) -> None:
         """Read from ``view`` from now on (the same store, refreshed or decoded differently).
 
-        The open chunk reader is kept unless its chunk changed: a reader knows only the frames
-        its chunk had when it was opened.
+        The open chunk readers are kept unless their chunk changed: a reader knows only the
+        frames its chunk had when it was opened.
         """
-        chunk = self._reader_chunk
-        if chunk >= 0 and view.table.chunk_slice(chunk) != self.view.table.chunk_slice(chunk):
-            self.close()
+        for chunk in list(self._open):
+            if view.table.chunk_slice(chunk) != self.view.table.chunk_slice(chunk):
+                self._close_chunk(chunk)
         self.view = view
 
     def refresh(self) -> int:
@@ -109,8 +141,7 @@ class StoreReader:
         self.position = -1
 
     def close(self) -> None:
-        """Close the open chunk reader (the store stays readable: the next read opens one again)."""
-        if self._reader is not None:
-            reader, self._reader = self._reader, None
-            reader.close()
-        self._reader_chunk = -1
+        """Close the open chunk readers (the store stays readable: the next read opens one again)."""
+        while self._open:
+            self._close_chunk(next(iter(self._open)))
+        self._reader, self._reader_chunk = None, -1
