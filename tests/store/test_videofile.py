@@ -15,6 +15,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from ffmpeg_program import require_ffmpeg
 
 import imgstore
 from imgstore.errors import FrameReadError, ImgStoreError
@@ -130,13 +131,9 @@ SOURCE = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=8"]
 
 @pytest.fixture(scope="module")
 def ffmpeg_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import shutil
     import subprocess
 
-    if shutil.which("ffmpeg") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ffmpeg is needed (apt-get install ffmpeg)", pytrace=False)
-        pytest.skip("ffmpeg is needed")
+    require_ffmpeg()
     folder = tmp_path_factory.mktemp("ffmpeg")
 
     def run(*args: str) -> None:

@@ -8,9 +8,7 @@ naming it. A last packet cut short never becomes a frame filled in by the decode
 from __future__ import annotations
 
 import logging
-import os
 import random
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Dict, List
@@ -18,6 +16,7 @@ from typing import Dict, List
 import av
 import numpy as np
 import pytest
+from ffmpeg_program import require_ffmpeg
 
 import imgstore
 from imgstore.codecs.video_av_read import PyAVChunkReader
@@ -50,10 +49,7 @@ CUTS_PER_FILE = 12
 
 @pytest.fixture(scope="module")
 def whole_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("ffmpeg") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ffmpeg is needed (apt-get install ffmpeg)", pytrace=False)
-        pytest.skip("ffmpeg is needed")
+    require_ffmpeg()
     folder = tmp_path_factory.mktemp("whole")
     for name, options in FILES.items():
         subprocess.run([*FFMPEG, *SOURCE, *options, "-pix_fmt", "yuv420p", name], check=True, cwd=folder, timeout=120)
@@ -135,8 +131,7 @@ def test_an_mp4_cut_before_its_header_is_named_for_what_it_is(whole_files: Path,
 def test_whole_files_with_dropped_frames_are_not_taken_for_cut_ones(tmp_path: Path, caplog) -> None:
     """An AVI writer fills a dropped frame with an empty chunk its header counts; a frame dropped
     near the end of a B-frame file leaves a gap among the last frames: both files are whole."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is needed")
+    require_ffmpeg()
     drop = ["-fps_mode", "passthrough"]
     for name, dropped, codec in (
         ("drop.avi", 50, ["-c:v", "mjpeg"]),

@@ -3,8 +3,6 @@ OpenCV show them: as a plain video store, and when copied with ``imgstore-save -
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from ffmpeg_program import require_ffmpeg
 
 import imgstore
 
@@ -22,10 +21,7 @@ from toolrun import run_parallel, tool
 def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``upright.mp4`` and the same packets in ``turned-90.mp4`` .. ``turned-270.mp4``, whose
     display matrices turn them anticlockwise by that many degrees."""
-    if shutil.which("ffmpeg") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ffmpeg is needed (apt-get install ffmpeg)", pytrace=False)
-        pytest.skip("ffmpeg is needed")
+    require_ffmpeg()
     folder = tmp_path_factory.mktemp("turned")
     source = ["-f", "lavfi", "-i", "testsrc2=size=160x96:rate=25:duration=2"]
     subprocess.run(
