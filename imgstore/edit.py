@@ -299,8 +299,8 @@ def _copy_frames(store: Any, positions: np.ndarray, target: Any, records: OwnRec
             # a run of a video chunk: the part between keyframes decodes on its own; the frames
             # before the first keyframe, and after the last if the run cannot end where it ends,
             # are encoded again
-            first_key, last_key = _keyframes_within(store, run)
-            if len(run) < 2 or first_key is None:
+            first_key, last_key = _keyframes_within(store, run) if len(run) > 1 else (None, None)
+            if first_key is None:
                 reencode(run)
                 return
             reencode(run[run < first_key])

@@ -136,7 +136,7 @@ def _index_from_entries(container: Any, stream: Any, expected: int, size: Option
     entries = stream.index_entries
     if len(entries) != expected:
         return None
-    if size is not None and any(entry.pos + entry.size > size for entry in entries):
+    if lists_bytes_past_end(stream, size):
         return None  # a file cut short after its header: only demuxing finds where it ends
     dts = [entry.timestamp for entry in entries]
     steps = {b - a for a, b in zip(dts, dts[1:])}
@@ -168,6 +168,12 @@ def regular_run(index: PacketIndex) -> int:
         if pts[i] - pts[i - 1] > step * 1.5:
             return i
     return len(pts)
+
+
+def lists_bytes_past_end(stream: Any, size: Optional[int]) -> bool:
+    """Whether the container's index of ``stream`` places a frame's bytes past the end of the
+    file (``size``; None: not known, so not): a file cut short after its header was written."""
+    return size is not None and any(entry.pos + entry.size > size for entry in stream.index_entries)
 
 
 def whole_frames(index: PacketIndex, expected: Optional[int] = None) -> int:

@@ -184,11 +184,9 @@ class PyAVChunkReader(ChunkReader):
     def _decode(self, packet: Any) -> List[Any]:
         try:
             return self._codec.decode(packet)
-        except pyav().error.EOFError:
-            if packet is None:  # drained already: nothing more to come
-                return []
-            raise FrameReadError(f"video chunk {self._path}: a packet follows the end of the stream") from None
         except pyav().FFmpegError as exc:
+            if packet is None and isinstance(exc, pyav().error.EOFError):  # drained already: no more to come
+                return []
             self._packets = None
             raise FrameReadError(f"video chunk {self._path}: cannot decode near frame {self._next} ({exc})") from None
 

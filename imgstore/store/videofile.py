@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import codecs
 from ..codecs.base import ChunkCodec, ChunkReader, Shape
+from ..codecs.video_av_base import turned
 from ..constants import STORE_VERSION
 from ..errors import FrameReadError, ImgStoreError, StoreNotFoundError
 from ..index.storeindex import ImgStoreIndex
@@ -94,7 +95,7 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
     """Read the file's header (and demux it, when the header does not list every frame; no
     decoding): its stream's geometry, pixel depth, frame times and start time."""
     from ..codecs.video_av_base import pyav
-    from ..codecs.video_av_index import packet_index
+    from ..codecs.video_av_index import lists_bytes_past_end, packet_index
 
     av = pyav()
     container_name = ""
@@ -123,8 +124,7 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             if turns % 2:  # shown upright: the store's frames are too
                 width, height = height, width
             listed = stream.frames or None  # what the header says (MP4's sample table), if anything
-            size = fs.size_if_known(path)
-            past_end = size is not None and any(e.pos + e.size > size for e in stream.index_entries)
+            past_end = lists_bytes_past_end(stream, fs.size_if_known(path))
         index = packet_index(path, fs, expected=listed)
         if past_end:  # its header places frames past the end of the file: cut short after the header
             index = index._replace(cut=True)
@@ -148,7 +148,7 @@ def _probe(path: str, fs: LocalFileSystem, start_time: StartTime) -> _Probe:
             f"{path}: {problem}, so its frames cannot be found by position in place; make a store of it "
             f"(imgstore-save NEW --source {path}), which decodes it in order"
         )
-    kept = _salvaged(path, fs, index)
+    kept = _salvaged(path, index)
     pts = np.asarray(index.pts[:kept], dtype=np.float64)
     times = start + (pts - pts[0]) * float(time_base)
     # its readers place exactly these frames: the file's own, whatever a cut did around them
@@ -187,15 +187,14 @@ def _whole_packets(path: str, fs: LocalFileSystem, index: Any, container_name: s
     )
 
 
-def _salvaged(path: str, fs: LocalFileSystem, index: Any) -> int:
+def _salvaged(path: str, index: Any) -> int:
     """How many frames of the file are read: every frame before a cut, with a warning when the
-    file is cut short. Each frame's time is its own timestamp's, so a frame a cut left out
-    among B-frames shifts the positions after it, never pairs a picture with another's time."""
+    file is cut short (``_probe`` refused one cut before its first frame). Each frame's time is
+    its own timestamp's, so a frame a cut left out among B-frames shifts the positions after
+    it, never pairs a picture with another's time."""
     kept = len(index.pts)
     if not index.cut:
         return kept
-    if not kept:
-        raise FrameReadError(f"{path}: {_mp4_cut_short(path, fs) or 'cut short before its first whole frame'}")
     log.warning("%s: the file is cut short; its %d whole frames are read", path, kept)
     return kept
 
@@ -236,8 +235,8 @@ def _not_frame_exact(index: Any, pix_fmt: str, codec: str) -> Optional[str]:
     """Why the file's frames cannot be placed by their timestamps (None: they can)."""
     pts = index.pts
     name, container = codec.split("/", 1)
-    if not pts:  # (of a file cut short before its first frame, salvaging says so)
-        return None if index.cut else "it holds no frames with timestamps (a raw stream?)"
+    if not pts:  # (a file cut short before its first frame was refused before this)
+        return "it holds no frames with timestamps (a raw stream?)"
     if index.damaged_within:
         return f"a damaged packet follows frame {len(pts) - 1}, and more frames follow it (files joined end to end?)"
     if len(set(pts)) != len(pts):
@@ -319,14 +318,14 @@ class _PlainVideo:
 
 
 class _TurnedReader(ChunkReader):
-    """Frames of another reader, each turned by the same quarter turns anticlockwise."""
+    """Frames of another reader, each turned by the same quarter turns (``video_av_base.turned``)."""
 
     def __init__(self, reader: ChunkReader, turns: int) -> None:
         self._reader = reader
         self._turns = turns
 
     def read(self, frame_idx: int) -> np.ndarray:
-        return np.ascontiguousarray(np.rot90(self._reader.read(frame_idx), self._turns))
+        return turned(self._reader.read(frame_idx), self._turns)
 
     def close(self) -> None:
         self._reader.close()
