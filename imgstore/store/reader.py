@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..codecs.base import ChunkReader
+from ..index.frametable import FrameTable
 from .layout import ChunkLayout
 from .loader import IndexLoader
 from .view import StoreView
@@ -45,6 +46,8 @@ class StoreReader:
         self._reader: Optional[ChunkReader] = None  # the reader of the chunk read last
         self._reader_chunk = -1
         self._reader_path = ""
+        #: frame positions of the current reader's chunk in the table they were found in
+        self._span: Tuple[int, int, Optional[FrameTable]] = (0, 0, None)
         #: chunk -> (reader, path) of every open chunk reader, least recently used first
         self._open: collections.OrderedDict[int, Tuple[ChunkReader, str]] = collections.OrderedDict()
 
@@ -86,9 +89,15 @@ class StoreReader:
         """The frame at store ``position`` (0 <= position < frame_count), which becomes the current one."""
         view = self.view
         table = view.table
-        chunk_n, frame_idx = table.locate(position)
-        if chunk_n != self._reader_chunk:
-            self._switch(chunk_n, leaving=position == self.position + 1)
+        start, stop, span_table = self._span
+        if start <= position < stop and table is span_table:  # the current chunk's frame: no search
+            chunk_n, frame_idx = self._reader_chunk, position - start
+        else:
+            chunk_n, frame_idx = table.locate(position)
+            if chunk_n != self._reader_chunk:
+                self._switch(chunk_n, leaving=position == self.position + 1)
+            span = table.chunk_slice(chunk_n)
+            self._span = (span.start, span.stop, table)
         self.chunk_n = chunk_n
         img = view.source.read(self._reader, self._reader_path, frame_idx, chunk_n)
         self.position = position
@@ -112,7 +121,7 @@ class StoreReader:
     def _close_chunk(self, chunk_n: int) -> None:
         reader, _ = self._open.pop(chunk_n)
         if chunk_n == self._reader_chunk:
-            self._reader, self._reader_chunk = None, -1
+            self._reader, self._reader_chunk, self._span = None, -1, (0, 0, None)
         reader.close()
 
     def use(self, view: StoreView) -> None:
@@ -144,4 +153,4 @@ class StoreReader:
         """Close the open chunk readers (the store stays readable: the next read opens one again)."""
         while self._open:
             self._close_chunk(next(iter(self._open)))
-        self._reader, self._reader_chunk = None, -1
+        self._reader, self._reader_chunk, self._span = None, -1, (0, 0, None)
