@@ -22,13 +22,11 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from peer_jobs import PyAVReader, StoreReader, frame_code, page_in  # noqa: E402
-from peer_readers import STORES, build  # noqa: E402
+from peer_readers import STORES, build, spread  # noqa: E402
 
 
 def timed_run(reader, layout: str) -> tuple:
@@ -60,9 +58,6 @@ def bench(key: str, store: dict, rounds: int) -> None:
         speeds["raw"].append(raw_fps)
         ratios.append(ours_fps / raw_fps)
         ours.store.close()
-
-    def spread(values, fmt):
-        return f"{np.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
     limit = "raw PyAV, BGR" if colour else "raw PyAV, range LUT in bands"
     print(
