@@ -1,6 +1,6 @@
 """What our sequential reading costs over the raw decoder, with the machine's load taken out.
 
-    python benchmarks/reader_overhead.py [--stores x264,motif,ffmpeg,colour] [--rounds 7] [--dir DIR]
+    python benchmarks/reader_overhead.py [--stores x264,motif,ffmpeg,colour] [--rounds 7] [--dir DIR] [--quick]
 
 ``peer_readers.py`` runs every reader in a fresh process, one after another: the fair way to
 compare readers with different start-up costs, but on a shared machine the load changes between
@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from peer_jobs import PyAVReader, StoreReader, frame_code, page_in  # noqa: E402
-from peer_readers import STORES, build, spread  # noqa: E402
+from peer_readers import QUICK_SHAPES, STORES, build, spread  # noqa: E402
 
 
 def timed_run(reader, layout: str) -> tuple:
@@ -71,12 +71,16 @@ def main() -> None:
     parser.add_argument("--stores", default="x264,motif,ffmpeg,colour")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--frames", type=int, default=1000, help="frames per file of the stores (as peer_readers)")
+    parser.add_argument("--quick", action="store_true", help="small files, one round: a smoke test")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "imgstore-bench"))
     args = parser.parse_args()
+    shapes = {key: spec["shape"] for key, spec in STORES.items()}
+    if args.quick:
+        shapes, args.frames, args.rounds = QUICK_SHAPES, 60, 1
     os.makedirs(args.dir, exist_ok=True)
     print(f"{'store':8} {'shape':>14} {'frames':>6}  {'ours f/s':>22}  {'raw limit f/s':>22}  {'ours / limit':>18}")
     for key in args.stores.split(","):
-        bench(key, build(args.dir, key, STORES[key]["shape"], args.frames, rebuild=False), args.rounds)
+        bench(key, build(args.dir, key, shapes[key], args.frames, rebuild=False), args.rounds)
     load = os.getloadavg()[0]
     print(f"median (range) of {args.rounds} rounds, alternating in one process; load {load:.1f} at the end")
 

@@ -98,6 +98,17 @@ def test_peer_readers_benchmark_runs(tmp_path: Path) -> None:
     assert "raw PyAV: luma through range LUT" in proc.stdout and "cv2.VideoCapture" in proc.stdout
 
 
+def test_reader_overhead_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/reader_overhead.py --quick`` reads every store with ours and the raw limit, both frame-exact."""
+    script = RUN.parent / "reader_overhead.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[2] for line in proc.stdout.splitlines()[1:-1]}
+    assert rows == {"x264": "180", "motif": "60", "ffmpeg": "60", "colour": "60"}, proc.stdout
+
+
 def test_write_speed_benchmark_runs(tmp_path: Path) -> None:
     """``benchmarks/write_speed.py --quick``: ours and raw x264 give the same stream with every frame."""
     script = RUN.parent / "write_speed.py"
