@@ -1,6 +1,6 @@
 """What our sequential reading costs over the raw decoder, with the machine's load taken out.
 
-    python benchmarks/reader_overhead.py [--stores x264,motif,ffmpeg,colour] [--rounds 7] [--dir DIR] [--quick]
+    python benchmarks/reader_overhead.py [--stores x264,motif,ffmpeg,colour,own] [--rounds 7] [--dir DIR] [--quick]
 
 ``peer_readers.py`` runs every reader in a fresh process, one after another: the fair way to
 compare readers with different start-up costs, but on a shared machine the load changes between
@@ -10,14 +10,16 @@ ratio moves by +-30 %. Here ours (``get_next_image`` over the whole store) and t
 ``cv2.LUT`` bands, or BGR by swscale for colour: ``peer_jobs.PyAVReader``) run alternately in
 one warm process, so both see the same load; the ratio is taken within each round and every
 frame of both is checked by the code drawn in it. The files are ``peer_readers.py``'s (made
-there, or here on first use). What it leaves out, the peer table has: the open and the first
-frame in a fresh process.
+there, or here on first use), and ``own``: a store our writer made (``avc1/mp4``, full-range
+grey, 1280x1024, 3 chunks), whose limit is PyAV decoding it with slice threads and the luma plane copied. What
+it leaves out, the peer table has: the open and the first frame in a fresh process.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -25,8 +27,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from camera import SyntheticCamera  # noqa: E402
 from peer_jobs import PyAVReader, StoreReader, frame_code, page_in  # noqa: E402
-from peer_readers import QUICK_SHAPES, STORES, build, spread  # noqa: E402
+from peer_readers import DATA_VERSION, FPS, QUICK_SHAPES, STORES, T0, build, coded_frame, spread  # noqa: E402
 
 
 def timed_run(reader, layout: str) -> tuple:
@@ -44,7 +47,10 @@ def bench(key: str, store: dict, rounds: int) -> None:
     colour = len(store["shape"]) == 3
     layout = "bgr" if colour else "gray"
     ours = StoreReader(store)
-    raw = PyAVReader(store, conversion="bgr24" if colour else "lut-bands")
+    conversion = "bgr24" if colour else "luma" if key == "own" else "lut-bands"
+    # our own files are sliced: slice threads are the fastest raw decoder of them (frame threads
+    # are what FFmpeg picks by default, and what the others' files need)
+    raw = PyAVReader(store, conversion=conversion, thread_type="SLICE" if key == "own" else "AUTO")
     page_in(store["files"])
     timed_run(ours, layout), timed_run(raw, layout)  # warm: imports, page cache, first allocations
     ratios, speeds = [], {"ours": [], "raw": []}
@@ -59,16 +65,37 @@ def bench(key: str, store: dict, rounds: int) -> None:
         ratios.append(ours_fps / raw_fps)
         ours.store.close()
 
-    limit = "raw PyAV, BGR" if colour else "raw PyAV, range LUT in bands"
+    limit = {"bgr24": "raw PyAV, BGR", "luma": "raw PyAV, slice threads, luma plane copied"}.get(
+        conversion, "raw PyAV, range LUT in bands"
+    )
     print(
         f"{key:8} {'x'.join(map(str, store['shape'])):>14} {total:>6}  {spread(speeds['ours'], ',.0f'):>22}  "
         f"{spread(speeds['raw'], ',.0f'):>22}  {spread(ratios, '.2f'):>18}  ({limit})"
     )
 
 
+def own_store(cache: str, shape: tuple, chunks: int, count: int) -> dict:
+    """A store our writer made (``avc1/mp4``: sliced x264, full-range grey) of the same coded
+    camera frames, made once; as ``peer_readers.build`` returns a store."""
+    import imgstore
+
+    path = os.path.join(cache, f"own-v{DATA_VERSION}-avc1-{'x'.join(map(str, shape))}-{chunks}x{count}")
+    if not os.path.isdir(path):
+        partial = path + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        camera = SyntheticCamera(shape, seed=20)
+        kwargs = dict(basedir=partial, imgshape=shape, imgdtype="uint8", chunksize=count)
+        with imgstore.new_for_format("avc1/mp4", mode="w", **kwargs) as store:
+            for i in range(chunks * count):
+                store.add_image(coded_frame(camera, i), i, T0 + i / FPS)
+        os.replace(partial, path)
+    files = [os.path.join(path, f"{n:06d}.mp4") for n in range(chunks)]
+    return {"path": path, "files": files, "counts": [count] * chunks, "shape": list(shape)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stores", default="x264,motif,ffmpeg,colour")
+    parser.add_argument("--stores", default="x264,motif,ffmpeg,colour,own")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--frames", type=int, default=1000, help="frames per file of the stores (as peer_readers)")
     parser.add_argument("--quick", action="store_true", help="small files, one round: a smoke test")
@@ -80,7 +107,11 @@ def main() -> None:
     os.makedirs(args.dir, exist_ok=True)
     print(f"{'store':8} {'shape':>14} {'frames':>6}  {'ours f/s':>22}  {'raw limit f/s':>22}  {'ours / limit':>18}")
     for key in args.stores.split(","):
-        bench(key, build(args.dir, key, shapes[key], args.frames, rebuild=False), args.rounds)
+        if key == "own":
+            store = own_store(args.dir, shapes["x264"], STORES["x264"]["chunks"], args.frames)
+        else:
+            store = build(args.dir, key, shapes[key], args.frames, rebuild=False)
+        bench(key, store, args.rounds)
     load = os.getloadavg()[0]
     print(f"median (range) of {args.rounds} rounds, alternating in one process; load {load:.1f} at the end")
 

@@ -106,7 +106,7 @@ def test_reader_overhead_benchmark_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {line.split()[0]: line.split()[2] for line in proc.stdout.splitlines()[1:-1]}
-    assert rows == {"x264": "180", "motif": "60", "ffmpeg": "60", "colour": "60"}, proc.stdout
+    assert rows == {"x264": "180", "motif": "60", "ffmpeg": "60", "colour": "60", "own": "180"}, proc.stdout
 
 
 def test_write_speed_benchmark_runs(tmp_path: Path) -> None:
