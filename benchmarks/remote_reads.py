@@ -16,7 +16,7 @@ The S3 rows need ``moto[server]`` and ``s3fs`` (both in the ``test`` extra); wit
 are skipped. moto reads a whole object for every range request it answers: its seconds for
 frames of large files measure moto more than this library (its requests and bytes do not).
 
-    python benchmarks/remote_reads.py [--dir DIR] [--quick] [--backends http,s3] [--repeat 2]
+    python benchmarks/remote_reads.py [--dir DIR] [--quick] [--backends http,s3] [--repeat 2] [--week-only]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -244,19 +244,54 @@ def serve_s3(root: Path, names: Sequence[str]) -> Tuple[Backend, Callable[[], No
     return Backend("moto S3", "s3://bench", traffic, options), server.stop
 
 
-def run(backend: Backend, root: Path, args: Any, sizes: dict) -> None:
-    """Every workload against ``backend``; prints its table."""
-    traffic = backend.traffic
-    frames, chunks, week = sizes["frames"], sizes["chunks"], sizes["week"]
-    rows = []
+class Meter:
+    """Runs workloads against one back-end: a row each of seconds, requests and bytes."""
 
-    def measure(label: str, action: Callable[[], Any]) -> Any:
-        traffic.reset()
+    def __init__(self, traffic: Traffic) -> None:
+        self.traffic = traffic
+        self.rows: List[Tuple[str, float, int, int]] = []
+
+    def __call__(self, label: str, action: Callable[[], Any]) -> Any:
+        self.traffic.reset()
         t0 = time.perf_counter()
         result = action()
-        rows.append((label, time.perf_counter() - t0, len(traffic.requests), traffic.total_bytes))
+        self.rows.append((label, time.perf_counter() - t0, len(self.traffic.requests), self.traffic.total_bytes))
         return result
 
+    def print(self, backend: Backend) -> None:
+        print(f"\n== {backend.name} ({backend.url}); load average {os.getloadavg()[0]:.2f} ==")
+        print(f"{'workload':<34} {'seconds':>8} {'requests':>9} {'bytes':>12}")
+        for label, seconds, requests, nbytes in self.rows:
+            print(f"{label:<34} {seconds:>8.3f} {requests:>9} {nbytes:>12,}")
+
+
+def open_week(backend: Backend, measure: Meter, args: Any, sizes: dict) -> str:
+    """The sealed week store opened ``--repeat`` times; the line that sums them up."""
+    week = sizes["week"]
+    opens, cpu_times = [], []
+    for _ in range(args.repeat):
+        cpu = time.thread_time()  # this thread's CPU: the decoding, not the server's or fsspec's I/O threads
+        weekly = measure("open the sealed week store", lambda: backend.open(week))
+        cpu_times.append(time.thread_time() - cpu)
+        opens.append(measure.rows[-1][1])
+    assert weekly.frame_count == sizes["week_frames"], weekly.frame_count
+    return (
+        f"week store ({week}): {len(weekly.chunks)} chunks, {weekly.frame_count:,} frames; "
+        f"opened in {', '.join(f'{s:.2f}' for s in opens)} s, of which the opening thread's CPU "
+        f"{', '.join(f'{s:.2f}' for s in cpu_times)} s (target <= 3 requests, <= 1 s)"
+    )
+
+
+def run(backend: Backend, root: Path, args: Any, sizes: dict) -> None:
+    """Every workload against ``backend`` (only the week store's open with ``--week-only``); prints its table."""
+    measure = Meter(backend.traffic)
+    if args.week_only:
+        summary = open_week(backend, measure, args, sizes)
+        measure.print(backend)
+        print(summary, flush=True)
+        return
+    rows = measure.rows
+    frames, chunks = sizes["frames"], sizes["chunks"]
     chunk_size = os.path.getsize(root / "mjpeg" / "000001.avi")
     store = measure("open the MJPEG store", lambda: backend.open("mjpeg"))
     middle = frames // 2 + frames // 4
@@ -265,13 +300,7 @@ def run(backend: Backend, root: Path, args: Any, sizes: dict) -> None:
     measure("the next 10 frames", lambda: [store.get_image(None, frame_index=middle + k) for k in range(1, 11)])
     many = measure(f"open a sealed store of {chunks} chunks", lambda: backend.open("many"))
     assert len(many.chunks) == chunks
-    week_opens, week_cpu = [], []
-    for _ in range(args.repeat):
-        cpu = time.thread_time()  # this thread's CPU: the decoding, not the server's or fsspec's I/O threads
-        weekly = measure("open the sealed week store", lambda: backend.open(week))
-        week_cpu.append(time.thread_time() - cpu)
-        week_opens.append(rows[-1][1])
-    assert weekly.frame_count == sizes["week_frames"], weekly.frame_count
+    week_summary = open_week(backend, measure, args, sizes)
     remote = backend.open("fmp4")
     count = remote.frame_count
     measure("fMP4 chunk: its index (once)", lambda: remote.get_image(None, frame_index=count - 1))
@@ -293,15 +322,8 @@ def run(backend: Backend, root: Path, args: Any, sizes: dict) -> None:
         plain_ratios.append((opened + rows[-1][3]) / (plain_needs[i] + moov))
         video.close()
 
-    print(f"\n== {backend.name} ({backend.url}); load average {os.getloadavg()[0]:.2f} ==")
-    print(f"{'workload':<34} {'seconds':>8} {'requests':>9} {'bytes':>12}")
-    for label, seconds, requests, nbytes in rows:
-        print(f"{label:<34} {seconds:>8.3f} {requests:>9} {nbytes:>12,}")
-    print(
-        f"week store ({week}): {len(weekly.chunks)} chunks, {weekly.frame_count:,} frames; "
-        f"opened in {', '.join(f'{s:.2f}' for s in week_opens)} s, of which the opening thread's CPU "
-        f"{', '.join(f'{s:.2f}' for s in week_cpu)} s (target <= 3 requests, <= 1 s)"
-    )
+    measure.print(backend)
+    print(week_summary)
     print(f"fMP4 random frames: bytes / GOP bytes = {min(ratios):.2f}..{max(ratios):.2f} (target <= 1.5)")
     for label in [label for label, _, _ in dask_results[0]]:
         runs = [(rate, nbytes) for result in dask_results for name, rate, nbytes in result if name == label]
@@ -326,25 +348,29 @@ def main() -> None:
         "--backends", default="http,s3", help="comma-separated: http, s3 (moto; needs moto[server], s3fs)"
     )
     parser.add_argument("--repeat", type=int, default=2, help="runs of the week-store open and of the Dask reads")
+    parser.add_argument("--week-only", action="store_true", help="only the week-long store's open (and only it served)")
     args = parser.parse_args()
     frames, chunks = (200, 20) if args.quick else (2000, 300)
     root = Path(args.dir) / ("quick" if args.quick else "full")
-    build(root, frames, chunks)
-    build_fmp4(root, 100 if args.quick else 500)
+    if not args.week_only:
+        build(root, frames, chunks)  # (first: it starts ``root`` afresh when it is not complete)
+    root.mkdir(parents=True, exist_ok=True)
     build_week(root, 20_000 if args.quick else 15_120_000)
-    plain = build_plain_mp4(root, 30 if args.quick else 1300)
-    dask_frames, dask_chunk = (60, 30) if args.quick else (3000, 500)
-    build_fmp4(root, dask_frames, dask_chunk, name="video-store")
-    sizes = {
-        "frames": frames,
-        "chunks": chunks,
-        "week_frames": 20_000 if args.quick else 15_120_000,
-        "plain": plain,
-        "plain_gops": plain_gops(plain),
-        "dask_frames": dask_frames,
-        "dask_chunk": dask_chunk,
-        "dask_picks": 10 if args.quick else 100,
-    }
+    sizes: Dict[str, Any] = {"week_frames": 20_000 if args.quick else 15_120_000}
+    if not args.week_only:
+        build_fmp4(root, 100 if args.quick else 500)
+        plain = build_plain_mp4(root, 30 if args.quick else 1300)
+        dask_frames, dask_chunk = (60, 30) if args.quick else (3000, 500)
+        build_fmp4(root, dask_frames, dask_chunk, name="video-store")
+        sizes.update(
+            frames=frames,
+            chunks=chunks,
+            plain=plain,
+            plain_gops=plain_gops(plain),
+            dask_frames=dask_frames,
+            dask_chunk=dask_chunk,
+            dask_picks=10 if args.quick else 100,
+        )
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     for kind in args.backends.split(","):
         if kind == "http":
@@ -358,7 +384,8 @@ def main() -> None:
                 print(f"\n== moto S3: skipped ({exc}: pip install 'moto[server]' s3fs) ==")
                 continue
             build_week_placeholders(root)
-            names = ["mjpeg", "many", "fmp4", "video-store", plain.name, "week-placeholders"]
+            names = ["mjpeg", "many", "fmp4", "video-store", sizes["plain"].name] if not args.week_only else []
+            names.append("week-placeholders")
             backend, stop = serve_s3(root, names)
             sizes["week"] = "week-placeholders"
         else:

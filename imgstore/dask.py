@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 import numpy as np
 
 from .errors import ImgStoreError, MissingDependencyError
+from .index.sealedfile import SealedChunk
 from .store.factory import new_for_filename
 from .store.view import ChunkSource, ChunkSpan, StoreView
 
@@ -69,6 +70,9 @@ class ChunkRun:
     #: its index file without extension: a video chunk's packet table spares the reader a demux
     #: pass (and at a URL, all but its frames' GOPs)
     index_base: Optional[str] = None
+    #: what the store's seal says of its files, when the store opened from its seal alone (S3):
+    #: the reader checks them (``StoreView.sealed``)
+    sealed: Optional[SealedChunk] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +95,7 @@ class ReadFrames:
         out = np.empty((self.frame_count, *source.frame_shape), dtype=source.dtype)
         filled = 0
         for run in self.runs:
-            reader = source.open_reader(run.path, run.chunk_frames, index_base=run.index_base)
+            reader = source.open_reader(run.path, run.chunk_frames, index_base=run.index_base, sealed=run.sealed)
             try:
                 for frame_idx in range(run.start, run.stop):
                     out[filled] = source.read(reader, run.path, frame_idx)
@@ -120,7 +124,7 @@ class ReadPicked:
     def __call__(self) -> np.ndarray:
         source, run = self.source, self.run
         out = np.empty((len(self.positions), *source.frame_shape), dtype=source.dtype)
-        reader = source.open_reader(run.path, run.chunk_frames, index_base=run.index_base)
+        reader = source.open_reader(run.path, run.chunk_frames, index_base=run.index_base, sealed=run.sealed)
         try:
             for k, frame_idx in enumerate(self.positions):
                 out[k] = source.read(reader, run.path, frame_idx)
@@ -295,7 +299,7 @@ def _plan_picks(view: StoreView, picked: np.ndarray, frames_per_task: Optional[i
     return [
         ReadPicked(
             view.source,
-            ChunkRun(span.path, span.stop - span.start, positions[0], positions[-1] + 1, span.index_base),
+            ChunkRun(span.path, span.stop - span.start, positions[0], positions[-1] + 1, span.index_base, span.sealed),
             tuple(positions),
         )
         for span, positions in groups
@@ -362,5 +366,5 @@ def _runs(chunks: Sequence[ChunkSpan], starts: Sequence[int], lo: int, hi: int) 
         start, stop = max(lo, chunk.start), min(hi, chunk.stop)
         if stop > start:
             first, count = start - chunk.start, chunk.stop - chunk.start
-            runs.append(ChunkRun(chunk.path, count, first, first + stop - start, chunk.index_base))
+            runs.append(ChunkRun(chunk.path, count, first, first + stop - start, chunk.index_base, chunk.sealed))
     return tuple(runs)

@@ -21,6 +21,7 @@ __all__ = [
     "IndexFileError",
     "MetadataError",
     "MissingDependencyError",
+    "StoreChangedError",
     "StoreExistsError",
     "StoreLockedError",
     "StoreNotFoundError",
@@ -91,6 +92,19 @@ class RangeRequestsError(ImgStoreError, OSError):
 
 class FrameReadError(ImgStoreError, OSError):
     """A frame's data is missing, corrupt or unsafe to load."""
+
+
+class StoreChangedError(FrameReadError):
+    """A file of a store opened from its sealed index is missing, or not the size it was sealed
+    with: the store changed since it was sealed (its frames are not read from such a file)."""
+
+    @classmethod
+    def of(cls, path: str, found: str) -> "StoreChangedError":
+        """The error for the file at ``path``, of which ``found`` says what is wrong ('is missing')."""
+        return cls(
+            f"{path} {found}: it changed since the store was sealed (reseal the store, or remove its "
+            "imgstore-sealed-index)"
+        )
 
 
 class ImageShapeError(ImgStoreError):

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
@@ -200,6 +201,18 @@ def s3_server() -> Iterator[S3Options]:
         yield options
     finally:
         server.stop()
+
+
+def put_tree(local: Path, bucket: str, prefix: str) -> None:
+    """Put every file under ``local`` into ``bucket`` of the in-process moto server, under
+    ``prefix``, straight into moto's store (no requests: thousands of files in a fraction of a
+    second, and nothing counted)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        backend.put_object(bucket, f"{prefix}/{path.relative_to(local).as_posix()}", path.read_bytes())
 
 
 @pytest.fixture(scope="module")

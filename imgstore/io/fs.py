@@ -19,7 +19,8 @@ import stat
 from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from ..errors import MissingDependencyError, RangeRequestsError, StoreNotFoundError
+from ..errors import MissingDependencyError, RangeRequestsError, StoreChangedError, StoreNotFoundError
+from . import s3
 from .rangefile import RangeFile, SharedBlocks
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,13 @@ class Entry(NamedTuple):
     is_dir: bool
 
 
+class PartialListing(NamedTuple):
+    """The names of a directory that sort after a given one (``list_after``), and whether more follow."""
+
+    entries: List[Entry]
+    truncated: bool
+
+
 def is_url(path: Any) -> bool:
     """Whether ``path`` names a store through fsspec (``scheme://...``) rather than on the local disk."""
     if not isinstance(path, str) or "://" not in path:
@@ -133,6 +141,9 @@ class LocalFileSystem:
     #: whether reading a whole file costs more than its bytes (requests to a server): readers
     #: then use what a container indexes up front rather than scanning the file
     costly_reads = False
+    #: whether ``list_after`` answers: a listing from a name on in one request, however many
+    #: names the directory holds (where a whole listing costs a request per 1,000: S3)
+    lists_after = False
 
     def join(self, *parts: str) -> str:
         return os.path.join(*parts)
@@ -204,6 +215,16 @@ class LocalFileSystem:
     def forget(self) -> None:
         """Drop cached listings (a store being written elsewhere may have changed)."""
 
+    def list_after(self, directory: str, name: str, limit: int) -> Optional[PartialListing]:
+        """Up to ``limit`` names of ``directory`` that sort after ``name`` (by their UTF-8 bytes),
+        in one request; None where that cannot be had without listing it whole (``lists_after``)."""
+        return None
+
+    def expect_size(self, path: str, size: int) -> None:
+        """Say how large the file at ``path`` must be (its store's sealed index says so): a
+        remote read of it that finds otherwise is a ``StoreChangedError``. Nothing on a disk,
+        where the seal was checked against the files themselves when the store opened."""
+
 
 class RemoteFileSystem(LocalFileSystem):
     """A directory tree behind an fsspec URL, read-only."""
@@ -232,6 +253,10 @@ class RemoteFileSystem(LocalFileSystem):
         self._files: Dict[str, Dict[str, Any]] = {}
         #: files whose openings share the blocks fetched (``remember_file``)
         self._shared: Dict[str, SharedBlocks] = {}
+        #: sizes files must have (``expect_size``), checked by every read of them
+        self._expected: Dict[str, int] = {}
+        self._s3 = s3.is_s3(self._fs)
+        self.lists_after = self._s3
 
     def join(self, *parts: str) -> str:
         head, *rest = parts
@@ -276,7 +301,7 @@ class RemoteFileSystem(LocalFileSystem):
             self._shared[path] = SharedBlocks(fetch, size, REMOTE_BLOCK_SIZE, REMOTE_CACHED_BLOCKS)
 
     def exists(self, path: str) -> bool:
-        if self._info(path) is not None:
+        if path in self._expected or self._info(path) is not None:
             return True
         parent = self.dirname(path).rstrip("/")
         if self._listings.get(parent):  # its folder's listing holds everything in it: not there
@@ -284,6 +309,8 @@ class RemoteFileSystem(LocalFileSystem):
         return bool(self._listing(path))  # a folder its parent's listing cannot show (a bucket's root)
 
     def size_if_known(self, path: str) -> Optional[int]:
+        if path in self._expected:  # the size it must have: any read finding another fails
+            return self._expected[path]
         size = (self.listed(path) or {}).get("size")
         return size if isinstance(size, int) else None
 
@@ -299,6 +326,8 @@ class RemoteFileSystem(LocalFileSystem):
         return listing.get(name, {})
 
     def isfile(self, path: str) -> bool:
+        if path in self._expected:  # (a missing one fails its first read)
+            return True
         info = self._info(path)
         return info is not None and info.get("type") != "directory"
 
@@ -322,6 +351,10 @@ class RemoteFileSystem(LocalFileSystem):
         most ``whole_file_limit`` bytes is then read from memory; a larger one is refused with
         ``RangeRequestsError``, which says what to do.
         """
+        expected = self._expected.get(path) if self._s3 else None
+        if expected is not None:  # S3 serves ranges, and states the file's size with each
+            fetch = functools.partial(self.read_range, path)
+            return RangeFile(SharedBlocks(fetch, expected, REMOTE_BLOCK_SIZE, REMOTE_CACHED_BLOCKS), path)
         if not self._serves_ranges:  # not asked yet (None), or known not to (False)
             probe = self._fs.cat_file(path, start=0, end=1)
             self._serves_ranges = len(probe) <= 1
@@ -336,17 +369,38 @@ class RemoteFileSystem(LocalFileSystem):
         # the server says how large the file is only by sending it: the limit is checked after.
         # ``start=0``: one request. Without it s3fs first asks for the file's size (a HEAD) to
         # fetch a large file in parts; HTTP sends no Range header for it.
-        return _within(path, self._fs.cat_file(path, start=0), limit)
+        try:
+            data = self._fs.cat_file(path, start=0)
+        except FileNotFoundError:
+            if path in self._expected:
+                raise StoreChangedError.of(path, "is missing") from None
+            raise
+        expected = self._expected.get(path, len(data))
+        if len(data) != expected:
+            raise StoreChangedError.of(path, f"has {len(data):,} bytes, {expected:,} when sealed")
+        return _within(path, data, limit)
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         """Bytes ``start:end`` of a file, in one range request; a server that sends whole files
         instead is answered from a file of at most ``whole_file_limit`` bytes (see ``source``)."""
-        data = self._fs.cat_file(path, start=start, end=end)
+        if self._s3 and path in self._expected:
+            data = s3.checked_range(self._fs, path, start, end, self._expected[path])
+        else:
+            data = self._fs.cat_file(path, start=start, end=end)
         if len(data) <= end - start:
             return data
         self._serves_ranges = False  # it sent the whole file
         self._refuse_if_too_large(path, data)
         return data[start:end]
+
+    def expect_size(self, path: str, size: int) -> None:
+        self._expected[path] = size
+
+    def list_after(self, directory: str, name: str, limit: int) -> Optional[PartialListing]:
+        if not self._s3:
+            return None
+        entries, truncated = s3.list_after(self._fs, directory, name, limit)
+        return PartialListing([Entry(e.name, e.is_dir) for e in entries], truncated)
 
     def _refuse_if_too_large(self, path: str, whole: bytes) -> None:
         """``RangeRequestsError`` when a server that sends whole files sent more than may be read whole."""

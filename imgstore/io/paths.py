@@ -55,6 +55,13 @@ def chunk_name(chunk_n: int) -> str:
     return f"{chunk_n:06d}"
 
 
+def after_chunk(chunk_n: int) -> str:
+    """A name that sorts (by its bytes, as S3 lists) after every file and folder name of chunk
+    ``chunk_n`` (``NNNNNN``, ``NNNNNN.mp4``, ``NNNNNN/index.npz``) and before those of any later
+    six-digit chunk: where a listing of what came after it starts."""
+    return chunk_name(chunk_n) + "~"
+
+
 def parse_chunk_name(name: str) -> Optional[int]:
     """The chunk number of a file or folder stem, or None when it is not a chunk name."""
     return int(name) if name.isdigit() and name.isascii() else None

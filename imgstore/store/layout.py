@@ -17,6 +17,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 from ..constants import EXTRA_DATA_FILE_EXTENSIONS
 from ..durability.journal import JOURNAL_EXTENSION, journal_path
 from ..index.chunkfile import INDEX_EXTENSIONS
+from ..io.fs import Entry
 from ..io.paths import chunk_name, parse_chunk_name
 from .location import StoreLocation
 
@@ -67,6 +68,11 @@ class ChunkLayout:
 
     def chunk_numbers(self) -> List[int]:
         """Chunk numbers present in the store directory, ascending (indexed or not)."""
+        raise NotImplementedError
+
+    def chunks_shown(self, entries: Iterable[Entry]) -> List[int]:
+        """The chunks that these entries of the store directory show, finished or being written
+        (their frames, index or journal; extra data alone does not make a chunk), ascending."""
         raise NotImplementedError
 
     def scan(self) -> ChunkScan:
@@ -134,7 +140,10 @@ class DirectoryLayout(ChunkLayout):
         return self.fs.join(self.basedir, chunk_name(chunk_n), "index")
 
     def chunk_numbers(self) -> List[int]:
-        return chunk_numbers_in([e.name for e in self.fs.listdir(self.basedir) if e.is_dir])
+        return self.chunks_shown(self.fs.listdir(self.basedir))
+
+    def chunks_shown(self, entries: Iterable[Entry]) -> List[int]:
+        return chunk_numbers_in([e.name for e in entries if e.is_dir])
 
     def chunk_is_empty(self, chunk_n: int) -> bool:
         try:
@@ -185,6 +194,10 @@ class VideoLayout(ChunkLayout):
 
     def chunk_numbers(self) -> List[int]:
         return sorted(self.chunk_files())
+
+    def chunks_shown(self, entries: Iterable[Entry]) -> List[int]:
+        names = (e.name for e in entries if not e.is_dir)
+        return sorted(chunk_files_in(names, (self.extension, *INDEX_EXTENSIONS, JOURNAL_EXTENSION)))
 
     def scan(self) -> ChunkScan:
         # what each chunk holds comes from one listing, not from a stat per file

@@ -24,12 +24,13 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 from ..codecs.base import ChunkCodec, ChunkReader, Shape
 from ..constants import STORE_LOCK_FILENAME, STORE_MD_FILENAME
 from ..durability.lock import describe_owner, read_owner, writer_state
-from ..errors import ChunkIndexError
+from ..errors import ChunkIndexError, StoreChangedError
 from ..index.cache import Fallback, load_index
 from ..index.chunkfile import INDEX_EXTENSIONS, MAX_INDEX_BYTES, find_chunk_index, index_notes, load_chunk_index
 from ..index.remote import load_remote_index
+from ..index.sealedfile import SealedChunk
 from ..index.storeindex import ImgStoreIndex
-from ..io.fs import LOCAL, LocalFileSystem, RemoteFileSystem, is_url
+from ..io.fs import LOCAL, LocalFileSystem, RemoteFileSystem, is_url, require_store
 from ..io.metadata import StoreMetadata, read_metadata
 
 __all__ = ["LocalLocation", "RemoteLocation", "StoreLocation", "location_for"]
@@ -88,6 +89,8 @@ class _Location:
             data = self.fs.read_bytes(path, limit=MAX_INDEX_BYTES)
         except FileNotFoundError:
             return {}
+        except StoreChangedError:
+            raise
         except OSError as exc:
             raise ChunkIndexError(f"{path}: cannot read index ({exc})") from None
         return index_notes(data, path)
@@ -109,6 +112,8 @@ class LocalLocation(_Location):
     sees_writers = True
     #: whether a chunk's keyframes can be found cheaply (one demux of a local file)
     finds_keyframes = True
+    #: whether a sealed store opens without listing its directory whole (``store.seal.open_from_seal``)
+    opens_from_seal_alone = False
 
     def __init__(self, basedir: str) -> None:
         self.basedir = os.fspath(basedir)
@@ -125,6 +130,10 @@ class LocalLocation(_Location):
     def portable(self) -> LocalLocation:
         """The same location, as a process with another working directory finds it."""
         return LocalLocation(self.absolute())
+
+    def require_store(self) -> None:
+        """``StoreNotFoundError`` unless the directory holds a metadata file (saying which is missing)."""
+        require_store(self.fs, self.basedir, self.metadata_path, self.basedir)
 
     def has_index_file(self, index_base: str) -> bool:
         return find_chunk_index(index_base) is not None
@@ -164,9 +173,17 @@ class LocalLocation(_Location):
         return os.stat(path).st_mtime_ns
 
     def open_reader(
-        self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int, index_base: Optional[str] = None
+        self,
+        codec: ChunkCodec,
+        path: str,
+        shape: Shape,
+        dtype: str,
+        count: int,
+        index_base: Optional[str] = None,
+        sealed: Optional[SealedChunk] = None,
     ) -> ChunkReader:
-        """A reader of one chunk; with ``index_base``, given the notes the codec keeps in its index file."""
+        """A reader of one chunk; with ``index_base``, given the notes the codec keeps in its index
+        file. (``sealed``: unused; the seal of a store on this disk was checked when it opened.)"""
         if index_base is not None and codec.reads_index_notes:
             return codec.open_reader(path, shape, dtype, count, notes=self.index_notes(index_base))
         return codec.open_reader(path, shape, dtype, count)
@@ -185,6 +202,12 @@ class RemoteLocation(_Location):
     #: aligning to keyframes would fetch whole chunks: tasks keep fixed sizes
     finds_keyframes = False
 
+    @property
+    def opens_from_seal_alone(self) -> bool:
+        """Whether a sealed store opens without listing its directory whole: where a whole listing
+        costs a request per 1,000 files and a listing can start after the last chunk (S3)."""
+        return self.fs.lists_after
+
     def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None) -> None:
         self.basedir = url.rstrip("/")
         self.storage_options = dict(storage_options or {})
@@ -198,6 +221,10 @@ class RemoteLocation(_Location):
 
     def portable(self) -> RemoteLocation:
         return self
+
+    def require_store(self) -> None:
+        """``StoreNotFoundError`` unless the store's metadata file can be read (read once, not listed)."""
+        self.read_metadata()
 
     def has_index_file(self, index_base: str) -> bool:
         return any(self.fs.exists(index_base + extension) for extension in INDEX_EXTENSIONS)
@@ -224,10 +251,26 @@ class RemoteLocation(_Location):
         return None  # servers' times say when a file was uploaded, not when it was written
 
     def open_reader(
-        self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int, index_base: Optional[str] = None
+        self,
+        codec: ChunkCodec,
+        path: str,
+        shape: Shape,
+        dtype: str,
+        count: int,
+        index_base: Optional[str] = None,
+        sealed: Optional[SealedChunk] = None,
     ) -> ChunkReader:
         """A reader of one chunk at the URL; with ``index_base``, given the notes the codec keeps in
-        its index file (one request: its packet table saves fetching the chunk's own index)."""
+        its index file (one request: its packet table saves fetching the chunk's own index).
+
+        ``sealed``: what the store's seal says of the chunk's files, when the store opened from
+        its seal alone: each read of them then checks their size (``StoreChangedError``), at no
+        request of its own.
+        """
+        if sealed is not None:
+            self.fs.expect_size(self.fs.join(self.basedir, sealed.index_name), sealed.index_size)
+            if sealed.data_size >= 0:  # (-1: a folder of frame files)
+                self.fs.expect_size(self.fs.join(self.basedir, sealed.data_name), sealed.data_size)
         if index_base is not None and codec.reads_index_notes:
             return codec.open_remote_reader(path, shape, dtype, count, self.fs, notes=self.index_notes(index_base))
         return codec.open_remote_reader(path, shape, dtype, count, self.fs)

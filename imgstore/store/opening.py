@@ -15,7 +15,6 @@ from .. import codecs
 from ..constants import STORE_VERSION
 from ..errors import ImgStoreError, IncompatibleStoreError
 from ..index.storeindex import ImgStoreIndex
-from ..io.fs import require_store
 from ..io.metadata import StoreMetadata
 from ..io.timezone import get_local_timezone_zoneinfo, parse_created_utc, synthesize_created, zone_or_none
 from .create import known_encoding
@@ -53,9 +52,8 @@ def open_view(
     The index is loaded from the chunks (recovering unfinished ones, and saying so) unless one
     is given.
     """
-    fs, basedir = location.fs, location.basedir
     metadata_path = location.metadata_path
-    require_store(fs, basedir, metadata_path, basedir)
+    location.require_store()
     smd, user_md = location.read_metadata()
     _check_readable(kind, smd, metadata_path)
     try:
@@ -87,7 +85,7 @@ def open_view(
         dtype=smd.imgdtype,
         encoding=smd.encoding,
     )
-    return StoreView(source, layout, smd, user_md, index, created), loader
+    return StoreView(source, layout, smd, user_md, index, created, sealed=loader.sealed), loader
 
 
 def _check_readable(kind: StoreKind, smd: StoreMetadata, metadata_path: str) -> None:

@@ -298,9 +298,17 @@ class _PlainVideo:
         return True  # the file is whole: its frames are known from the file itself
 
     def open_reader(
-        self, codec: ChunkCodec, path: str, shape: Shape, dtype: str, count: int, index_base: Optional[str] = None
+        self,
+        codec: ChunkCodec,
+        path: str,
+        shape: Shape,
+        dtype: str,
+        count: int,
+        index_base: Optional[str] = None,
+        sealed: Optional[Any] = None,
     ) -> ChunkReader:
-        """The file's reader, its frames turned as the file asks (decided once, from its first frame)."""
+        """The file's reader, its frames turned as the file asks (decided once, from its first frame);
+        (``sealed``: unused, a plain video has no seal)."""
         turns = self.probe.turns
         if not turns:
             return super().open_reader(codec, path, shape, dtype, count, index_base)  # type: ignore[misc]

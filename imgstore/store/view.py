@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from ..codecs.base import ChunkReader
 from ..codecs.sensor import decoder_for
 from ..errors import FrameReadError
 from ..index.frametable import FrameTable
+from ..index.sealedfile import SealedChunk
 from ..index.storeindex import ImgStoreIndex
 from ..io.metadata import StoreMetadata
 from .layout import ChunkLayout
@@ -62,11 +63,14 @@ class ChunkSource:
     def codec(self) -> codecs.ChunkCodec:
         return codecs.get_reader_codec(self.format, self.store_class, backend=self.backend)
 
-    def open_reader(self, chunk_path: str, frame_count: int, index_base: Optional[str] = None) -> ChunkReader:
+    def open_reader(
+        self, chunk_path: str, frame_count: int, index_base: Optional[str] = None, sealed: Optional[SealedChunk] = None
+    ) -> ChunkReader:
         """A reader of one chunk file that its index says holds ``frame_count`` frames (``index_base``:
-        where its index file is, for what the codec keeps there)."""
+        where its index file is, for what the codec keeps there; ``sealed``: what the store's seal
+        says of its files, checked as they are read when the store opened from its seal alone)."""
         return self.location.open_reader(
-            self.codec, chunk_path, self.stored_shape, self.dtype, frame_count, index_base=index_base
+            self.codec, chunk_path, self.stored_shape, self.dtype, frame_count, index_base=index_base, sealed=sealed
         )
 
     def read(self, reader: ChunkReader, chunk_path: str, frame_idx: int, chunk_n: Optional[int] = None) -> np.ndarray:
@@ -100,6 +104,8 @@ class ChunkSpan(NamedTuple):
     stop: int
     #: its index file without extension (codecs may keep notes there: a video chunk's packet table)
     index_base: Optional[str] = None
+    #: what the store's seal says of its files (``StoreView.sealed``)
+    sealed: Optional[SealedChunk] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +119,9 @@ class StoreView:
     index: ImgStoreIndex
     #: the creation instant (aware, UTC) and the store's time zone
     created: Tuple[datetime.datetime, Any]
+    #: when the store opened from its seal alone (at S3: ``store.seal.open_from_seal``), what the
+    #: seal says of each chunk's files; their readers check it (a chunk changed since is an error)
+    sealed: Mapping[int, SealedChunk] = dataclasses.field(default_factory=dict)
 
     @property
     def basedir(self) -> str:
@@ -159,7 +168,10 @@ class StoreView:
         """A reader of chunk ``chunk_n``, told how many frames the index lists for it."""
         frames = self.index.table.chunk_slice(chunk_n)
         return self.source.open_reader(
-            self.layout.chunk_path(chunk_n), frames.stop - frames.start, index_base=self.layout.index_base(chunk_n)
+            self.layout.chunk_path(chunk_n),
+            frames.stop - frames.start,
+            index_base=self.layout.index_base(chunk_n),
+            sealed=self.sealed.get(chunk_n),
         )
 
     def chunk_spans(self) -> List[ChunkSpan]:
@@ -169,7 +181,8 @@ class StoreView:
         for chunk_n, start, stop in zip(table.chunk_ids, table.chunk_starts[:-1], table.chunk_starts[1:]):
             if stop > start:
                 n = int(chunk_n)
-                spans.append(ChunkSpan(n, self.layout.chunk_path(n), int(start), int(stop), self.layout.index_base(n)))
+                path, base = self.layout.chunk_path(n), self.layout.index_base(n)
+                spans.append(ChunkSpan(n, path, int(start), int(stop), base, self.sealed.get(n)))
         return spans
 
     def frame_metadata(self) -> Dict[str, np.ndarray]:

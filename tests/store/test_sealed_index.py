@@ -335,26 +335,6 @@ def test_a_seal_that_does_not_fit_is_ignored_with_a_warning(
     assert got == expected
 
 
-def test_s3_listing_sizes_catch_a_rewritten_video_chunk_index(tmp_path: Path, s3_server, caplog) -> None:  # noqa: F811
-    """Where the listing gives sizes (S3), an index rewritten to other frames is seen without a request of its own."""
-    import s3fs
-
-    store = record(tmp_path / "s", "mjpeg/avi")
-    numbers = np.arange(1000, 1009)
-    save_chunk_index(str(store / "000003"), numbers, T0 + numbers / 25.0)
-    with imgstore.new_for_filename(str(unsealed_copy(store, tmp_path / "plain"))) as plain:
-        expected = answers(plain)
-    s3fs.S3FileSystem(**s3_server).put(str(store), "recordings/sealed/s", recursive=True)
-    caplog.clear()
-    with (
-        caplog.at_level(logging.WARNING),
-        imgstore.new_for_filename("s3://recordings/sealed/s", storage_options=s3_server) as remote,
-    ):
-        got = answers(remote)
-    assert IGNORED in caplog.text and "000003.npz has" in caplog.text
-    assert got == expected
-
-
 def test_user_metadata_edited_after_sealing_keeps_the_seal(tmp_path: Path, caplog) -> None:
     store = record(tmp_path / "s")
     md = store / "metadata.yaml"
@@ -376,7 +356,8 @@ def test_a_url_store_opens_in_three_requests(tmp_path: Path, http_server, caplog
 
 
 def test_an_s3_store_opens_in_three_requests(tmp_path: Path, s3_server, caplog) -> None:  # noqa: F811
-    """metadata.yaml, the listing, the seal: s3fs asks for no file's size first."""
+    """metadata.yaml, the seal, a listing of what follows its last chunk (``test_sealed_s3``):
+    s3fs asks for no file's size first."""
     import s3fs
 
     store = record(tmp_path / "s", "mjpeg/avi", frames=400, chunksize=5)  # 80 chunks
@@ -390,8 +371,8 @@ def test_an_s3_store_opens_in_three_requests(tmp_path: Path, s3_server, caplog) 
         asked = list(traffic.requests)
     assert [r.split("?")[0] for r in asked] == [
         "GET /recordings/three/s/metadata.yaml",
-        "GET /recordings",  # the listing of the store's folder
         f"GET /recordings/three/s/{SEALED_INDEX_FILENAME}",
+        "GET /recordings",  # the listing of the store's folder after its last chunk
     ], asked
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="imgstore.store.seal"):
